@@ -1,0 +1,23 @@
+"""Failures carry their retry policy in their type.
+
+A node raises TransientError for what another attempt may fix (a store
+hiccup, a lost GPU) and PermanentError for what it will not (a scene the
+engine cannot load). Anything else is classified once, by the coordinator,
+as transient: a bug in an engine should cost a retry, not a sequence.
+"""
+
+from __future__ import annotations
+
+
+class NodeError(Exception):
+    pass
+
+
+class TransientError(NodeError):
+    def __init__(self, message: str, delay: float | None = None):
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentError(NodeError):
+    pass

@@ -1,0 +1,62 @@
+"""Pools of node actors: one long-lived RenderNode per CPU slot or GPU.
+
+GPU work lives in actors, not tasks: Ray gives a task with num_gpus a fresh
+process per call, which would reload the engine for every chunk. Every call
+made here has a timeout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+
+from nodes.actors.master import MasterNode
+from nodes.actors.render import RenderNode
+
+
+@dataclass(frozen=True)
+class NodeSlot:
+    node_id: str
+    gpu_class: str
+    device: str
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    resources: dict[str, float] = field(default_factory=dict)
+
+
+def local_slots(cpus: int, gpus: int, cpu_nodes: int = 0, gpu_nodes: int = 0) -> list[NodeSlot]:
+    """One node per GPU when there are GPUs, else one per CPU."""
+    if gpus >= 1:
+        n = gpu_nodes or gpus
+        return [NodeSlot(f"gpu-{i}", "gpu", "cuda", num_cpus=0.0, num_gpus=1.0) for i in range(n)]
+    n = cpu_nodes or max(1, cpus)
+    return [NodeSlot(f"cpu-{i}", "cpu", "cpu") for i in range(n)]
+
+
+def start_render_nodes(slots: list[NodeSlot], store_url: str, threads: int, timeout: float) -> dict[str, Any]:
+    """Start the actors and wait (bounded) until each answers."""
+    handles = {}
+    for s in slots:
+        handles[s.node_id] = (
+            ray.remote(RenderNode)
+            .options(
+                num_cpus=s.num_cpus,
+                num_gpus=s.num_gpus,
+                resources=s.resources or None,
+                max_restarts=-1,
+                max_task_retries=0,
+            )
+            .remote(s.node_id, store_url, s.device, threads)
+        )
+    ray.get([h.ping.remote() for h in handles.values()], timeout=timeout)
+    return handles
+
+
+def start_master_node(store_url: str, timeout: float) -> Any:
+    # It runs when rendering is done; asking for no CPU keeps it from waiting
+    # behind render nodes that hold every core.
+    handle = ray.remote(MasterNode).options(num_cpus=0, max_restarts=-1).remote(store_url)
+    ray.get(handle.__ray_ready__.remote(), timeout=timeout)
+    return handle

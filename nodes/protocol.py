@@ -1,0 +1,79 @@
+"""What crosses between the coordinator and the nodes: orders and results.
+
+Small, frozen and free of pixels: an order names the frames to render and
+the store keys to write; a result names the keys written and their digests.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.spec.setup import ShotSetup
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StoredFrame(_Msg):
+    frame: int
+    key: str
+    digest: str
+
+
+class ChunkOrder(_Msg):
+    sequence_id: str
+    chunk_id: str
+    attempt: int
+    setup: ShotSetup
+    first: int
+    last: int
+    key_prefix: str = Field(description="e.g. show/seq/shots/sh010/v1; frames go under it as 001001.exr")
+    fps: Fraction
+    start_timecode: str
+    timeline_first: int = Field(description="Timeline frame that carries start_timecode.")
+    engine: str = "pathtracer"
+
+    def key(self, frame: int) -> str:
+        return f"{self.key_prefix}/{frame:06d}.exr"
+
+
+class ChunkResult(_Msg):
+    chunk_id: str
+    attempt: int
+    frames: tuple[StoredFrame, ...]
+    seconds: float
+    device: str
+
+
+class SourceFrame(_Msg):
+    """One master frame and the shot frame that fills it (None for gap filler)."""
+
+    frame: int
+    shot: str | None
+    source: StoredFrame | None
+
+
+class SheetTile(_Msg):
+    shot: str
+    label: str
+    source: StoredFrame
+
+
+class StitchOrder(_Msg):
+    sequence_id: str
+    title: str
+    frames: tuple[SourceFrame, ...]
+    resolution: tuple[int, int]
+    key_prefix: str = Field(description="e.g. show/seq/master")
+    fps: Fraction
+    start_timecode: str
+    timeline_first: int
+    sheet: tuple[SheetTile, ...] = Field(description="One tile per shot for the contact sheet.")
+
+
+class StitchResult(_Msg):
+    frames: tuple[StoredFrame, ...]
+    contact_sheet: StoredFrame

@@ -1,0 +1,178 @@
+"""`shotfarm`: the command line.
+
+Exit codes: 0 done, 1 the render itself failed (the log says why, and the
+same command resumes), 2 bad input (spec, flags, output folder), 130
+interrupted. Bad input never prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from orchestrator.progress import Progress
+from pipelines.spec.loading import SpecError, load_sequence
+from pipelines.spec.sequence import Sequence
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if w < 8 or h < 8:
+        raise argparse.ArgumentTypeError(f"resolution must be at least 8x8, got {text!r}")
+    return w, h
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shotfarm", description="Render farm for cinematic sequences.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("render", help="render a sequence spec on this machine (resumes if interrupted)")
+    r.add_argument("spec", type=Path)
+    r.add_argument("--out", type=Path, default=Path("out"), help="output folder: store, event log, master")
+    r.add_argument("--cpus", type=int, default=None, help="CPU slots for render nodes (default: all)")
+    r.add_argument("--chunk-frames", type=int, default=8, help="chunk length at the default quality")
+    r.add_argument("--resolution", type=_resolution, help="override, e.g. 64x36 for a quick preview")
+    r.add_argument("--samples", type=int, help="override samples per pixel")
+    v = sub.add_parser("validate", help="check a spec and print every problem with its field path")
+    v.add_argument("spec", type=Path)
+    sub.add_parser("schema", help="print the sequence spec's JSON Schema")
+    return p
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    m, s = divmod(int(seconds + 0.5), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+class ProgressBar:
+    """One line on a terminal, redrawn in place; a line per chunk elsewhere (CI logs)."""
+
+    def __init__(self, stream=sys.stderr, width: int = 28):
+        self.stream, self.width = stream, width
+        self.tty = stream.isatty()
+        self._last = None
+
+    def __call__(self, p: Progress) -> None:
+        total = max(p.frames_total, 1)
+        filled = int(self.width * p.frames_rendered / total)
+        bar = "#" * filled + "." * (self.width - filled)
+        line = (
+            f"[{bar}] {p.frames_rendered}/{p.frames_total} frames  "
+            f"{p.chunks_rendered}/{p.chunks_total} chunks ({p.chunks_running} running)  "
+            f"ETA {_fmt_time(p.eta_seconds)}  {p.status.value}"
+        )
+        if self.tty:
+            self.stream.write("\r" + line.ljust(100))
+        elif (p.chunks_rendered, p.status) != self._last:
+            self.stream.write(line + "\n")
+        self._last = (p.chunks_rendered, p.status)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _apply_overrides(seq: Sequence, args: argparse.Namespace) -> Sequence:
+    changes: dict = {}
+    if args.resolution:
+        changes["resolution"] = args.resolution
+    if args.samples:
+        changes["samples"] = args.samples
+        changes["shots"] = tuple(s.model_copy(update={"samples": None}) for s in seq.shots)
+    return Sequence.model_validate({**seq.model_dump(), **changes}) if changes else seq
+
+
+def _render(args: argparse.Namespace) -> int:
+    # Heavy imports wait until the spec is known to be good: `validate` stays instant.
+    from orchestrator import embedded
+    from orchestrator.coordinator import LogBusy, SpecConflict
+    from orchestrator.settings import FarmSettings
+
+    seq = _apply_overrides(load_sequence(args.spec), args)
+    out = embedded.prepare_out(args.out)
+    settings = FarmSettings(chunk_frames=args.chunk_frames)
+    started = time.monotonic()
+    bar = ProgressBar()
+    embedded.ensure_ray(args.cpus)
+    try:
+        progress = embedded.render(seq, out, settings, on_progress=bar)
+    except (SpecConflict, LogBusy) as e:
+        bar.close()
+        print(f"error: {_cause(e)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as e:
+        cause = _cause(e)
+        if "SpecConflict" in type(e).__name__ + repr(e) or "LogBusy" in repr(e):
+            bar.close()
+            print(f"error: {cause}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        raise
+    bar.close()
+    _summary(progress, out, time.monotonic() - started, seq)
+    return 0 if progress.status.value == "completed" else EXIT_FAILED
+
+
+def _cause(e: BaseException) -> str:
+    # Errors raised inside an actor arrive wrapped; people want the original sentence.
+    inner = getattr(e, "cause", None) or e
+    text = str(inner).strip().splitlines()
+    return text[-1] if text else type(inner).__name__
+
+
+def _summary(p: Progress, out: Path, wall: float, seq: Sequence) -> None:
+    print(f"{p.sequence_id}: {p.status.value}")
+    if p.reason:
+        print(f"  reason: {p.reason}")
+    print(f"  frames      {p.master_frames} in the master ({p.frames_rendered} rendered incl. handles)")
+    print(f"  shots       {p.shots}")
+    print(f"  wall time   {_fmt_time(wall)}")
+    print(f"  node time   {p.node_seconds:.1f} node-seconds")
+    print(f"  cost        ${p.cost_usd:.4f}")
+    if p.master_keys:
+        print(f"  master      {out / p.master_keys[0]} .. {Path(p.master_keys[1]).name}")
+    if p.contact_sheet:
+        print(f"  contact     {out / p.contact_sheet}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "schema":
+            print(json.dumps(Sequence.model_json_schema(), indent=2))
+            return 0
+        if args.command == "validate":
+            seq = load_sequence(args.spec)
+            frames = sum(len(s.frames) for s in seq.shots)
+            print(f"{args.spec}: ok ({len(seq.shots)} shots, {frames} frames, {seq.fps} fps)")
+            return 0
+        return _render(args)
+    except SpecError as e:
+        print(e.render(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as e:
+        if type(e).__name__ == "OutputNotWritable":
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        raise
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

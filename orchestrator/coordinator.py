@@ -1,0 +1,295 @@
+"""The coordinator: the one impure loop around the pure core.
+
+For every event it appends to the log (durably, first), folds it into state,
+asks `decide` what to do, and carries the commands out by calling node
+actors. Results come back as events through the same path. It runs as an
+async Ray actor so that progress queries are answered while chunks render;
+everything it does between two awaits is synchronous, so events are handled
+strictly one at a time.
+
+Only one coordinator may own a log: it holds an exclusive lock on it, and a
+successor (a restart after a crash) waits until the old one has gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+from nodes.errors import PermanentError, TransientError
+from nodes.pool import local_slots, start_master_node, start_render_nodes
+from nodes.protocol import ChunkOrder, ChunkResult, SheetTile, SourceFrame, StitchOrder, StitchResult, StoredFrame
+from orchestrator.core import events as ev
+from orchestrator.core.commands import Command, Dispatch, Fail, Finish, Plan, RetryLater, Stitch
+from orchestrator.core.decide import decide
+from orchestrator.core.evolve import evolve
+from orchestrator.core.state import FarmState, Policy, SequenceState
+from orchestrator.eventlog import SqliteEventLog
+from orchestrator.progress import Progress, progress_of
+from orchestrator.settings import FarmSettings
+from pipelines.chunking import plan_chunks
+from pipelines.master.conform import conform
+from pipelines.spec.sequence import Sequence
+from pipelines.spec.setup import shot_setup
+
+
+class SpecConflict(ValueError):
+    """The log already holds this sequence with a different spec."""
+
+
+class LogBusy(RuntimeError):
+    """Another coordinator still owns the event log."""
+
+
+def spec_digest(sequence: Sequence) -> str:
+    canonical = json.dumps(sequence.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def sequence_id_of(sequence: Sequence) -> str:
+    return f"{sequence.show}:{sequence.sequence}"
+
+
+def _lock(path: Path, timeout: float) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise LogBusy(f"{path}: another shotfarm process is still using this output folder") from None
+            time.sleep(0.2)
+
+
+class Coordinator:
+    def __init__(self, log_path: str, store_url: str, settings: FarmSettings):
+        self.settings = settings
+        self.store_url = store_url
+        self._lock_fd = _lock(Path(log_path + ".lock"), settings.timeouts.lock)
+        self.log = SqliteEventLog(log_path)
+        self.state = FarmState(policy=Policy(max_attempts=settings.max_attempts))
+        for _, event in self.log.read():
+            self.state = evolve(self.state, event)
+        self.nodes: dict[str, Any] = {}
+        self.master: Any = None
+        self._tasks: set[asyncio.Task] = set()
+        self._started = time.time()
+        self._baseline: dict[str, int] = {}
+
+    # -- the loop ------------------------------------------------------------
+
+    def _emit(self, event: ev.Event) -> None:
+        self.log.append(event)  # durable before anything acts on it
+        self.state = evolve(self.state, event)
+        for command in decide(self.state, event):
+            self._execute(command)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _execute(self, command: Command) -> None:
+        now = time.time()
+        match command:
+            case Plan(sequence_id=sid):
+                seq = self.state.sequences[sid]
+                chunks = plan_chunks(seq.spec, self.settings.chunk_frames)
+                versions = {shot.name: 1 for shot in seq.spec.shots}
+                self._emit(ev.ShotsPlanned(at=now, sequence_id=sid, versions=versions, chunks=tuple(chunks)))
+            case Dispatch():
+                node = self.state.nodes[command.node_id]
+                self._emit(
+                    ev.ChunkStarted(
+                        at=now,
+                        sequence_id=command.sequence_id,
+                        chunk_id=command.chunk_id,
+                        attempt=command.attempt,
+                        node_id=node.node_id,
+                        gpu_class=node.gpu_class,
+                    )
+                )
+                self._spawn(self._render(command, node.gpu_class))
+            case RetryLater():
+                self._spawn(self._requeue_after(command))
+            case Stitch(sequence_id=sid):
+                self._spawn(self._stitch(sid))
+            case Finish(sequence_id=sid):
+                self._emit(ev.SequenceCompleted(at=now, sequence_id=sid))
+            case Fail(sequence_id=sid, reason=reason):
+                self._emit(ev.SequenceFailed(at=now, sequence_id=sid, reason=reason))
+
+    # -- effects -------------------------------------------------------------
+
+    def _order(self, command: Dispatch) -> ChunkOrder:
+        seq = self.state.sequences[command.sequence_id]
+        chunk = seq.chunks[command.chunk_id]
+        spec = seq.spec
+        return ChunkOrder(
+            sequence_id=seq.sequence_id,
+            chunk_id=chunk.plan.chunk_id,
+            attempt=command.attempt,
+            setup=shot_setup(spec, chunk.plan.shot),
+            first=chunk.plan.frames.first,
+            last=chunk.plan.frames.last,
+            key_prefix=f"{spec.show}/{spec.sequence}/shots/{chunk.plan.shot}/v{chunk.version}",
+            fps=spec.fps,
+            start_timecode=spec.start_timecode,
+            timeline_first=spec.timeline[0].frames.first,
+            engine=self.settings.engine,
+        )
+
+    async def _render(self, command: Dispatch, gpu_class: str) -> None:
+        base = dict(sequence_id=command.sequence_id, chunk_id=command.chunk_id, attempt=command.attempt)
+        try:
+            order = self._order(command)
+            ref = self.nodes[command.node_id].render.remote(order)
+            result: ChunkResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.chunk)
+        except Exception as e:  # classified once, here, into a retry policy
+            retryable, message = _classify(e)
+            self._emit(ev.ChunkFailed(at=time.time(), node_id=command.node_id, error=message, retryable=retryable, **base))
+            return
+        frames = tuple(ev.FrameRecord(frame=f.frame, key=f.key, digest=f.digest) for f in result.frames)
+        self._emit(
+            ev.ChunkRendered(
+                at=time.time(),
+                node_id=command.node_id,
+                gpu_class=gpu_class,
+                frames=frames,
+                node_seconds=result.seconds,
+                cost_usd=self.settings.prices.cost(gpu_class, result.seconds),
+                **base,
+            )
+        )
+
+    async def _requeue_after(self, command: RetryLater) -> None:
+        await asyncio.sleep(command.delay)
+        self._emit(
+            ev.ChunkQueued(
+                at=time.time(), sequence_id=command.sequence_id, chunk_id=command.chunk_id, reason="retry after failure"
+            )
+        )
+
+    def _stitch_order(self, seq: SequenceState) -> StitchOrder:
+        spec = seq.spec
+        by_shot: dict[str, dict[int, StoredFrame]] = {}
+        for chunk in seq.chunks.values():
+            frames = by_shot.setdefault(chunk.plan.shot, {})
+            for f in chunk.frames:
+                frames[f.frame] = StoredFrame(frame=f.frame, key=f.key, digest=f.digest)
+        master = tuple(
+            SourceFrame(frame=m.frame, shot=m.shot, source=by_shot[m.shot][m.frame] if m.shot else None)
+            for m in conform(spec)
+        )
+        sheet = tuple(
+            SheetTile(
+                shot=shot.name,
+                label=f"{shot.name}  {shot.frames.first}-{shot.frames.last}",
+                source=by_shot[shot.name][(shot.frames.first + shot.frames.last) // 2],
+            )
+            for shot in spec.timeline
+        )
+        return StitchOrder(
+            sequence_id=seq.sequence_id,
+            title=f"{spec.show} / {spec.sequence}",
+            frames=master,
+            resolution=spec.resolution,
+            key_prefix=f"{spec.show}/{spec.sequence}/master",
+            fps=spec.fps,
+            start_timecode=spec.start_timecode,
+            timeline_first=spec.timeline[0].frames.first,
+            sheet=sheet,
+        )
+
+    async def _stitch(self, sequence_id: str) -> None:
+        try:
+            order = self._stitch_order(self.state.sequences[sequence_id])
+            ref = self.master.stitch.remote(order)
+            result: StitchResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.stitch)
+        except Exception as e:
+            _, message = _classify(e)
+            self._emit(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"master: {message}"))
+            return
+        self._emit(
+            ev.MasterStitched(
+                at=time.time(),
+                sequence_id=sequence_id,
+                frames=tuple(ev.FrameRecord(**f.model_dump()) for f in result.frames),
+                contact_sheet=ev.FrameRecord(**result.contact_sheet.model_dump()),
+                range={"first": order.frames[0].frame, "last": order.frames[-1].frame},
+            )
+        )
+
+    # -- the actor's API -----------------------------------------------------
+
+    async def start(self, cpus: int, gpus: int) -> list[str]:
+        """Start render nodes and the master node, and record the pool."""
+        pool = self.settings.pool
+        slots = local_slots(cpus, gpus, pool.cpu_nodes, pool.gpu_nodes)
+        timeout = self.settings.timeouts.call
+        self.nodes = start_render_nodes(slots, self.store_url, pool.torch_threads, timeout)
+        self.master = start_master_node(self.store_url, timeout)
+        infos = tuple(ev.NodeInfo(node_id=s.node_id, gpu_class=s.gpu_class, slots=pool.slots_per_node) for s in slots)
+        self._emit(ev.PoolStarted(at=time.time(), sequence_id=ev.FARM, nodes=infos))
+        return [s.node_id for s in slots]
+
+    async def submit(self, spec: dict[str, Any]) -> str:
+        """Submit a sequence; the same spec again resumes it, a changed one is refused."""
+        sequence = Sequence.model_validate(spec)
+        sid, digest = sequence_id_of(sequence), spec_digest(sequence)
+        existing = self.state.sequences.get(sid)
+        if existing is not None:
+            if existing.spec_digest != digest:
+                raise SpecConflict(
+                    f"this output folder already holds {sid} rendered from a different spec; "
+                    "use another --out to render the changed spec"
+                )
+            self._baseline.setdefault(sid, existing.frames_rendered)
+            return sid
+        self._baseline[sid] = 0
+        self._emit(
+            ev.SequenceSubmitted(
+                at=time.time(), sequence_id=sid, spec=sequence.model_dump(mode="json"), spec_digest=digest
+            )
+        )
+        return sid
+
+    async def progress(self, sequence_id: str) -> Progress:
+        seq = self.state.sequences[sequence_id]
+        return progress_of(seq, time.time() - self._started, self._baseline.get(sequence_id, 0))
+
+    async def shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        self.log.close()
+        os.close(self._lock_fd)
+
+
+async def _awaitable(ref: Any) -> Any:
+    return await ref
+
+
+def _classify(e: BaseException) -> tuple[bool, str]:
+    """(retryable, message) for anything a node call can raise."""
+    if isinstance(e, asyncio.TimeoutError | GetTimeoutError):
+        return True, "timed out"
+    if isinstance(e, RayActorError):
+        return True, f"node lost: {type(e).__name__}"
+    cause = e.cause if isinstance(e, RayTaskError) else e
+    if isinstance(cause, PermanentError):
+        return False, str(cause)
+    if isinstance(cause, TransientError):
+        return True, str(cause)
+    return True, f"{type(cause).__name__}: {cause}"

@@ -1,0 +1,45 @@
+"""What `decide` asks the coordinator to do. Commands are intentions, not facts:
+the coordinator records the resulting event before it acts on any of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    sequence_id: str
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    sequence_id: str
+    chunk_id: str
+    node_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    sequence_id: str
+    chunk_id: str
+    delay: float
+
+
+@dataclass(frozen=True)
+class Stitch:
+    sequence_id: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    sequence_id: str
+
+
+@dataclass(frozen=True)
+class Fail:
+    sequence_id: str
+    reason: str
+
+
+Command = Plan | Dispatch | RetryLater | Stitch | Finish | Fail

@@ -1,0 +1,148 @@
+"""The event vocabulary: everything that ever happens to a sequence.
+
+The log of these events is the farm's only source of truth; state, metrics,
+cost and every view are folds over it. Events are facts in the past tense,
+frozen, versioned (`v`) and carry their own time (`at`), so folding them
+needs no clock. Add fields with defaults; never change a field's meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from pipelines.chunking import ChunkPlan
+from pipelines.spec.sequence import FrameRange
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: int = 1
+    at: float = Field(description="Seconds since the epoch when the event was recorded.")
+    sequence_id: str
+
+
+class FrameRecord(BaseModel):
+    """One stored frame: where it is and what its bytes hash to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    frame: int
+    key: str
+    digest: str
+
+
+class NodeInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    node_id: str
+    gpu_class: str
+    slots: int = Field(ge=1, description="Chunks the node may hold at once (one rendering, the rest queued).")
+
+
+class SequenceSubmitted(_Event):
+    type: Literal["SequenceSubmitted"] = "SequenceSubmitted"
+    spec: dict[str, Any] = Field(description="The Sequence spec as JSON.")
+    spec_digest: str
+
+
+class ShotsPlanned(_Event):
+    """The sequence was split; every chunk listed is queued."""
+
+    type: Literal["ShotsPlanned"] = "ShotsPlanned"
+    versions: dict[str, int] = Field(description="Shot name -> render version.")
+    chunks: tuple[ChunkPlan, ...]
+
+
+class PoolStarted(_Event):
+    """A coordinator came up with these nodes; work held by earlier nodes is abandoned.
+
+    Recorded at every start, including a resume after a crash: anything that
+    was running then has no node now and goes back to the queue.
+    """
+
+    type: Literal["PoolStarted"] = "PoolStarted"
+    nodes: tuple[NodeInfo, ...]
+
+
+class ChunkQueued(_Event):
+    type: Literal["ChunkQueued"] = "ChunkQueued"
+    chunk_id: str
+    reason: str
+
+
+class ChunkStarted(_Event):
+    type: Literal["ChunkStarted"] = "ChunkStarted"
+    chunk_id: str
+    attempt: int = Field(ge=1)
+    node_id: str
+    gpu_class: str
+
+
+class ChunkRendered(_Event):
+    type: Literal["ChunkRendered"] = "ChunkRendered"
+    chunk_id: str
+    attempt: int = Field(ge=1)
+    node_id: str
+    gpu_class: str
+    frames: tuple[FrameRecord, ...]
+    node_seconds: float = Field(ge=0)
+    cost_usd: float = Field(ge=0)
+
+
+class ChunkFailed(_Event):
+    type: Literal["ChunkFailed"] = "ChunkFailed"
+    chunk_id: str
+    attempt: int = Field(ge=1)
+    node_id: str
+    error: str
+    retryable: bool
+
+
+class MasterStitched(_Event):
+    type: Literal["MasterStitched"] = "MasterStitched"
+    frames: tuple[FrameRecord, ...]
+    contact_sheet: FrameRecord
+    range: FrameRange
+
+
+class SequenceCompleted(_Event):
+    type: Literal["SequenceCompleted"] = "SequenceCompleted"
+
+
+class SequenceFailed(_Event):
+    type: Literal["SequenceFailed"] = "SequenceFailed"
+    reason: str
+
+
+class SequenceCancelled(_Event):
+    type: Literal["SequenceCancelled"] = "SequenceCancelled"
+    reason: str = "cancelled by user"
+
+
+Event = Annotated[
+    SequenceSubmitted
+    | ShotsPlanned
+    | PoolStarted
+    | ChunkQueued
+    | ChunkStarted
+    | ChunkRendered
+    | ChunkFailed
+    | MasterStitched
+    | SequenceCompleted
+    | SequenceFailed
+    | SequenceCancelled,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def event_from_json(text: str | bytes) -> Event:
+    return EVENT_ADAPTER.validate_json(text)
+
+
+# A pool is farm-wide, not per sequence; its events use this id.
+FARM = "*farm*"

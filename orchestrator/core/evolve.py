@@ -1,0 +1,222 @@
+"""evolve(state, event) -> state: how each fact changes what the farm knows.
+
+Pure: no clock, no I/O, the input state is never mutated. Stale results
+(from an attempt that has been superseded) fold to the same state, which is
+how a late answer from a node the farm gave up on is fenced off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from orchestrator.core import events as ev
+from orchestrator.core.state import ChunkState, FarmState, NodeState, SequenceState
+from orchestrator.core.status import (
+    ChunkStatus,
+    IllegalTransition,
+    SequenceStatus,
+    check_chunk,
+    check_sequence,
+)
+from pipelines.spec.sequence import Sequence
+
+K = TypeVar("K")
+V = TypeVar("V")
+_FOLDS: dict[type, Callable[[FarmState, Any], FarmState]] = {}
+
+
+def _fold(kind: type) -> Callable[[Callable[[FarmState, Any], FarmState]], Callable[[FarmState, Any], FarmState]]:
+    def register(fn: Callable[[FarmState, Any], FarmState]) -> Callable[[FarmState, Any], FarmState]:
+        _FOLDS[kind] = fn
+        return fn
+
+    return register
+
+
+def evolve(state: FarmState, event: ev.Event) -> FarmState:
+    return _FOLDS[type(event)](state, event)
+
+
+def _with(mapping: Any, key: K, value: V) -> MappingProxyType:
+    copy = dict(mapping)
+    copy[key] = value
+    return MappingProxyType(copy)
+
+
+def _seq(state: FarmState, sequence_id: str) -> SequenceState:
+    try:
+        return state.sequences[sequence_id]
+    except KeyError:
+        raise IllegalTransition(f"event for unknown sequence {sequence_id}") from None
+
+
+def _put_seq(state: FarmState, seq: SequenceState) -> FarmState:
+    return replace(state, sequences=_with(state.sequences, seq.sequence_id, seq))
+
+
+def _put_chunk(state: FarmState, seq: SequenceState, chunk: ChunkState) -> FarmState:
+    return _put_seq(state, replace(seq, chunks=_with(seq.chunks, chunk.plan.chunk_id, chunk)))
+
+
+def _release(state: FarmState, node_id: str | None, key: tuple[str, str]) -> FarmState:
+    node = state.nodes.get(node_id) if node_id else None
+    if node is None or key not in node.running:
+        return state
+    return replace(state, nodes=_with(state.nodes, node_id, replace(node, running=node.running - {key})))
+
+
+@_fold(ev.SequenceSubmitted)
+def _submitted(state: FarmState, e: ev.SequenceSubmitted) -> FarmState:
+    if e.sequence_id in state.sequences:
+        raise IllegalTransition(f"sequence {e.sequence_id} was already submitted")
+    spec = Sequence.model_validate(e.spec)
+    return _put_seq(state, SequenceState(e.sequence_id, spec, e.spec_digest, submitted_at=e.at))
+
+
+@_fold(ev.ShotsPlanned)
+def _planned(state: FarmState, e: ev.ShotsPlanned) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    chunks = {c.chunk_id: ChunkState(plan=c, version=e.versions[c.shot]) for c in e.chunks}
+    return _put_seq(
+        state,
+        replace(
+            seq,
+            status=check_sequence(seq.sequence_id, seq.status, SequenceStatus.RENDERING),
+            versions=MappingProxyType(dict(e.versions)),
+            chunks=MappingProxyType(chunks),
+        ),
+    )
+
+
+@_fold(ev.PoolStarted)
+def _pool_started(state: FarmState, e: ev.PoolStarted) -> FarmState:
+    nodes = {n.node_id: NodeState(n.node_id, n.gpu_class, n.slots) for n in e.nodes}
+    sequences = {}
+    for sid, seq in state.sequences.items():
+        chunks = dict(seq.chunks)
+        for cid, c in seq.chunks.items():
+            # Whatever was running or waiting for a retry timer had its node or
+            # its timer die with the previous coordinator: queue it again.
+            if c.status in (ChunkStatus.RUNNING, ChunkStatus.RETRY_WAIT):
+                chunks[cid] = replace(c, status=ChunkStatus.QUEUED, node_id=None)
+        sequences[sid] = replace(seq, chunks=MappingProxyType(chunks))
+    return replace(state, nodes=MappingProxyType(nodes), sequences=MappingProxyType(sequences))
+
+
+@_fold(ev.ChunkQueued)
+def _queued(state: FarmState, e: ev.ChunkQueued) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    c = seq.chunks[e.chunk_id]
+    if c.status is ChunkStatus.QUEUED:
+        return state
+    return _put_chunk(state, seq, replace(c, status=check_chunk(e.chunk_id, c.status, ChunkStatus.QUEUED)))
+
+
+@_fold(ev.ChunkStarted)
+def _started(state: FarmState, e: ev.ChunkStarted) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    c = seq.chunks[e.chunk_id]
+    if e.attempt != c.attempt + 1:
+        raise IllegalTransition(f"chunk {e.chunk_id}: attempt {e.attempt} follows attempt {c.attempt}")
+    state = _put_chunk(
+        state,
+        seq,
+        replace(
+            c,
+            status=check_chunk(e.chunk_id, c.status, ChunkStatus.RUNNING),
+            attempt=e.attempt,
+            node_id=e.node_id,
+        ),
+    )
+    node = state.nodes[e.node_id]
+    running = node.running | {(e.sequence_id, e.chunk_id)}
+    return replace(state, nodes=_with(state.nodes, e.node_id, replace(node, running=running)))
+
+
+def _is_current(c: ChunkState, attempt: int) -> bool:
+    return c.status is ChunkStatus.RUNNING and c.attempt == attempt
+
+
+@_fold(ev.ChunkRendered)
+def _rendered(state: FarmState, e: ev.ChunkRendered) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    c = seq.chunks[e.chunk_id]
+    if not _is_current(c, e.attempt):
+        return state  # fenced: a superseded attempt's result changes nothing
+    state = _release(state, c.node_id, (e.sequence_id, e.chunk_id))
+    state = _put_chunk(
+        state,
+        _seq(state, e.sequence_id),
+        replace(
+            c,
+            status=ChunkStatus.RENDERED,
+            frames=e.frames,
+            node_seconds=c.node_seconds + e.node_seconds,
+            cost_usd=c.cost_usd + e.cost_usd,
+        ),
+    )
+    seq = _seq(state, e.sequence_id)
+    if seq.all_rendered and seq.status is SequenceStatus.RENDERING:
+        state = _put_seq(state, replace(seq, status=SequenceStatus.STITCHING))
+    return state
+
+
+@_fold(ev.ChunkFailed)
+def _failed(state: FarmState, e: ev.ChunkFailed) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    c = seq.chunks[e.chunk_id]
+    if not _is_current(c, e.attempt):
+        return state
+    state = _release(state, c.node_id, (e.sequence_id, e.chunk_id))
+    gives_up = not e.retryable or e.attempt >= state.policy.max_attempts
+    status = ChunkStatus.FAILED if gives_up else ChunkStatus.RETRY_WAIT
+    return _put_chunk(
+        state,
+        _seq(state, e.sequence_id),
+        replace(c, status=status, node_id=None, failures=(*c.failures, e.error)),
+    )
+
+
+@_fold(ev.MasterStitched)
+def _stitched(state: FarmState, e: ev.MasterStitched) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    if seq.status is not SequenceStatus.STITCHING:
+        raise IllegalTransition(f"sequence {e.sequence_id}: master stitched while {seq.status.value}")
+    return _put_seq(state, replace(seq, master=e))
+
+
+def _finish(state: FarmState, sequence_id: str, status: SequenceStatus, at: float, reason: str | None) -> FarmState:
+    seq = _seq(state, sequence_id)
+    status = check_sequence(sequence_id, seq.status, status)
+    nodes = dict(state.nodes)
+    for nid, node in state.nodes.items():
+        held = {k for k in node.running if k[0] == sequence_id}
+        if held:
+            nodes[nid] = replace(node, running=node.running - held)
+    state = replace(state, nodes=MappingProxyType(nodes))
+    return _put_seq(state, replace(seq, status=status, finished_at=at, reason=reason))
+
+
+@_fold(ev.SequenceCompleted)
+def _completed(state: FarmState, e: ev.SequenceCompleted) -> FarmState:
+    return _finish(state, e.sequence_id, SequenceStatus.COMPLETED, e.at, None)
+
+
+@_fold(ev.SequenceFailed)
+def _seq_failed(state: FarmState, e: ev.SequenceFailed) -> FarmState:
+    return _finish(state, e.sequence_id, SequenceStatus.FAILED, e.at, e.reason)
+
+
+@_fold(ev.SequenceCancelled)
+def _cancelled(state: FarmState, e: ev.SequenceCancelled) -> FarmState:
+    return _finish(state, e.sequence_id, SequenceStatus.CANCELLED, e.at, e.reason)
+
+
+def replay(events: list[ev.Event], state: FarmState | None = None) -> FarmState:
+    state = state or FarmState()
+    for e in events:
+        state = evolve(state, e)
+    return state

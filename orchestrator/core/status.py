@@ -1,0 +1,69 @@
+"""Lifecycle states and the transitions allowed between them.
+
+An event that would make an illegal transition is a bug or a corrupt log,
+so evolve refuses it loudly instead of overwriting state.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class IllegalTransition(ValueError):
+    pass
+
+
+class ChunkStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RENDERED = "rendered"
+    RETRY_WAIT = "retry-wait"
+    FAILED = "failed"
+
+
+class SequenceStatus(str, Enum):
+    SUBMITTED = "submitted"
+    RENDERING = "rendering"
+    STITCHING = "stitching"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+CHUNK_TRANSITIONS: dict[ChunkStatus, frozenset[ChunkStatus]] = {
+    ChunkStatus.QUEUED: frozenset({ChunkStatus.RUNNING}),
+    # RUNNING -> QUEUED: the node that held it is gone (a restart, a lost node).
+    ChunkStatus.RUNNING: frozenset(
+        {ChunkStatus.RENDERED, ChunkStatus.RETRY_WAIT, ChunkStatus.FAILED, ChunkStatus.QUEUED}
+    ),
+    ChunkStatus.RETRY_WAIT: frozenset({ChunkStatus.QUEUED}),
+    ChunkStatus.RENDERED: frozenset(),
+    ChunkStatus.FAILED: frozenset(),
+}
+
+SEQUENCE_TRANSITIONS: dict[SequenceStatus, frozenset[SequenceStatus]] = {
+    SequenceStatus.SUBMITTED: frozenset(
+        {SequenceStatus.RENDERING, SequenceStatus.FAILED, SequenceStatus.CANCELLED}
+    ),
+    SequenceStatus.RENDERING: frozenset(
+        {SequenceStatus.STITCHING, SequenceStatus.FAILED, SequenceStatus.CANCELLED}
+    ),
+    SequenceStatus.STITCHING: frozenset(
+        {SequenceStatus.COMPLETED, SequenceStatus.FAILED, SequenceStatus.CANCELLED}
+    ),
+    SequenceStatus.COMPLETED: frozenset(),
+    SequenceStatus.FAILED: frozenset(),
+    SequenceStatus.CANCELLED: frozenset(),
+}
+
+
+def check_chunk(chunk_id: str, old: ChunkStatus, new: ChunkStatus) -> ChunkStatus:
+    if new not in CHUNK_TRANSITIONS[old]:
+        raise IllegalTransition(f"chunk {chunk_id}: {old.value} -> {new.value} is not allowed")
+    return new
+
+
+def check_sequence(sequence_id: str, old: SequenceStatus, new: SequenceStatus) -> SequenceStatus:
+    if new not in SEQUENCE_TRANSITIONS[old]:
+        raise IllegalTransition(f"sequence {sequence_id}: {old.value} -> {new.value} is not allowed")
+    return new

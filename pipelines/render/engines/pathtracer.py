@@ -1,0 +1,487 @@
+"""The farm's built-in engine: a small vectorised path tracer written in torch.
+
+Every pixel x sample path of a tile is traced at once as (3, N) tensors; the
+Python loops run over bounces, shapes and lights only. Paths end at emitters,
+when they escape, or after `setup.bounces` scattering events, and finished
+paths are dropped from the batch so later bounces cost less.
+
+Direct light is sampled explicitly (next-event estimation) from suns, area
+lights and emissive spheres, and combined with BSDF sampling by multiple
+importance sampling (power heuristic), so small bright sources and glossy
+highlights are both clean. All randomness comes from one torch.Generator
+seeded from (seed, shot, frame), so a frame is bit-identical on a device
+whichever node renders it. The result is scene-linear ACEScg and never clamped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from pipelines.color.temperature import kelvin_to_acescg
+from pipelines.render import geometry as geo
+from pipelines.render.geometry import INF, Box, Plane, Rect, Shape, Sphere, dot
+from pipelines.spec import scene as spec
+from pipelines.spec.setup import ShotSetup
+
+DIFFUSE, GLOSSY, EMISSIVE, AREA = 0, 1, 2, 3
+# Scattered rays start this far off the surface so they do not re-hit it.
+OFFSET = 2e-4
+# Phong exponent used for roughness 0: a lobe ~0.25 degrees wide, a mirror at
+# any resolution we render, while keeping every pdf finite.
+MAX_EXPONENT = 1e5
+# Paths traced together. On a CPU a tile that stays in cache is several times
+# faster per ray than a whole frame; a GPU wants big batches.
+CPU_BATCH = 1 << 16
+GPU_BATCH = 1 << 21
+_UP = (0.0, 1.0, 0.0)
+
+
+def frame_seed(seed: int, shot: str, frame: int) -> int:
+    """A stable 63-bit seed for a frame (Python's hash() changes per process)."""
+    digest = hashlib.sha256(f"{seed}\x1f{shot}\x1f{frame}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def roughness_to_exponent(roughness: float) -> float:
+    """Phong exponent matching a Beckmann-like roughness (1 -> 0, nearly diffuse)."""
+    if roughness <= 0:
+        return MAX_EXPONENT
+    return min(MAX_EXPONENT, max(0.0, 2.0 / roughness**2 - 2.0))
+
+
+def _mis(pdf_this: Tensor, pdf_other: Tensor) -> Tensor:
+    """Power-heuristic weight; an infinite pdf_this (delta) or zero pdf_other gives 1."""
+    return 1.0 / (1.0 + (pdf_other / pdf_this) ** 2)
+
+
+def _offset(v: spec.Vec3, by: spec.Vec3) -> spec.Vec3:
+    return (v[0] + by[0], v[1] + by[1], v[2] + by[2])
+
+
+# -- lights sampled by next-event estimation ----------------------------------
+
+
+@dataclass(frozen=True)
+class _Sample:
+    wi: Tensor  # (3, M) unit directions to the light
+    dist: Tensor  # (M,) distance to the light surface (inf for a sun)
+    radiance_over_pdf: Tensor  # (3, M) radiance / solid-angle pdf, 0 where impossible
+    pdf: Tensor  # (M,) solid-angle pdf, inf for a delta light
+
+
+@dataclass(frozen=True)
+class _Sun:
+    direction: spec.Vec3
+    one_minus_cos: float  # of the disc's angular radius; 0 for a point-like sun
+    irradiance: tuple[float, float, float]
+
+    def sample(self, p: Tensor, u1: Tensor, u2: Tensor) -> _Sample:
+        axis = torch.tensor(self.direction, device=p.device).view(3, 1).expand_as(p)
+        m = p.shape[1]
+        wi = geo.around(axis, u1 * self.one_minus_cos, u2) if self.one_minus_cos else axis
+        solid_angle = 2 * math.pi * self.one_minus_cos
+        pdf = torch.full((m,), 1 / solid_angle if solid_angle else INF, device=p.device)
+        # radiance * solid angle = irradiance, whatever the disc size.
+        e = torch.tensor(self.irradiance, device=p.device).view(3, 1).expand(3, m)
+        return _Sample(wi, torch.full((m,), INF, device=p.device), e, pdf)
+
+    def radiance(self, d: Tensor) -> tuple[Tensor, Tensor]:
+        """Disc radiance seen along escaping rays d, and the pdf NEE has for them."""
+        solid_angle = 2 * math.pi * self.one_minus_cos
+        inside = geo.dot_const(d, self.direction) >= 1 - self.one_minus_cos
+        e = torch.tensor(self.irradiance, device=d.device).view(3, 1) / solid_angle
+        return e * inside, torch.full_like(d[0], 1 / solid_angle)
+
+
+@dataclass(frozen=True)
+class _RectLight:
+    rect: Rect
+    shape_index: int
+    radiance: tuple[float, float, float]
+
+    def sample(self, p: Tensor, u1: Tensor, u2: Tensor) -> _Sample:
+        to = self.rect.point(u1, u2) - p
+        dist = dot(to, to).sqrt()
+        wi = to / dist
+        cos_light = -geo.dot_const(wi, self.rect.unit_normal)
+        pdf = dist * dist / (self.rect.area * cos_light.clamp_min(1e-12))
+        le = torch.tensor(self.radiance, device=p.device).view(3, 1)
+        return _Sample(wi, dist, torch.where(cos_light > 0, le / pdf, 0.0), pdf)
+
+    def pdf(self, o: Tensor, d: Tensor, t: Tensor) -> Tensor:
+        cos_light = (-geo.dot_const(d, self.rect.unit_normal)).clamp_min(1e-12)
+        return t * t / (self.rect.area * cos_light)
+
+
+@dataclass(frozen=True)
+class _SphereLight:
+    sphere: Sphere
+    shape_index: int
+    radiance: tuple[float, float, float]
+
+    def _cone(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        to_center = torch.tensor(self.sphere.center, device=p.device).view(3, 1) - p
+        dist_sq = dot(to_center, to_center)
+        sin_sq = (self.sphere.radius**2 / dist_sq).clamp_max(1.0)
+        return to_center, dist_sq, geo.cone_one_minus_cos(sin_sq)
+
+    def sample(self, p: Tensor, u1: Tensor, u2: Tensor) -> _Sample:
+        to_center, dist_sq, omc = self._cone(p)
+        wi = geo.around(geo.normalize(to_center), u1 * omc, u2)
+        b = -dot(to_center, wi)
+        disc = (b * b - dist_sq + self.sphere.radius**2).clamp_min(0)
+        dist = -b - disc.sqrt()
+        outside = dist_sq > self.sphere.radius**2
+        le = torch.tensor(self.radiance, device=p.device).view(3, 1)
+        pdf = 1 / (2 * math.pi * omc)
+        return _Sample(wi, dist, torch.where(outside, le / pdf, 0.0), pdf)
+
+    def pdf(self, o: Tensor, d: Tensor, t: Tensor) -> Tensor:
+        _, dist_sq, omc = self._cone(o)
+        # From inside the sphere NEE never samples it, so BSDF hits count fully.
+        return torch.where(dist_sq > self.sphere.radius**2, 1 / (2 * math.pi * omc), 0.0)
+
+
+_Light = _Sun | _RectLight | _SphereLight
+
+
+# -- scattering ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Bsdf:
+    """Lambert base plus, for glossy surfaces, a Fresnel-weighted Phong lobe.
+
+    f = (1 - F) albedo / pi + F (e + 1) / (2 pi) cos^e(angle to mirror)
+    The Phong normalisation integrates to at most 1 over the hemisphere even
+    with the cosine, so reflected energy is at most F + (1 - F) albedo <= 1.
+    The lobe is picked with probability F, and sampled weights use the mixture
+    pdf, so every weight is <= 1 as well.
+    """
+
+    n: Tensor
+    albedo: Tensor
+    fresnel: Tensor | None  # None when no surface in the batch is glossy
+    exponent: Tensor
+    mirror: Tensor
+
+    def eval(self, wi: Tensor) -> tuple[Tensor, Tensor]:
+        cos = dot(self.n, wi).clamp_min(0)
+        if self.fresnel is None:
+            return self.albedo * (1 / math.pi), cos * (1 / math.pi)
+        f_diffuse = 1 - self.fresnel
+        lobe = (self.exponent + 1) / (2 * math.pi) * dot(self.mirror, wi).clamp_min(0) ** self.exponent
+        lobe = torch.where(cos > 0, self.fresnel * lobe, 0.0)
+        return self.albedo * (f_diffuse / math.pi) + lobe, f_diffuse * cos / math.pi + lobe
+
+    def sample(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """New directions, throughput weights f*cos/pdf and their pdfs."""
+        if self.fresnel is None:
+            wi = geo.cosine_hemisphere(self.n, u[0], u[1])
+            return wi, self.albedo, dot(self.n, wi).clamp_min(0) / math.pi
+        spec = u[2] < self.fresnel
+        omc_diffuse = 1 - (1 - u[0]).sqrt()
+        omc_lobe = -torch.expm1(torch.log(u[0].clamp_min(1e-30)) / (self.exponent + 1))
+        wi = geo.around(
+            torch.where(spec, self.mirror, self.n), torch.where(spec, omc_lobe, omc_diffuse), u[1]
+        )
+        f, pdf = self.eval(wi)
+        cos = dot(self.n, wi)
+        ok = (pdf > 0) & (cos > 0)
+        return wi, torch.where(ok, f * cos / pdf.clamp_min(1e-30), 0.0), pdf
+
+
+# -- one frame's world -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Materials:
+    kind: Tensor  # (S,) per shape
+    albedo: Tensor  # (3, S)
+    emission: Tensor  # (3, S)
+    f0: Tensor  # (S,)
+    exponent: Tensor  # (S,)
+    glossy: Tensor  # (S,) 1.0 for glossy shapes
+    any_glossy: bool
+
+
+@dataclass(frozen=True)
+class _World:
+    shapes: tuple[Shape, ...]
+    lights: tuple[_Light, ...]
+    suns: tuple[_Sun, ...]
+    sky: tuple[Tensor, Tensor] | None  # horizon radiance, zenith - horizon
+    mat: _Materials
+
+    def closest(self, o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+        inv_d = 1.0 / d if any(isinstance(s, Box) for s in self.shapes) else None
+        best = torch.full_like(d[0], INF)
+        which = torch.full(best.shape, -1, dtype=torch.long, device=d.device)
+        for i, shape in enumerate(self.shapes):
+            t = shape.hit(o, d, inv_d)
+            which.masked_fill_(t < best, i)
+            best = torch.minimum(best, t)
+        return best, which
+
+    def occluded(self, o: Tensor, d: Tensor, dist: Tensor) -> Tensor:
+        # Stop a hair short of the light's own surface, which is a shape too.
+        reach = dist * (1 - 1e-4)
+        inv_d = 1.0 / d if any(isinstance(s, Box) for s in self.shapes) else None
+        blocked = torch.zeros_like(dist, dtype=torch.bool)
+        for shape in self.shapes:
+            blocked |= shape.hit(o, d, inv_d) < reach
+        return blocked
+
+    def normals(self, which: Tensor, p: Tensor) -> Tensor:
+        n = torch.empty_like(p)
+        for i, shape in enumerate(self.shapes):
+            sel = (which == i).nonzero().squeeze(1)
+            if sel.numel():
+                n[:, sel] = shape.normal(p[:, sel])
+        return n
+
+    def escaped(self, d: Tensor, pdf_bsdf: Tensor) -> Tensor:
+        """Radiance of the sky and sun discs along escaping rays."""
+        out = torch.zeros_like(d)
+        if self.sky is not None:
+            horizon, rise = self.sky
+            out = out + horizon + rise * d[1].clamp(0, 1)
+        for sun in self.suns:
+            if sun.one_minus_cos > 0:
+                le, pdf = sun.radiance(d)
+                out = out + le * _mis(pdf_bsdf, pdf / len(self.lights))
+        return out
+
+    def emitted(self, which: Tensor, o: Tensor, d: Tensor, t: Tensor, pdf_bsdf: Tensor) -> Tensor:
+        """Radiance of the emitters that rays from o along d hit at distance t."""
+        le = self.mat.emission[:, which]
+        is_area = self.mat.kind[which] == AREA
+        if is_area.any():  # area lights are one-sided: dark from behind
+            back = geo.dot_const(d, _area_normal(self, which)) >= 0
+            le = torch.where(is_area & back, 0.0, le)
+        for light in self.lights:
+            if isinstance(light, _Sun):
+                continue
+            sel = (which == light.shape_index).nonzero().squeeze(1)
+            if sel.numel():
+                pdf = light.pdf(o[:, sel], d[:, sel], t[sel]) / len(self.lights)
+                le[:, sel] = le[:, sel] * _mis(pdf_bsdf[sel], pdf)
+        return le
+
+    def direct(self, p: Tensor, bsdf: _Bsdf, u: Tensor) -> Tensor:
+        """One NEE sample per path: pick a light uniformly, shadow-test, MIS-weight."""
+        count = len(self.lights)
+        out = torch.zeros_like(p)
+        if not count:
+            return out
+        pick = (u[0] * count).long().clamp_max(count - 1)
+        wi, dist = torch.zeros_like(p), torch.full_like(p[0], INF)
+        le, pdf = torch.zeros_like(p), torch.ones_like(p[0])
+        for j, light in enumerate(self.lights):
+            sel = (pick == j).nonzero().squeeze(1)
+            if sel.numel():
+                s = light.sample(p[:, sel], u[1, sel], u[2, sel])
+                wi[:, sel], dist[sel], le[:, sel], pdf[sel] = s.wi, s.dist, s.radiance_over_pdf, s.pdf
+        cos = dot(bsdf.n, wi)
+        live = ((cos > 0) & (le.amax(0) > 0)).nonzero().squeeze(1)
+        if not live.numel():
+            return out
+        visible = ~self.occluded(p[:, live], wi[:, live], dist[live])
+        f, pdf_bsdf = bsdf.eval(wi)
+        weight = _mis(pdf[live] / count, pdf_bsdf[live]) * visible * cos[live] * count
+        out[:, live] = f[:, live] * le[:, live] * weight
+        return out
+
+
+def _area_normal(world: _World, which: Tensor) -> Tensor:
+    normals = torch.zeros(3, len(world.shapes), device=which.device)
+    for i, shape in enumerate(world.shapes):
+        if isinstance(shape, Rect):
+            normals[:, i] = torch.tensor(shape.unit_normal, device=which.device)
+    return normals[:, which]
+
+
+# -- the engine ------------------------------------------------------------------
+
+
+class PathTracer:
+    name = "pathtracer"
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = torch.device(device)
+        self._setup: ShotSetup | None = None
+
+    def load(self, setup: ShotSetup) -> None:
+        self._setup = setup
+        rows = [_material_row(setup.scene.materials[o.material]) for o in setup.scene.objects]
+        for light in setup.lights:
+            if isinstance(light, spec.Area):
+                rows.append((AREA, (0.0,) * 3, _kelvin_rgb(light.kelvin, light.intensity), 0.0, 1.0, 0.0))
+        kind, albedo, emission, f0, exponent, glossy = zip(*rows)
+        dev = self.device
+        self._mat = _Materials(
+            kind=torch.tensor(kind, dtype=torch.long, device=dev),
+            albedo=torch.tensor(albedo, device=dev).T.contiguous(),
+            emission=torch.tensor(emission, device=dev).T.contiguous(),
+            f0=torch.tensor(f0, device=dev),
+            exponent=torch.tensor(exponent, device=dev),
+            glossy=torch.tensor(glossy, device=dev),
+            any_glossy=GLOSSY in kind,
+        )
+
+    def render(self, frame: int) -> Tensor:
+        if self._setup is None:
+            raise RuntimeError("load a shot setup before rendering")
+        setup = self._setup
+        width, height = setup.resolution
+        world = self._world(setup.relative(frame))
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(frame_seed(setup.seed, setup.shot, frame))
+        spp = setup.samples
+        batch = CPU_BATCH if self.device.type == "cpu" else GPU_BATCH
+        step = max(1, batch // spp)
+        image = torch.empty(3, width * height, device=self.device)
+        camera = setup.camera.at(setup.relative(frame))
+        for first in range(0, width * height, step):
+            last = min(width * height, first + step)
+            o, d = self._camera_rays(camera, first, last, gen)
+            image[:, first:last] = self._trace(world, o, d, gen).view(3, last - first, spp).mean(2)
+        return image.T.reshape(height, width, 3).float().cpu()
+
+    def _world(self, at: float) -> _World:
+        setup = self._setup
+        assert setup is not None
+        shapes: list[Shape] = []
+        lights: list[_Light] = []
+        for i, obj in enumerate(setup.scene.objects):
+            off = spec.offset_at(obj.motion, at)
+            if isinstance(obj, spec.Sphere):
+                shapes.append(Sphere(_offset(obj.center, off), obj.radius))
+                emission = tuple(self._mat.emission[:, i].tolist())
+                if max(emission) > 0:
+                    lights.append(_SphereLight(shapes[-1], i, emission))
+            elif isinstance(obj, spec.Plane):
+                shapes.append(Plane(_offset(obj.point, off), geo.unit(obj.normal)))
+            else:
+                shapes.append(Box(_offset(obj.min, off), _offset(obj.max, off)))
+        horizon, rise = [0.0] * 3, [0.0] * 3
+        has_sky = False
+        for light in setup.lights:
+            if isinstance(light, spec.Area):
+                shapes.append(Rect(light.corner, light.u, light.v))
+                radiance = _kelvin_rgb(light.kelvin, light.intensity)
+                if light.intensity > 0:
+                    lights.append(_RectLight(shapes[-1], len(shapes) - 1, radiance))
+            elif isinstance(light, spec.Sun) and light.intensity > 0:
+                half = math.radians(light.angle) / 2
+                lights.append(
+                    _Sun(geo.unit(light.direction), 2 * math.sin(half / 2) ** 2,
+                         _kelvin_rgb(light.kelvin, light.intensity))
+                )
+            elif isinstance(light, spec.Sky):
+                has_sky = True
+                for c in range(3):
+                    horizon[c] += light.horizon[c] * light.intensity
+                    rise[c] += (light.zenith[c] - light.horizon[c]) * light.intensity
+        sky = None
+        if has_sky:
+            sky = tuple(torch.tensor(v, device=self.device).view(3, 1) for v in (horizon, rise))
+        suns = tuple(light for light in lights if isinstance(light, _Sun))
+        return _World(tuple(shapes), tuple(lights), suns, sky, self._mat)  # type: ignore[arg-type]
+
+    def _camera_rays(
+        self, cam: spec.CameraKey, first: int, last: int, gen: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        setup = self._setup
+        assert setup is not None
+        width, height = setup.resolution
+        spp = setup.samples
+        pixel = torch.arange(first, last, device=self.device).repeat_interleave(spp)
+        jitter = torch.rand(2, pixel.numel(), generator=gen, device=self.device)
+        half_h = math.tan(math.radians(cam.fov) / 2)
+        x = (2 * ((pixel % width) + jitter[0]) / width - 1) * half_h * width / height
+        y = (1 - 2 * ((pixel // width) + jitter[1]) / height) * half_h
+        forward = geo.unit(geo.sub(cam.look_at, cam.position))
+        side = geo.cross(forward, _UP)
+        # Looking straight up or down: any horizontal right vector will do.
+        right = geo.unit(side) if geo.vdot(side, side) > 1e-12 else (1.0, 0.0, 0.0)
+        up = geo.cross(right, forward)
+        d = torch.stack([forward[i] + x * right[i] + y * up[i] for i in range(3)])
+        o = torch.tensor(cam.position, device=self.device).view(3, 1).expand_as(d)
+        return o, geo.normalize(d)
+
+    def _trace(self, world: _World, o: Tensor, d: Tensor, gen: torch.Generator) -> Tensor:
+        setup = self._setup
+        assert setup is not None
+        mat = world.mat
+        radiance = torch.zeros_like(d)
+        path = torch.arange(d.shape[1], device=d.device)  # where each live ray's result goes
+        throughput = torch.ones_like(d)
+        # Camera rays and mirror-like bounces have no competing NEE strategy.
+        pdf_bsdf = torch.full_like(d[0], INF)
+        for depth in range(setup.bounces + 1):
+            t, which = world.closest(o, d)
+            hit = which >= 0
+            gone = (~hit).nonzero().squeeze(1)
+            if gone.numel():
+                le = world.escaped(d[:, gone], pdf_bsdf[gone])
+                radiance[:, path[gone]] += throughput[:, gone] * le
+            keep = hit.nonzero().squeeze(1)
+            path, o, d, t, which = path[keep], o[:, keep], d[:, keep], t[keep], which[keep]
+            throughput, pdf_bsdf = throughput[:, keep], pdf_bsdf[keep]
+            emits = mat.kind[which] >= EMISSIVE
+            lit = emits.nonzero().squeeze(1)
+            if lit.numel():
+                le = world.emitted(which[lit], o[:, lit], d[:, lit], t[lit], pdf_bsdf[lit])
+                radiance[:, path[lit]] += throughput[:, lit] * le
+            if depth == setup.bounces:
+                break
+            keep = (~emits).nonzero().squeeze(1)
+            path, o, d, t, which = path[keep], o[:, keep], d[:, keep], t[keep], which[keep]
+            throughput = throughput[:, keep]
+            p = o + d * t
+            n = world.normals(which, p)
+            n = n * torch.where(dot(n, d) > 0, -1.0, 1.0)  # two-sided: face the viewer
+            p = p + n * OFFSET
+            bsdf = _bsdf_at(mat, which, n, d)
+            u = torch.rand(6, d.shape[1], generator=gen, device=d.device)
+            radiance[:, path] += throughput * world.direct(p, bsdf, u[:3])
+            d, weight, pdf_bsdf = bsdf.sample(u[3:])
+            throughput = throughput * weight
+            keep = (throughput.amax(0) > 0).nonzero().squeeze(1)
+            path, o, d, throughput, pdf_bsdf = path[keep], p[:, keep], d[:, keep], throughput[:, keep], pdf_bsdf[keep]
+            if not path.numel():
+                break
+        return radiance
+
+
+def _bsdf_at(mat: _Materials, which: Tensor, n: Tensor, d: Tensor) -> _Bsdf:
+    albedo = mat.albedo[:, which]
+    if not mat.any_glossy:
+        return _Bsdf(n, albedo, None, n[0], n)
+    cos_out = (-dot(n, d)).clamp(0, 1)
+    f0 = mat.f0[which]
+    fresnel = mat.glossy[which] * (f0 + (1 - f0) * (1 - cos_out) ** 5)
+    mirror = d - n * (2 * dot(n, d))
+    return _Bsdf(n, albedo, fresnel, mat.exponent[which], mirror)
+
+
+def _kelvin_rgb(kelvin: float, intensity: float) -> tuple[float, float, float]:
+    r, g, b = kelvin_to_acescg(kelvin)
+    return (r * intensity, g * intensity, b * intensity)
+
+
+def _material_row(m: spec.Diffuse | spec.Emissive | spec.Glossy) -> tuple:
+    """(kind, albedo, emission, f0, exponent, glossy) for the material tables."""
+    if isinstance(m, spec.Emissive):
+        return (EMISSIVE, (0.0,) * 3, tuple(c * m.intensity for c in m.color), 0.0, 1.0, 0.0)
+    # Albedo above 1 would create energy; the spec allows it, the tracer does not.
+    albedo = tuple(min(c, 1.0) for c in m.albedo)
+    if isinstance(m, spec.Glossy):
+        return (GLOSSY, albedo, (0.0,) * 3, m.specular, roughness_to_exponent(m.roughness), 1.0)
+    return (DIFFUSE, albedo, (0.0,) * 3, 0.0, 1.0, 0.0)

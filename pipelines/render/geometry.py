@@ -1,0 +1,208 @@
+"""Ray-shape intersection and direction sampling for the torch path tracer.
+
+Vectors are (3, N) tensors: one row per axis, so each component is a contiguous
+row and a dot product is three multiply-adds instead of a reduction. Shapes
+hold plain floats for one frame (motion already applied) and answer for a whole
+batch of rays at once; a miss is +inf so the closest hit is a running minimum.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+Vec3 = tuple[float, float, float]
+
+# Hits closer than this are the surface the ray left from (origins are also
+# nudged off surfaces, see OFFSET in the tracer).
+T_MIN = 1e-4
+INF = float("inf")
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def dot_const(a: Tensor, v: Vec3) -> Tensor:
+    return a[0] * v[0] + a[1] * v[1] + a[2] * v[2]
+
+
+def normalize(a: Tensor) -> Tensor:
+    return a * torch.rsqrt(dot(a, a)).clamp_max(1e30)
+
+
+def sub(a: Vec3, b: Vec3) -> Vec3:
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+def cross(a: Vec3, b: Vec3) -> Vec3:
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def vdot(a: Vec3, b: Vec3) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def unit(a: Vec3) -> Vec3:
+    n = math.sqrt(vdot(a, a))
+    if n == 0:
+        raise ValueError("cannot normalise the zero vector")
+    return (a[0] / n, a[1] / n, a[2] / n)
+
+
+def _column(v: Vec3, like: Tensor) -> Tensor:
+    return torch.tensor(v, dtype=like.dtype, device=like.device).view(3, 1)
+
+
+@dataclass(frozen=True)
+class Sphere:
+    center: Vec3
+    radius: float
+
+    def hit(self, o: Tensor, d: Tensor, inv_d: Tensor | None = None) -> Tensor:
+        cx, cy, cz = self.center
+        ox, oy, oz = o[0] - cx, o[1] - cy, o[2] - cz
+        b = ox * d[0] + oy * d[1] + oz * d[2]
+        c = ox * ox + oy * oy + oz * oz - self.radius * self.radius
+        disc = b * b - c
+        root = disc.clamp_min(0).sqrt()
+        near = -b - root
+        t = torch.where(near > T_MIN, near, root - b)
+        return torch.where((disc >= 0) & (t > T_MIN), t, INF)
+
+    def normal(self, p: Tensor) -> Tensor:
+        return (p - _column(self.center, p)) / self.radius
+
+
+@dataclass(frozen=True)
+class Plane:
+    point: Vec3
+    unit_normal: Vec3
+
+    def hit(self, o: Tensor, d: Tensor, inv_d: Tensor | None = None) -> Tensor:
+        # A ray parallel to the plane divides by zero: inf or nan, both misses.
+        t = (vdot(self.unit_normal, self.point) - dot_const(o, self.unit_normal)) / dot_const(
+            d, self.unit_normal
+        )
+        return torch.where(t > T_MIN, t, INF)
+
+    def normal(self, p: Tensor) -> Tensor:
+        return _column(self.unit_normal, p).expand(3, p.shape[1])
+
+
+@dataclass(frozen=True)
+class Box:
+    lo: Vec3
+    hi: Vec3
+
+    def hit(self, o: Tensor, d: Tensor, inv_d: Tensor | None = None) -> Tensor:
+        inv = 1.0 / d if inv_d is None else inv_d
+        near = far = None
+        for axis in range(3):
+            a = (self.lo[axis] - o[axis]) * inv[axis]
+            b = (self.hi[axis] - o[axis]) * inv[axis]
+            lo, hi = torch.minimum(a, b), torch.maximum(a, b)
+            near = lo if near is None else torch.maximum(near, lo)
+            far = hi if far is None else torch.minimum(far, hi)
+        # From inside the box the exit is the hit.
+        t = torch.where(near > T_MIN, near, far)
+        return torch.where((near <= far) & (t > T_MIN), t, INF)
+
+    def normal(self, p: Tensor) -> Tensor:
+        center = [(a + b) / 2 for a, b in zip(self.lo, self.hi)]
+        half = [(b - a) / 2 for a, b in zip(self.lo, self.hi)]
+        local = torch.stack([(p[i] - center[i]) / half[i] for i in range(3)])
+        axis = local.abs().argmax(0, keepdim=True)
+        n = torch.zeros_like(p)
+        return n.scatter_(0, axis, torch.sign(local.gather(0, axis)))
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A parallelogram corner + a*u + b*v, a and b in [0, 1]; faces cross(u, v)."""
+
+    corner: Vec3
+    u: Vec3
+    v: Vec3
+
+    @property
+    def unit_normal(self) -> Vec3:
+        return unit(cross(self.u, self.v))
+
+    @property
+    def area(self) -> float:
+        c = cross(self.u, self.v)
+        return math.sqrt(vdot(c, c))
+
+    def _duals(self) -> tuple[Vec3, Vec3]:
+        # Dual vectors give the (a, b) coordinates of a point even when u and v
+        # are not perpendicular.
+        n = self.unit_normal
+        du, dv = cross(self.v, n), cross(n, self.u)
+        su, sv = vdot(self.u, du), vdot(self.v, dv)
+        return (du[0] / su, du[1] / su, du[2] / su), (dv[0] / sv, dv[1] / sv, dv[2] / sv)
+
+    def hit(self, o: Tensor, d: Tensor, inv_d: Tensor | None = None) -> Tensor:
+        n = self.unit_normal
+        t = (vdot(n, self.corner) - dot_const(o, n)) / dot_const(d, n)
+        du, dv = self._duals()
+        rel = (o[0] - self.corner[0], o[1] - self.corner[1], o[2] - self.corner[2])
+        a = rel[0] * du[0] + rel[1] * du[1] + rel[2] * du[2] + t * dot_const(d, du)
+        b = rel[0] * dv[0] + rel[1] * dv[1] + rel[2] * dv[2] + t * dot_const(d, dv)
+        inside = (a >= 0) & (a <= 1) & (b >= 0) & (b <= 1) & (t > T_MIN)
+        return torch.where(inside, t, INF)
+
+    def normal(self, p: Tensor) -> Tensor:
+        return _column(self.unit_normal, p).expand(3, p.shape[1])
+
+    def point(self, a: Tensor, b: Tensor) -> Tensor:
+        c, u, v = (_column(x, a) for x in (self.corner, self.u, self.v))
+        return c + u * a + v * b
+
+
+Shape = Sphere | Plane | Box | Rect
+
+
+# -- sampling ----------------------------------------------------------------
+
+
+def around(axis: Tensor, one_minus_cos: Tensor, u: Tensor) -> Tensor:
+    """Directions at polar angle acos(1 - one_minus_cos) from `axis`, azimuth 2*pi*u.
+
+    Taking 1 - cos(theta) rather than cos keeps narrow cones (a small sun, a
+    near-mirror lobe) precise in float32.
+    """
+    sin = (one_minus_cos * (2 - one_minus_cos)).clamp_min(0).sqrt()
+    phi = (2 * math.pi) * u
+    x, y, z = sin * torch.cos(phi), sin * torch.sin(phi), 1 - one_minus_cos
+    # Branchless orthonormal basis (Duff et al. 2017).
+    ax, ay, az = axis[0], axis[1], axis[2]
+    sign = torch.where(az >= 0, 1.0, -1.0)
+    k = -1 / (sign + az)
+    m = ax * ay * k
+    tx, ty, tz = 1 + sign * ax * ax * k, sign * m, -sign * ax
+    bx, by, bz = m, sign + ay * ay * k, -ay
+    return torch.stack(
+        (x * tx + y * bx + z * ax, x * ty + y * by + z * ay, x * tz + y * bz + z * az)
+    )
+
+
+def cosine_hemisphere(n: Tensor, u1: Tensor, u2: Tensor) -> Tensor:
+    """Cosine-weighted directions about unit normals n (pdf cos/pi)."""
+    return around(n, 1 - (1 - u1).sqrt(), u2)
+
+
+def phong_lobe(axis: Tensor, exponent: Tensor, u1: Tensor, u2: Tensor) -> Tensor:
+    """Directions about `axis` with pdf (e+1)/(2 pi) cos^e of the angle to it."""
+    # cos = u^(1/(e+1)), written via expm1 so large exponents keep their precision.
+    return around(axis, -torch.expm1(torch.log(u1.clamp_min(1e-30)) / (exponent + 1)), u2)
+
+
+def cone_one_minus_cos(sin_half_angle_sq: Tensor | float) -> Tensor | float:
+    """1 - cos(theta_max) from sin^2(theta_max), without cancellation for small cones."""
+    if isinstance(sin_half_angle_sq, Tensor):
+        return sin_half_angle_sq / (1 + (1 - sin_half_angle_sq).clamp_min(0).sqrt())
+    return sin_half_angle_sq / (1 + math.sqrt(max(0.0, 1 - sin_half_angle_sq)))

@@ -1,0 +1,139 @@
+"""A sequence as a studio pipeline submits it: a timeline of shots over sets.
+
+Frame numbers on a Shot are timeline (record) frames; handles are extra frames
+rendered on both sides of the cut and trimmed when mastering. Camera and motion
+keyframes are shot-relative (0 is the shot's first cut frame), so a shot can be
+slipped on the timeline without re-keying it.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
+from pipelines.spec.scene import Camera, Frozen, Light, Scene
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Name = Annotated[str, Field(pattern=_NAME)]
+_TIMECODE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})[:;](\d{2})$")
+
+
+class FrameRange(Frozen):
+    """An inclusive range of frames, first <= last."""
+
+    first: int = Field(ge=0)
+    last: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FrameRange:
+        if self.last < self.first:
+            raise ValueError(f"last frame {self.last} is before first frame {self.first}")
+        return self
+
+    def __len__(self) -> int:
+        return self.last - self.first + 1
+
+    def __iter__(self):  # type: ignore[override]  # iterate frames, not fields
+        return iter(range(self.first, self.last + 1))
+
+    def overlaps(self, other: FrameRange) -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+
+class Continuity(Frozen):
+    """What the script supervisor declares for a shot."""
+
+    location: str | None = None
+    time_of_day: str | None = None
+    wardrobe: dict[str, str] = Field(default_factory=dict)
+    props: tuple[str, ...] = ()
+
+
+class Shot(Frozen):
+    name: Name
+    scene: str = Field(min_length=1, description="Key into Sequence.scenes.")
+    frames: FrameRange = Field(description="Cut range on the sequence timeline.")
+    handles: int = Field(0, ge=0, le=48, description="Frames rendered beyond each end of the cut.")
+    camera: Camera
+    lights: tuple[Light, ...] | None = Field(
+        None, description="Replaces the scene's lights for this shot when given."
+    )
+    samples: int | None = Field(None, ge=1, le=4096, description="Overrides Sequence.samples.")
+    continuity: Continuity = Continuity()
+
+    @property
+    def render_range(self) -> FrameRange:
+        """The frames to render: the cut plus handles (never below frame 0)."""
+        return FrameRange(
+            first=max(0, self.frames.first - self.handles), last=self.frames.last + self.handles
+        )
+
+
+class Sequence(Frozen):
+    show: Name
+    sequence: Name
+    fps: Fraction = Field(Fraction(24), description="Frames per second, e.g. 24 or '24000/1001'.")
+    resolution: tuple[Annotated[int, Field(ge=8, le=8192)], Annotated[int, Field(ge=8, le=8192)]] = (
+        1920,
+        1080,
+    )
+    samples: int = Field(16, ge=1, le=4096, description="Samples per pixel.")
+    bounces: int = Field(3, ge=1, le=16)
+    seed: int = Field(0, ge=0)
+    start_timecode: str = Field("01:00:00:00", description="Timecode of the first timeline frame.")
+    scenes: dict[Name, Scene] = Field(min_length=1)
+    shots: tuple[Shot, ...] = Field(min_length=1)
+
+    @field_validator("fps", mode="before")
+    @classmethod
+    def _parse_fps(cls, v: object) -> Fraction:
+        try:
+            fps = Fraction(str(v)) if not isinstance(v, Fraction) else v
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"fps must be a number or a ratio like 24000/1001, got {v!r}") from None
+        if not 1 <= fps <= 240:
+            raise ValueError(f"fps must be between 1 and 240, got {v}")
+        return fps
+
+    @field_validator("start_timecode")
+    @classmethod
+    def _timecode(cls, v: str) -> str:
+        m = _TIMECODE.match(v)
+        if not m or int(m[2]) > 59 or int(m[3]) > 59:
+            raise ValueError(f"start_timecode must look like HH:MM:SS:FF, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _timeline_is_consistent(self) -> Sequence:
+        names = [s.name for s in self.shots]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"shot names must be unique, repeated: {', '.join(dupes)}")
+        for shot in self.shots:
+            if shot.scene not in self.scenes:
+                raise ValueError(f"shot {shot.name} uses undefined scene {shot.scene!r}")
+        ordered = self.timeline
+        for left, right in zip(ordered, ordered[1:]):
+            if left.frames.overlaps(right.frames):
+                raise ValueError(
+                    f"shots {left.name} ({left.frames.first}-{left.frames.last}) and "
+                    f"{right.name} ({right.frames.first}-{right.frames.last}) overlap on the timeline"
+                )
+        return self
+
+    @property
+    def timeline(self) -> tuple[Shot, ...]:
+        """Shots in timeline order."""
+        return tuple(sorted(self.shots, key=lambda s: s.frames.first))
+
+    def shot(self, name: str) -> Shot:
+        for s in self.shots:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def samples_for(self, shot: Shot) -> int:
+        return shot.samples or self.samples

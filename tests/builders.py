@@ -1,0 +1,105 @@
+"""Small specs and event streams that tests build on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.core import events as ev
+from orchestrator.core.evolve import replay
+from orchestrator.core.state import FarmState, Policy
+from pipelines.chunking import plan_chunks
+from pipelines.spec.loading import parse_sequence
+from pipelines.spec.sequence import Sequence
+
+SID = "demo:sq010"
+
+
+def shot(name: str, first: int, last: int, handles: int = 0, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "scene": "set",
+        "frames": {"first": first, "last": last},
+        "handles": handles,
+        "camera": {"keys": [{"frame": 0, "position": [0, 1.2, 6], "look_at": [0, 1, 0], "fov": 35}]},
+        **extra,
+    }
+
+
+def spec(*shots: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "show": "demo",
+        "sequence": "sq010",
+        "resolution": [32, 18],
+        "samples": 2,
+        "bounces": 2,
+        "scenes": {
+            "set": {
+                "materials": {
+                    "grey": {"type": "diffuse", "albedo": [0.5, 0.5, 0.5]},
+                    "lamp": {"type": "emissive", "color": [1, 0.8, 0.6], "intensity": 6},
+                },
+                "objects": [
+                    {"type": "plane", "name": "ground", "material": "grey"},
+                    {"type": "sphere", "name": "orb", "center": [0, 1, 0], "radius": 1, "material": "lamp"},
+                ],
+                "lights": [{"type": "sky", "intensity": 0.5}],
+                "subject": "orb",
+            }
+        },
+        "shots": list(shots) or [shot("sh010", 1001, 1008), shot("sh020", 1009, 1012)],
+        **extra,
+    }
+
+
+def sequence(*shots: dict[str, Any], **extra: Any) -> Sequence:
+    return parse_sequence(spec(*shots, **extra))
+
+
+def submitted(seq: Sequence | None = None, at: float = 0.0) -> ev.SequenceSubmitted:
+    seq = seq or sequence()
+    return ev.SequenceSubmitted(at=at, sequence_id=SID, spec=seq.model_dump(mode="json"), spec_digest="d")
+
+
+def planned(seq: Sequence | None = None, chunk_frames: int = 4) -> ev.ShotsPlanned:
+    seq = seq or sequence()
+    return ev.ShotsPlanned(
+        at=1.0,
+        sequence_id=SID,
+        versions={s.name: 1 for s in seq.shots},
+        chunks=tuple(plan_chunks(seq, chunk_frames)),
+    )
+
+
+def pool(*names: str, slots: int = 1) -> ev.PoolStarted:
+    nodes = tuple(ev.NodeInfo(node_id=n, gpu_class="cpu", slots=slots) for n in names or ("cpu-0",))
+    return ev.PoolStarted(at=0.5, sequence_id=ev.FARM, nodes=nodes)
+
+
+def started(chunk_id: str, node: str = "cpu-0", attempt: int = 1) -> ev.ChunkStarted:
+    return ev.ChunkStarted(at=2.0, sequence_id=SID, chunk_id=chunk_id, attempt=attempt, node_id=node, gpu_class="cpu")
+
+
+def rendered(state: FarmState, chunk_id: str, attempt: int = 1, node: str = "cpu-0") -> ev.ChunkRendered:
+    plan = state.sequences[SID].chunks[chunk_id].plan
+    frames = tuple(ev.FrameRecord(frame=f, key=f"k/{f:06d}.exr", digest=f"d{f}") for f in plan.frames)
+    return ev.ChunkRendered(
+        at=3.0,
+        sequence_id=SID,
+        chunk_id=chunk_id,
+        attempt=attempt,
+        node_id=node,
+        gpu_class="cpu",
+        frames=frames,
+        node_seconds=2.0,
+        cost_usd=0.001,
+    )
+
+
+def failed(chunk_id: str, attempt: int = 1, retryable: bool = True, node: str = "cpu-0") -> ev.ChunkFailed:
+    return ev.ChunkFailed(
+        at=3.0, sequence_id=SID, chunk_id=chunk_id, attempt=attempt, node_id=node, error="boom", retryable=retryable
+    )
+
+
+def farm(*events: ev.Event, policy: Policy | None = None) -> FarmState:
+    return replay(list(events), FarmState(policy=policy or Policy()))

@@ -1,0 +1,117 @@
+"""decide: what the farm does next. Pure: state and event in, commands out."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.core import events as ev
+from orchestrator.core.commands import Dispatch, Fail, Finish, Plan, RetryLater, Stitch
+from orchestrator.core.decide import backoff, decide
+from orchestrator.core.evolve import evolve
+from orchestrator.core.state import Policy
+from tests.builders import SID, failed, farm, planned, pool, rendered, started, submitted
+
+FIRST = "sh010.1001-1004"
+
+
+def step(state, event):
+    state = evolve(state, event)
+    return state, decide(state, event)
+
+
+def test_a_submitted_sequence_is_planned():
+    state, commands = step(farm(pool()), submitted())
+    assert commands == [Plan(SID)]
+
+
+def test_planning_fills_free_slots_in_timeline_order_spreading_across_nodes():
+    state = farm(pool("cpu-0", "cpu-1", slots=2), submitted())
+    _, commands = step(state, planned())
+    assert commands == [
+        Dispatch(SID, "sh010.1001-1004", "cpu-0", 1),
+        Dispatch(SID, "sh010.1005-1008", "cpu-1", 1),
+        Dispatch(SID, "sh020.1009-1012", "cpu-0", 1),
+    ]
+
+
+def test_nothing_is_dispatched_beyond_each_nodes_slots():
+    state = farm(pool("cpu-0", slots=1), submitted())
+    _, commands = step(state, planned())
+    assert commands == [Dispatch(SID, FIRST, "cpu-0", 1)]
+
+
+def test_a_freed_slot_takes_the_next_queued_chunk():
+    state = farm(pool("cpu-0", slots=1), submitted(), planned(), started(FIRST))
+    _, commands = step(state, rendered(state, FIRST))
+    assert commands == [Dispatch(SID, "sh010.1005-1008", "cpu-0", 1)]
+
+
+def test_the_last_rendered_chunk_asks_for_exactly_one_stitch():
+    state = farm(pool("cpu-0", slots=3), submitted(), planned())
+    cids = list(state.sequences[SID].chunks)
+    for cid in cids:
+        state = evolve(state, started(cid))
+    asked = []
+    for cid in cids:
+        state, commands = step(state, rendered(state, cid))
+        asked += [c for c in commands if isinstance(c, Stitch)]
+    assert asked == [Stitch(SID)]
+
+
+def test_a_stitched_master_finishes_the_sequence():
+    state = farm(pool("cpu-0", slots=3), submitted(), planned())
+    for cid in list(state.sequences[SID].chunks):
+        state = evolve(state, started(cid))
+        state = evolve(state, rendered(state, cid))
+    stitched = ev.MasterStitched(
+        at=9, sequence_id=SID, frames=(), contact_sheet=ev.FrameRecord(frame=0, key="k", digest="d"),
+        range={"first": 1001, "last": 1012},
+    )
+    _, commands = step(state, stitched)
+    assert commands == [Finish(SID)]
+
+
+def test_a_retryable_failure_retries_later_with_exponential_backoff():
+    policy = Policy(backoff_base=2.0, backoff_max=60.0)
+    state = farm(pool(), submitted(), planned(), started(FIRST), policy=policy)
+    _, commands = step(state, failed(FIRST))
+    assert RetryLater(SID, FIRST, 2.0) in commands
+    assert [backoff(state, a) for a in (1, 2, 3, 7, 20)] == [2.0, 4.0, 8.0, 60.0, 60.0]
+
+
+def test_a_permanent_failure_fails_the_sequence_with_the_reason():
+    state = farm(pool(), submitted(), planned(), started(FIRST))
+    _, commands = step(state, failed(FIRST, retryable=False))
+    assert commands[0] == Fail(SID, f"chunk {FIRST} failed after a permanent error: boom")
+
+
+def test_running_out_of_attempts_fails_the_sequence():
+    state = farm(pool(), submitted(), planned(), policy=Policy(max_attempts=1))
+    state = evolve(state, started(FIRST))
+    _, commands = step(state, failed(FIRST))
+    assert isinstance(commands[0], Fail) and "1 attempts" in commands[0].reason
+
+
+def test_a_stale_failure_from_a_superseded_attempt_asks_for_nothing_new():
+    state = farm(pool(), submitted(), planned(), started(FIRST), failed(FIRST))
+    state = evolve(state, ev.ChunkQueued(at=4, sequence_id=SID, chunk_id=FIRST, reason="retry"))
+    state = evolve(state, started(FIRST, attempt=2))
+    _, commands = step(state, failed(FIRST, attempt=1))
+    assert not [c for c in commands if isinstance(c, RetryLater | Fail)]
+
+
+@pytest.mark.parametrize("stage", ["submitted", "rendering", "stitching"])
+def test_a_restart_picks_up_each_stage_where_the_log_left_it(stage):
+    events = [pool("old"), submitted()]
+    if stage != "submitted":
+        events.append(planned())
+    state = farm(*events)
+    if stage == "stitching":
+        for cid in list(state.sequences[SID].chunks):
+            state = evolve(state, started(cid, node="old"))
+            state = evolve(state, rendered(state, cid, node="old"))
+    elif stage == "rendering":
+        state = evolve(state, started(FIRST, node="old"))
+    _, commands = step(state, pool("new"))
+    expected = {"submitted": Plan(SID), "rendering": Dispatch(SID, FIRST, "new", 2), "stitching": Stitch(SID)}
+    assert commands[0] == expected[stage]
