@@ -83,23 +83,13 @@ class ProgressBar:
             self.stream.write("\n")
 
 
-def _apply_overrides(seq: Sequence, args: argparse.Namespace) -> Sequence:
-    changes: dict = {}
-    if args.resolution:
-        changes["resolution"] = args.resolution
-    if args.samples:
-        changes["samples"] = args.samples
-        changes["shots"] = tuple(s.model_copy(update={"samples": None}) for s in seq.shots)
-    return Sequence.model_validate({**seq.model_dump(), **changes}) if changes else seq
-
-
 def _render(args: argparse.Namespace) -> int:
     # Heavy imports wait until the spec is known to be good: `validate` stays instant.
     from orchestrator import embedded
     from orchestrator.coordinator import LogBusy, SpecConflict
     from orchestrator.settings import FarmSettings
 
-    seq = _apply_overrides(load_sequence(args.spec), args)
+    seq = load_sequence(args.spec).with_quality(args.resolution, args.samples)
     out = embedded.prepare_out(args.out)
     settings = FarmSettings(chunk_frames=args.chunk_frames)
     started = time.monotonic()

@@ -125,9 +125,10 @@ def _exr_timecode(tc: Timecode, fps: Fraction) -> OpenEXR.TimeCode:
     return out
 
 
-def _plain_timecode(tc: OpenEXR.TimeCode, fps: Fraction | None) -> Timecode:
+def _plain_timecode(tc: OpenEXR.TimeCode, fps: object) -> Timecode:
     frame = tc.frame
-    if fps is not None and nominal_rate(fps) > _TC_FRAME_FIELD_RATE:
+    # Other writers may omit the rate or store it as a v2i; then take it as is.
+    if isinstance(fps, Fraction) and fps > 0 and nominal_rate(fps) > _TC_FRAME_FIELD_RATE:
         frame = 2 * frame + int(tc.fieldPhase)
     return tc.hours, tc.minutes, tc.seconds, frame
 

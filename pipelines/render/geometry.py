@@ -76,6 +76,29 @@ class Sphere:
     def normal(self, p: Tensor) -> Tensor:
         return (p - _column(self.center, p)) / self.radius
 
+    def _cone(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        to_center = _column(self.center, p) - p
+        dist_sq = dot(to_center, to_center)
+        omc = cone_one_minus_cos((self.radius**2 / dist_sq).clamp_max(1.0))
+        return to_center, dist_sq, omc
+
+    def sample_toward(self, p: Tensor, u1: Tensor, u2: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Directions from p uniform in the cone the sphere subtends: (wi, distance, pdf).
+
+        The pdf is inf (an impossible sample) for points inside the sphere.
+        """
+        to_center, dist_sq, omc = self._cone(p)
+        wi = around(normalize(to_center), u1 * omc, u2)
+        b = -dot(to_center, wi)
+        dist = -b - (b * b - dist_sq + self.radius**2).clamp_min(0).sqrt()
+        outside = dist_sq > self.radius**2
+        return wi, dist, torch.where(outside, 1 / (2 * math.pi * omc), INF)
+
+    def pdf_toward(self, o: Tensor, d: Tensor, t: Tensor) -> Tensor:
+        """Solid-angle pdf of `sample_toward` from o for a ray that hits the sphere."""
+        _, dist_sq, omc = self._cone(o)
+        return torch.where(dist_sq > self.radius**2, 1 / (2 * math.pi * omc), 0.0)
+
 
 @dataclass(frozen=True)
 class Plane:
@@ -158,12 +181,47 @@ class Rect:
     def normal(self, p: Tensor) -> Tensor:
         return _column(self.unit_normal, p).expand(3, p.shape[1])
 
-    def point(self, a: Tensor, b: Tensor) -> Tensor:
-        c, u, v = (_column(x, a) for x in (self.corner, self.u, self.v))
-        return c + u * a + v * b
+    def sample_toward(self, p: Tensor, u1: Tensor, u2: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Directions from p to uniform points of the rectangle: (wi, distance, pdf).
+
+        The pdf is in solid angle, and inf (an impossible sample) where p is
+        behind the emitting side.
+        """
+        c, u, v = (_column(x, p) for x in (self.corner, self.u, self.v))
+        to = c + u * u1 + v * u2 - p
+        dist = dot(to, to).sqrt()
+        wi = to / dist
+        cos_light = -dot_const(wi, self.unit_normal)
+        pdf = dist * dist / (self.area * cos_light)
+        return wi, dist, torch.where(cos_light > 0, pdf, INF)
+
+    def pdf_toward(self, o: Tensor, d: Tensor, t: Tensor) -> Tensor:
+        """Solid-angle pdf of `sample_toward` for a ray o + t d that hits the front."""
+        return t * t / (self.area * (-dot_const(d, self.unit_normal)).clamp_min(1e-12))
 
 
 Shape = Sphere | Plane | Box | Rect
+
+
+# -- rays --------------------------------------------------------------------
+
+
+def camera_rays(
+    position: Vec3, look_at: Vec3, fov: float, x: Tensor, y: Tensor, aspect: float
+) -> tuple[Tensor, Tensor]:
+    """Pinhole rays through image coordinates x, y in [0, 1] (y down), world up +Y.
+
+    fov is vertical, in degrees; aspect is width / height.
+    """
+    forward = unit(sub(look_at, position))
+    side = cross(forward, (0.0, 1.0, 0.0))
+    # Looking straight up or down: any horizontal right vector will do.
+    right = unit(side) if vdot(side, side) > 1e-12 else (1.0, 0.0, 0.0)
+    up = cross(right, forward)
+    half_h = math.tan(math.radians(fov) / 2)
+    sx, sy = (2 * x - 1) * half_h * aspect, (1 - 2 * y) * half_h
+    d = torch.stack([forward[i] + sx * right[i] + sy * up[i] for i in range(3)])
+    return _column(position, d).expand_as(d), normalize(d)
 
 
 # -- sampling ----------------------------------------------------------------

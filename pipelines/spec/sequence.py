@@ -94,8 +94,9 @@ class Sequence(Frozen):
             fps = Fraction(str(v)) if not isinstance(v, Fraction) else v
         except (ValueError, ZeroDivisionError):
             raise ValueError(f"fps must be a number or a ratio like 24000/1001, got {v!r}") from None
-        if not 1 <= fps <= 240:
-            raise ValueError(f"fps must be between 1 and 240, got {v}")
+        # EXR timecode counts at most 60 frames a second (30 with field pairs).
+        if not 1 <= fps <= 60:
+            raise ValueError(f"fps must be between 1 and 60, got {v}")
         return fps
 
     @field_validator("start_timecode")
@@ -134,6 +135,19 @@ class Sequence(Frozen):
             if s.name == name:
                 return s
         raise KeyError(name)
+
+    def with_quality(self, resolution: tuple[int, int] | None = None, samples: int | None = None) -> Sequence:
+        """The same sequence at another resolution or sample count (previews, tests).
+
+        A sample count given here replaces every shot's own override too.
+        """
+        changes: dict = {}
+        if resolution:
+            changes["resolution"] = resolution
+        if samples:
+            changes["samples"] = samples
+            changes["shots"] = [s.model_dump() | {"samples": None} for s in self.shots]
+        return Sequence.model_validate(self.model_dump() | changes) if changes else self
 
     def samples_for(self, shot: Shot) -> int:
         return shot.samples or self.samples

@@ -277,3 +277,14 @@ def test_timecode_counts_non_drop_frames_at_the_nominal_rate(index, fps, start, 
 def test_an_invalid_start_timecode_is_refused(start):
     with pytest.raises(ValueError):
         timecode(0, FPS24, start)
+
+
+def test_frames_from_other_writers_decode_to_rgb():
+    # Float32 RGBA, ZIP, no shotfarm attributes or checksum: still a frame.
+    rgba = np.random.default_rng(1).random((8, 12, 4), dtype=np.float32)
+    out = io.BytesIO()
+    with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION}, {"RGBA": rgba}) as f:
+        f.write(out)
+    pixels, header = decode_frame(out.getvalue())
+    np.testing.assert_array_equal(pixels, rgba[..., :3])
+    assert header["channels"] == {"A": "FLOAT", "B": "FLOAT", "G": "FLOAT", "R": "FLOAT"}

@@ -118,3 +118,11 @@ def test_the_setup_digest_changes_with_anything_that_changes_pixels():
     other = parse_sequence(spec(samples=3))
     assert shot_setup(seq, "sh010").digest != shot_setup(other, "sh010").digest
     assert shot_setup(seq, "sh010").digest == shot_setup(parse_sequence(spec()), "sh010").digest
+
+
+def test_a_preview_quality_replaces_resolution_and_every_samples_override():
+    seq = parse_sequence(spec(shot("sh010", 1001, 1004, samples=64), samples=16))
+    preview = seq.with_quality(resolution=(32, 18), samples=1)
+    assert preview.resolution == (32, 18)
+    assert preview.samples_for(preview.shots[0]) == 1
+    assert seq.with_quality() is seq

@@ -38,7 +38,6 @@ MAX_EXPONENT = 1e5
 # faster per ray than a whole frame; a GPU wants big batches.
 CPU_BATCH = 1 << 16
 GPU_BATCH = 1 << 21
-_UP = (0.0, 1.0, 0.0)
 
 
 def frame_seed(seed: int, shot: str, frame: int) -> int:
@@ -76,6 +75,7 @@ class _Sample:
 
 @dataclass(frozen=True)
 class _Sun:
+    shape_index = -1  # not a shape: never hit, only seen by escaping rays
     direction: spec.Vec3
     one_minus_cos: float  # of the disc's angular radius; 0 for a point-like sun
     irradiance: tuple[float, float, float]
@@ -99,55 +99,23 @@ class _Sun:
 
 
 @dataclass(frozen=True)
-class _RectLight:
-    rect: Rect
+class _ShapeLight:
+    """An area light's rectangle or an emissive sphere, sampled by solid angle."""
+
+    shape: Rect | Sphere
     shape_index: int
     radiance: tuple[float, float, float]
 
     def sample(self, p: Tensor, u1: Tensor, u2: Tensor) -> _Sample:
-        to = self.rect.point(u1, u2) - p
-        dist = dot(to, to).sqrt()
-        wi = to / dist
-        cos_light = -geo.dot_const(wi, self.rect.unit_normal)
-        pdf = dist * dist / (self.rect.area * cos_light.clamp_min(1e-12))
+        wi, dist, pdf = self.shape.sample_toward(p, u1, u2)
         le = torch.tensor(self.radiance, device=p.device).view(3, 1)
-        return _Sample(wi, dist, torch.where(cos_light > 0, le / pdf, 0.0), pdf)
+        return _Sample(wi, dist, le / pdf, pdf)  # an impossible sample has pdf inf
 
     def pdf(self, o: Tensor, d: Tensor, t: Tensor) -> Tensor:
-        cos_light = (-geo.dot_const(d, self.rect.unit_normal)).clamp_min(1e-12)
-        return t * t / (self.rect.area * cos_light)
+        return self.shape.pdf_toward(o, d, t)
 
 
-@dataclass(frozen=True)
-class _SphereLight:
-    sphere: Sphere
-    shape_index: int
-    radiance: tuple[float, float, float]
-
-    def _cone(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        to_center = torch.tensor(self.sphere.center, device=p.device).view(3, 1) - p
-        dist_sq = dot(to_center, to_center)
-        sin_sq = (self.sphere.radius**2 / dist_sq).clamp_max(1.0)
-        return to_center, dist_sq, geo.cone_one_minus_cos(sin_sq)
-
-    def sample(self, p: Tensor, u1: Tensor, u2: Tensor) -> _Sample:
-        to_center, dist_sq, omc = self._cone(p)
-        wi = geo.around(geo.normalize(to_center), u1 * omc, u2)
-        b = -dot(to_center, wi)
-        disc = (b * b - dist_sq + self.sphere.radius**2).clamp_min(0)
-        dist = -b - disc.sqrt()
-        outside = dist_sq > self.sphere.radius**2
-        le = torch.tensor(self.radiance, device=p.device).view(3, 1)
-        pdf = 1 / (2 * math.pi * omc)
-        return _Sample(wi, dist, torch.where(outside, le / pdf, 0.0), pdf)
-
-    def pdf(self, o: Tensor, d: Tensor, t: Tensor) -> Tensor:
-        _, dist_sq, omc = self._cone(o)
-        # From inside the sphere NEE never samples it, so BSDF hits count fully.
-        return torch.where(dist_sq > self.sphere.radius**2, 1 / (2 * math.pi * omc), 0.0)
-
-
-_Light = _Sun | _RectLight | _SphereLight
+_Light = _Sun | _ShapeLight
 
 
 # -- scattering ----------------------------------------------------------------
@@ -157,11 +125,13 @@ _Light = _Sun | _RectLight | _SphereLight
 class _Bsdf:
     """Lambert base plus, for glossy surfaces, a Fresnel-weighted Phong lobe.
 
-    f = (1 - F) albedo / pi + F (e + 1) / (2 pi) cos^e(angle to mirror)
-    The Phong normalisation integrates to at most 1 over the hemisphere even
-    with the cosine, so reflected energy is at most F + (1 - F) albedo <= 1.
-    The lobe is picked with probability F, and sampled weights use the mixture
-    pdf, so every weight is <= 1 as well.
+    f cos = (1 - F) albedo cos / pi + F D,  D = (e + 1) / (2 pi) cos^e(angle to mirror)
+    D is a normalised distribution of reflected directions, so the lobe returns
+    F times the part of it above the surface: at most 1 - F + F, and a perfect
+    mirror of reflectance F as e grows, at grazing angles too (a plain modified
+    Phong lobe fades to black there). It is not reciprocal, which a tracer that
+    only follows camera paths never relies on. The lobe is picked with
+    probability F and weights use the mixture pdf, so every weight is <= 1.
     """
 
     n: Tensor
@@ -171,13 +141,14 @@ class _Bsdf:
     mirror: Tensor
 
     def eval(self, wi: Tensor) -> tuple[Tensor, Tensor]:
+        """f * cos and the sampling pdf for directions wi (both 0 below the surface)."""
         cos = dot(self.n, wi).clamp_min(0)
         if self.fresnel is None:
-            return self.albedo * (1 / math.pi), cos * (1 / math.pi)
-        f_diffuse = 1 - self.fresnel
+            return self.albedo * (cos / math.pi), cos / math.pi
+        diffuse = (1 - self.fresnel) * cos / math.pi
         lobe = (self.exponent + 1) / (2 * math.pi) * dot(self.mirror, wi).clamp_min(0) ** self.exponent
         lobe = torch.where(cos > 0, self.fresnel * lobe, 0.0)
-        return self.albedo * (f_diffuse / math.pi) + lobe, f_diffuse * cos / math.pi + lobe
+        return self.albedo * diffuse + lobe, diffuse + lobe
 
     def sample(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """New directions, throughput weights f*cos/pdf and their pdfs."""
@@ -190,10 +161,8 @@ class _Bsdf:
         wi = geo.around(
             torch.where(spec, self.mirror, self.n), torch.where(spec, omc_lobe, omc_diffuse), u[1]
         )
-        f, pdf = self.eval(wi)
-        cos = dot(self.n, wi)
-        ok = (pdf > 0) & (cos > 0)
-        return wi, torch.where(ok, f * cos / pdf.clamp_min(1e-30), 0.0), pdf
+        f_cos, pdf = self.eval(wi)
+        return wi, torch.where(pdf > 0, f_cos / pdf.clamp_min(1e-30), 0.0), pdf
 
 
 # -- one frame's world -----------------------------------------------------------
@@ -260,17 +229,14 @@ class _World:
     def emitted(self, which: Tensor, o: Tensor, d: Tensor, t: Tensor, pdf_bsdf: Tensor) -> Tensor:
         """Radiance of the emitters that rays from o along d hit at distance t."""
         le = self.mat.emission[:, which]
-        is_area = self.mat.kind[which] == AREA
-        if is_area.any():  # area lights are one-sided: dark from behind
-            back = geo.dot_const(d, _area_normal(self, which)) >= 0
-            le = torch.where(is_area & back, 0.0, le)
         for light in self.lights:
-            if isinstance(light, _Sun):
-                continue
             sel = (which == light.shape_index).nonzero().squeeze(1)
-            if sel.numel():
+            if sel.numel() and isinstance(light, _ShapeLight):
                 pdf = light.pdf(o[:, sel], d[:, sel], t[sel]) / len(self.lights)
-                le[:, sel] = le[:, sel] * _mis(pdf_bsdf[sel], pdf)
+                weight = _mis(pdf_bsdf[sel], pdf)
+                if isinstance(light.shape, Rect):  # one-sided: dark from behind
+                    weight = weight * (geo.dot_const(d[:, sel], light.shape.unit_normal) < 0)
+                le[:, sel] = le[:, sel] * weight
         return le
 
     def direct(self, p: Tensor, bsdf: _Bsdf, u: Tensor) -> Tensor:
@@ -292,18 +258,10 @@ class _World:
         if not live.numel():
             return out
         visible = ~self.occluded(p[:, live], wi[:, live], dist[live])
-        f, pdf_bsdf = bsdf.eval(wi)
-        weight = _mis(pdf[live] / count, pdf_bsdf[live]) * visible * cos[live] * count
-        out[:, live] = f[:, live] * le[:, live] * weight
+        f_cos, pdf_bsdf = bsdf.eval(wi)
+        weight = _mis(pdf[live] / count, pdf_bsdf[live]) * visible * count
+        out[:, live] = f_cos[:, live] * le[:, live] * weight
         return out
-
-
-def _area_normal(world: _World, which: Tensor) -> Tensor:
-    normals = torch.zeros(3, len(world.shapes), device=which.device)
-    for i, shape in enumerate(world.shapes):
-        if isinstance(shape, Rect):
-            normals[:, i] = torch.tensor(shape.unit_normal, device=which.device)
-    return normals[:, which]
 
 
 # -- the engine ------------------------------------------------------------------
@@ -364,7 +322,7 @@ class PathTracer:
                 shapes.append(Sphere(_offset(obj.center, off), obj.radius))
                 emission = tuple(self._mat.emission[:, i].tolist())
                 if max(emission) > 0:
-                    lights.append(_SphereLight(shapes[-1], i, emission))
+                    lights.append(_ShapeLight(shapes[-1], i, emission))
             elif isinstance(obj, spec.Plane):
                 shapes.append(Plane(_offset(obj.point, off), geo.unit(obj.normal)))
             else:
@@ -376,7 +334,7 @@ class PathTracer:
                 shapes.append(Rect(light.corner, light.u, light.v))
                 radiance = _kelvin_rgb(light.kelvin, light.intensity)
                 if light.intensity > 0:
-                    lights.append(_RectLight(shapes[-1], len(shapes) - 1, radiance))
+                    lights.append(_ShapeLight(shapes[-1], len(shapes) - 1, radiance))
             elif isinstance(light, spec.Sun) and light.intensity > 0:
                 half = math.radians(light.angle) / 2
                 lights.append(
@@ -397,23 +355,12 @@ class PathTracer:
     def _camera_rays(
         self, cam: spec.CameraKey, first: int, last: int, gen: torch.Generator
     ) -> tuple[Tensor, Tensor]:
-        setup = self._setup
-        assert setup is not None
-        width, height = setup.resolution
-        spp = setup.samples
-        pixel = torch.arange(first, last, device=self.device).repeat_interleave(spp)
+        assert self._setup is not None
+        width, height = self._setup.resolution
+        pixel = torch.arange(first, last, device=self.device).repeat_interleave(self._setup.samples)
         jitter = torch.rand(2, pixel.numel(), generator=gen, device=self.device)
-        half_h = math.tan(math.radians(cam.fov) / 2)
-        x = (2 * ((pixel % width) + jitter[0]) / width - 1) * half_h * width / height
-        y = (1 - 2 * ((pixel // width) + jitter[1]) / height) * half_h
-        forward = geo.unit(geo.sub(cam.look_at, cam.position))
-        side = geo.cross(forward, _UP)
-        # Looking straight up or down: any horizontal right vector will do.
-        right = geo.unit(side) if geo.vdot(side, side) > 1e-12 else (1.0, 0.0, 0.0)
-        up = geo.cross(right, forward)
-        d = torch.stack([forward[i] + x * right[i] + y * up[i] for i in range(3)])
-        o = torch.tensor(cam.position, device=self.device).view(3, 1).expand_as(d)
-        return o, geo.normalize(d)
+        col, row = (pixel % width) + jitter[0], (pixel // width) + jitter[1]
+        return geo.camera_rays(cam.position, cam.look_at, cam.fov, col / width, row / height, width / height)
 
     def _trace(self, world: _World, o: Tensor, d: Tensor, gen: torch.Generator) -> Tensor:
         setup = self._setup

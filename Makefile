@@ -1,0 +1,40 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   creates .venv, installs shotfarm, renders examples/teaser.yaml into out/
+#   make test   installs what the tests need and runs the whole suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# torch first, pinned: an open range would pull a multi-GB CUDA build.
+TORCH  := torch==2.13.0
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: demo test install install-dev lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/shotfarm render examples/teaser.yaml --out out/
+
+lint: install-dev
+	$(BIN)/lint-imports
+
+test: install-dev
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf out .pytest_cache
