@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.color.cdl import CDL
 from pipelines.spec.setup import ShotSetup
 
 
@@ -48,12 +49,20 @@ class ChunkResult(_Msg):
     device: str
 
 
+class SourceLayer(_Msg):
+    """A stored shot frame, its grade, and its weight in one master frame."""
+
+    shot: str
+    weight: float
+    source: StoredFrame
+    grade: CDL | None = None
+
+
 class SourceFrame(_Msg):
-    """One master frame and the shot frame that fills it (None for gap filler)."""
+    """One master frame: no layers for gap filler, two during a dissolve."""
 
     frame: int
-    shot: str | None
-    source: StoredFrame | None
+    layers: tuple[SourceLayer, ...]
 
 
 class SheetTile(_Msg):

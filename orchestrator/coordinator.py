@@ -27,7 +27,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from nodes.errors import PermanentError, TransientError
 from nodes.pool import local_slots, start_master_node, start_render_nodes
-from nodes.protocol import ChunkOrder, ChunkResult, SheetTile, SourceFrame, StitchOrder, StitchResult, StoredFrame
+from nodes.protocol import ChunkOrder, ChunkResult, SheetTile, SourceFrame, SourceLayer, StitchOrder, StitchResult, StoredFrame
 from orchestrator.core import events as ev
 from orchestrator.core.commands import Command, Dispatch, Fail, Finish, Plan, RetryLater, Stitch
 from orchestrator.core.decide import decide
@@ -189,8 +189,15 @@ class Coordinator:
             frames = by_shot.setdefault(chunk.plan.shot, {})
             for f in chunk.frames:
                 frames[f.frame] = StoredFrame(frame=f.frame, key=f.key, digest=f.digest)
+        grades = {shot.name: shot.grade for shot in spec.shots}
         master = tuple(
-            SourceFrame(frame=m.frame, shot=m.shot, source=by_shot[m.shot][m.frame] if m.shot else None)
+            SourceFrame(
+                frame=m.frame,
+                layers=tuple(
+                    SourceLayer(shot=l.shot, weight=l.weight, source=by_shot[l.shot][l.frame], grade=grades[l.shot])
+                    for l in m.layers
+                ),
+            )
             for m in conform(spec)
         )
         sheet = tuple(

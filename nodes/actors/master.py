@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from nodes.errors import PermanentError
-from nodes.protocol import StitchOrder, StitchResult, StoredFrame
+from nodes.protocol import SourceFrame, StitchOrder, StitchResult, StoredFrame
 from nodes.storage import open_store
 from nodes.storage.base import DigestMismatch, ObjectMissing, get_verified
 from pipelines.exr import FrameDecodeError, decode_frame, encode_frame, timecode
@@ -41,22 +41,33 @@ class MasterNode:
             raise SourceFrameBad(shot, src.frame, f"{src.key} is not a readable EXR ({e})") from None
         return pixels
 
+    def _compose(self, mf: SourceFrame, black: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Grade each layer, then mix them in scene-linear light (dissolves)."""
+        if not mf.layers:
+            return black, {"shot": "gap", "frame": mf.frame}
+        pixels = np.zeros_like(black)
+        for layer in mf.layers:
+            src = self._read(layer.shot, layer.source)
+            graded = layer.grade.apply(src) if layer.grade else src
+            pixels += np.float32(layer.weight) * graded
+        top = max(mf.layers, key=lambda layer: layer.weight)
+        attrs: dict = {
+            "shot": top.shot,
+            "frame": mf.frame,
+            "source_frame": top.source.frame,
+            "source_digest": top.source.digest,
+            "grade": top.grade.as_asc_sop() if top.grade else "none",
+        }
+        if len(mf.layers) > 1:
+            attrs["layers"] = " + ".join(f"{l.shot}@{l.source.frame}x{l.weight:.3f}" for l in mf.layers)
+        return pixels, attrs
+
     def stitch(self, order: StitchOrder) -> StitchResult:
         width, height = order.resolution
         black = np.zeros((height, width, 3), np.float32)
         written = []
         for mf in order.frames:
-            if mf.source is None or mf.shot is None:
-                pixels, attrs = black, {"shot": "gap", "frame": mf.frame}
-            else:
-                pixels = self._read(mf.shot, mf.source)
-                attrs = {
-                    "shot": mf.shot,
-                    "frame": mf.frame,
-                    "source_frame": mf.source.frame,
-                    "source_digest": mf.source.digest,
-                    "grade": "none",
-                }
+            pixels, attrs = self._compose(mf, black)
             data = encode_frame(
                 pixels,
                 fps=order.fps,

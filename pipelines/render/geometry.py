@@ -27,7 +27,11 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
 
 
 def dot_const(a: Tensor, v: Vec3) -> Tensor:
-    return a[0] * v[0] + a[1] * v[1] + a[2] * v[2]
+    # Axis-aligned planes and lights are the common case: skip the zero terms.
+    terms = [a[i] * v[i] for i in range(3) if v[i] != 0]
+    if not terms:
+        return torch.zeros_like(a[0])
+    return terms[0] if len(terms) == 1 else sum(terms[1:], terms[0])
 
 
 def normalize(a: Tensor) -> Tensor:
@@ -57,12 +61,33 @@ def _column(v: Vec3, like: Tensor) -> Tensor:
     return torch.tensor(v, dtype=like.dtype, device=like.device).view(3, 1)
 
 
+class Rays:
+    """A batch of rays o + t d, with per-ray terms that several shapes share."""
+
+    def __init__(self, o: Tensor, d: Tensor) -> None:
+        self.o, self.d = o, d
+        self._slab: tuple[Tensor, Tensor] | None = None
+
+    @property
+    def slab(self) -> tuple[Tensor, Tensor]:
+        """1/d and -o/d, so a slab distance (plane - o)/d is one fused op per box face."""
+        if self._slab is None:
+            inv = 1.0 / self.d
+            self._slab = (inv, -self.o * inv)
+        return self._slab
+
+
 @dataclass(frozen=True)
 class Sphere:
     center: Vec3
     radius: float
 
-    def hit(self, o: Tensor, d: Tensor, inv_d: Tensor | None = None) -> Tensor:
+    def blocks(self, rays: Rays, reach: Tensor) -> Tensor:
+        """Whether each ray meets the shape before `reach` (a shadow ray's length)."""
+        return self.hit(rays) < reach
+
+    def hit(self, rays: Rays) -> Tensor:
+        o, d = rays.o, rays.d
         cx, cy, cz = self.center
         ox, oy, oz = o[0] - cx, o[1] - cy, o[2] - cz
         b = ox * d[0] + oy * d[1] + oz * d[2]
@@ -105,7 +130,10 @@ class Plane:
     point: Vec3
     unit_normal: Vec3
 
-    def hit(self, o: Tensor, d: Tensor, inv_d: Tensor | None = None) -> Tensor:
+    blocks = Sphere.blocks
+
+    def hit(self, rays: Rays) -> Tensor:
+        o, d = rays.o, rays.d
         # A ray parallel to the plane divides by zero: inf or nan, both misses.
         t = (vdot(self.unit_normal, self.point) - dot_const(o, self.unit_normal)) / dot_const(
             d, self.unit_normal
@@ -121,18 +149,28 @@ class Box:
     lo: Vec3
     hi: Vec3
 
-    def hit(self, o: Tensor, d: Tensor, inv_d: Tensor | None = None) -> Tensor:
-        inv = 1.0 / d if inv_d is None else inv_d
+    def _span(self, rays: Rays) -> tuple[Tensor, Tensor]:
+        """Entry and exit distances of the lines through the rays (entry > exit: a miss)."""
+        inv, neg_o_inv = rays.slab
         near = far = None
         for axis in range(3):
-            a = (self.lo[axis] - o[axis]) * inv[axis]
-            b = (self.hi[axis] - o[axis]) * inv[axis]
+            a = torch.add(neg_o_inv[axis], inv[axis], alpha=self.lo[axis])
+            b = torch.add(neg_o_inv[axis], inv[axis], alpha=self.hi[axis])
             lo, hi = torch.minimum(a, b), torch.maximum(a, b)
             near = lo if near is None else torch.maximum(near, lo)
             far = hi if far is None else torch.minimum(far, hi)
+        assert near is not None and far is not None
+        return near, far
+
+    def hit(self, rays: Rays) -> Tensor:
+        near, far = self._span(rays)
         # From inside the box the exit is the hit.
         t = torch.where(near > T_MIN, near, far)
         return torch.where((near <= far) & (t > T_MIN), t, INF)
+
+    def blocks(self, rays: Rays, reach: Tensor) -> Tensor:
+        near, far = self._span(rays)
+        return near.clamp_min(T_MIN) <= torch.minimum(far, reach)
 
     def normal(self, p: Tensor) -> Tensor:
         center = [(a + b) / 2 for a, b in zip(self.lo, self.hi)]
@@ -168,7 +206,10 @@ class Rect:
         su, sv = vdot(self.u, du), vdot(self.v, dv)
         return (du[0] / su, du[1] / su, du[2] / su), (dv[0] / sv, dv[1] / sv, dv[2] / sv)
 
-    def hit(self, o: Tensor, d: Tensor, inv_d: Tensor | None = None) -> Tensor:
+    blocks = Sphere.blocks
+
+    def hit(self, rays: Rays) -> Tensor:
+        o, d = rays.o, rays.d
         n = self.unit_normal
         t = (vdot(n, self.corner) - dot_const(o, n)) / dot_const(d, n)
         du, dv = self._duals()

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
+from pipelines.color.cdl import CDL
 from pipelines.spec.scene import Camera, Frozen, Light, Scene
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -63,6 +64,12 @@ class Shot(Frozen):
     )
     samples: int | None = Field(None, ge=1, le=4096, description="Overrides Sequence.samples.")
     continuity: Continuity = Continuity()
+    dissolve: int = Field(
+        0, ge=0, le=96,
+        description="Frames of dissolve from the previous shot, centred on the cut; "
+        "both shots need handles covering half of it.",
+    )
+    grade: CDL | None = Field(None, description="Initial ASC CDL for the shot (e.g. from an EDL's ASC_SOP).")
 
     @property
     def render_range(self) -> FrameRange:
@@ -117,12 +124,23 @@ class Sequence(Frozen):
             if shot.scene not in self.scenes:
                 raise ValueError(f"shot {shot.name} uses undefined scene {shot.scene!r}")
         ordered = self.timeline
+        if ordered[0].dissolve:
+            raise ValueError(f"shot {ordered[0].name} opens the sequence and cannot dissolve from a previous shot")
         for left, right in zip(ordered, ordered[1:]):
             if left.frames.overlaps(right.frames):
                 raise ValueError(
                     f"shots {left.name} ({left.frames.first}-{left.frames.last}) and "
                     f"{right.name} ({right.frames.first}-{right.frames.last}) overlap on the timeline"
                 )
+            if right.dissolve:
+                need = (right.dissolve + 1) // 2
+                if left.frames.last + 1 != right.frames.first:
+                    raise ValueError(f"shot {right.name} dissolves from {left.name}, so it must follow it without a gap")
+                if left.handles < need or right.handles < need:
+                    raise ValueError(
+                        f"a {right.dissolve}-frame dissolve from {left.name} to {right.name} needs "
+                        f"handles of at least {need} on both shots"
+                    )
         return self
 
     @property

@@ -36,7 +36,7 @@ OFFSET = 2e-4
 MAX_EXPONENT = 1e5
 # Paths traced together. On a CPU a tile that stays in cache is several times
 # faster per ray than a whole frame; a GPU wants big batches.
-CPU_BATCH = 1 << 16
+CPU_BATCH = 1 << 17
 GPU_BATCH = 1 << 21
 
 
@@ -130,8 +130,10 @@ class _Bsdf:
     F times the part of it above the surface: at most 1 - F + F, and a perfect
     mirror of reflectance F as e grows, at grazing angles too (a plain modified
     Phong lobe fades to black there). It is not reciprocal, which a tracer that
-    only follows camera paths never relies on. The lobe is picked with
-    probability F and weights use the mixture pdf, so every weight is <= 1.
+    only follows camera paths never relies on.
+    The lobe is picked in proportion to its share of the reflected energy,
+    F : (1 - F) max(albedo), and weights use the mixture pdf, so a dark glossy
+    stone does not sparkle and every weight stays <= 1.
     """
 
     n: Tensor
@@ -139,23 +141,24 @@ class _Bsdf:
     fresnel: Tensor | None  # None when no surface in the batch is glossy
     exponent: Tensor
     mirror: Tensor
+    p_lobe: Tensor
 
     def eval(self, wi: Tensor) -> tuple[Tensor, Tensor]:
         """f * cos and the sampling pdf for directions wi (both 0 below the surface)."""
         cos = dot(self.n, wi).clamp_min(0)
         if self.fresnel is None:
             return self.albedo * (cos / math.pi), cos / math.pi
-        diffuse = (1 - self.fresnel) * cos / math.pi
         lobe = (self.exponent + 1) / (2 * math.pi) * dot(self.mirror, wi).clamp_min(0) ** self.exponent
-        lobe = torch.where(cos > 0, self.fresnel * lobe, 0.0)
-        return self.albedo * diffuse + lobe, diffuse + lobe
+        lobe = torch.where(cos > 0, lobe, 0.0)
+        f_cos = self.albedo * ((1 - self.fresnel) * cos / math.pi) + self.fresnel * lobe
+        return f_cos, (1 - self.p_lobe) * cos / math.pi + self.p_lobe * lobe
 
     def sample(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """New directions, throughput weights f*cos/pdf and their pdfs."""
         if self.fresnel is None:
             wi = geo.cosine_hemisphere(self.n, u[0], u[1])
             return wi, self.albedo, dot(self.n, wi).clamp_min(0) / math.pi
-        spec = u[2] < self.fresnel
+        spec = u[2] < self.p_lobe
         omc_diffuse = 1 - (1 - u[0]).sqrt()
         omc_lobe = -torch.expm1(torch.log(u[0].clamp_min(1e-30)) / (self.exponent + 1))
         wi = geo.around(
@@ -188,22 +191,24 @@ class _World:
     mat: _Materials
 
     def closest(self, o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
-        inv_d = 1.0 / d if any(isinstance(s, Box) for s in self.shapes) else None
+        rays = geo.Rays(o, d)
         best = torch.full_like(d[0], INF)
         which = torch.full(best.shape, -1, dtype=torch.long, device=d.device)
         for i, shape in enumerate(self.shapes):
-            t = shape.hit(o, d, inv_d)
+            t = shape.hit(rays)
             which.masked_fill_(t < best, i)
             best = torch.minimum(best, t)
         return best, which
 
-    def occluded(self, o: Tensor, d: Tensor, dist: Tensor) -> Tensor:
-        # Stop a hair short of the light's own surface, which is a shape too.
+    def occluded(self, o: Tensor, d: Tensor, dist: Tensor, target: int) -> Tensor:
+        """Whether shadow rays are blocked before `dist`; `target` is the light's own shape."""
+        rays = geo.Rays(o, d)
         reach = dist * (1 - 1e-4)
-        inv_d = 1.0 / d if any(isinstance(s, Box) for s in self.shapes) else None
         blocked = torch.zeros_like(dist, dtype=torch.bool)
-        for shape in self.shapes:
-            blocked |= shape.hit(o, d, inv_d) < reach
+        for i, shape in enumerate(self.shapes):
+            # A convex emitter cannot shadow the sample drawn on its near side.
+            if i != target:
+                blocked |= shape.blocks(rays, reach)
         return blocked
 
     def normals(self, which: Tensor, p: Tensor) -> Tensor:
@@ -223,7 +228,7 @@ class _World:
         for sun in self.suns:
             if sun.one_minus_cos > 0:
                 le, pdf = sun.radiance(d)
-                out = out + le * _mis(pdf_bsdf, pdf / len(self.lights))
+                out = out + le * _mis(pdf_bsdf, pdf)
         return out
 
     def emitted(self, which: Tensor, o: Tensor, d: Tensor, t: Tensor, pdf_bsdf: Tensor) -> Tensor:
@@ -232,7 +237,7 @@ class _World:
         for light in self.lights:
             sel = (which == light.shape_index).nonzero().squeeze(1)
             if sel.numel() and isinstance(light, _ShapeLight):
-                pdf = light.pdf(o[:, sel], d[:, sel], t[sel]) / len(self.lights)
+                pdf = light.pdf(o[:, sel], d[:, sel], t[sel])
                 weight = _mis(pdf_bsdf[sel], pdf)
                 if isinstance(light.shape, Rect):  # one-sided: dark from behind
                     weight = weight * (geo.dot_const(d[:, sel], light.shape.unit_normal) < 0)
@@ -240,27 +245,22 @@ class _World:
         return le
 
     def direct(self, p: Tensor, bsdf: _Bsdf, u: Tensor) -> Tensor:
-        """One NEE sample per path: pick a light uniformly, shadow-test, MIS-weight."""
-        count = len(self.lights)
+        """Next-event estimation: one shadow-tested, MIS-weighted sample of every light.
+
+        Sampling each light rather than picking one keeps a sunlit ground free
+        of the grain that light selection adds, for one shadow ray per light.
+        """
         out = torch.zeros_like(p)
-        if not count:
-            return out
-        pick = (u[0] * count).long().clamp_max(count - 1)
-        wi, dist = torch.zeros_like(p), torch.full_like(p[0], INF)
-        le, pdf = torch.zeros_like(p), torch.ones_like(p[0])
         for j, light in enumerate(self.lights):
-            sel = (pick == j).nonzero().squeeze(1)
-            if sel.numel():
-                s = light.sample(p[:, sel], u[1, sel], u[2, sel])
-                wi[:, sel], dist[sel], le[:, sel], pdf[sel] = s.wi, s.dist, s.radiance_over_pdf, s.pdf
-        cos = dot(bsdf.n, wi)
-        live = ((cos > 0) & (le.amax(0) > 0)).nonzero().squeeze(1)
-        if not live.numel():
-            return out
-        visible = ~self.occluded(p[:, live], wi[:, live], dist[live])
-        f_cos, pdf_bsdf = bsdf.eval(wi)
-        weight = _mis(pdf[live] / count, pdf_bsdf[live]) * visible * count
-        out[:, live] = f_cos[:, live] * le[:, live] * weight
+            s = light.sample(p, u[2 * j], u[2 * j + 1])
+            f_cos, pdf_bsdf = bsdf.eval(s.wi)  # zero below the surface
+            # An impossible sample has pdf inf: MIS weight 1, radiance/pdf 0.
+            lit = f_cos * s.radiance_over_pdf * _mis(s.pdf, pdf_bsdf)
+            live = (lit.amax(0) > 0).nonzero().squeeze(1)
+            if live.numel():
+                blocked = self.occluded(p[:, live], s.wi[:, live], s.dist[live], light.shape_index)
+                lit[:, live[blocked]] = 0.0
+                out += lit
         return out
 
 
@@ -363,59 +363,63 @@ class PathTracer:
         return geo.camera_rays(cam.position, cam.look_at, cam.fov, col / width, row / height, width / height)
 
     def _trace(self, world: _World, o: Tensor, d: Tensor, gen: torch.Generator) -> Tensor:
-        setup = self._setup
-        assert setup is not None
-        mat = world.mat
-        radiance = torch.zeros_like(d)
-        path = torch.arange(d.shape[1], device=d.device)  # where each live ray's result goes
-        throughput = torch.ones_like(d)
-        # Camera rays and mirror-like bounces have no competing NEE strategy.
-        pdf_bsdf = torch.full_like(d[0], INF)
-        for depth in range(setup.bounces + 1):
+        assert self._setup is not None
+        bounces, mat = self._setup.bounces, world.mat
+        out = torch.zeros_like(d)
+        path = torch.arange(d.shape[1], device=d.device)  # the sample each live ray belongs to
+        # Rows: origin, direction, throughput, pdf of the direction (inf for
+        # camera rays: no NEE strategy competes with them) and radiance so far.
+        # One tensor, so retiring finished paths is a single gather.
+        ray = torch.cat([o, d, torch.ones_like(d), torch.full_like(d[:1], INF), torch.zeros_like(d)])
+        for depth in range(bounces + 1):
+            o, d, throughput, pdf_bsdf, radiance = ray[0:3], ray[3:6], ray[6:9], ray[9], ray[10:13]
             t, which = world.closest(o, d)
-            hit = which >= 0
-            gone = (~hit).nonzero().squeeze(1)
-            if gone.numel():
-                le = world.escaped(d[:, gone], pdf_bsdf[gone])
-                radiance[:, path[gone]] += throughput[:, gone] * le
-            keep = hit.nonzero().squeeze(1)
-            path, o, d, t, which = path[keep], o[:, keep], d[:, keep], t[keep], which[keep]
-            throughput, pdf_bsdf = throughput[:, keep], pdf_bsdf[keep]
-            emits = mat.kind[which] >= EMISSIVE
-            lit = emits.nonzero().squeeze(1)
-            if lit.numel():
-                le = world.emitted(which[lit], o[:, lit], d[:, lit], t[lit], pdf_bsdf[lit])
-                radiance[:, path[lit]] += throughput[:, lit] * le
-            if depth == setup.bounces:
+            kind = mat.kind[which.clamp_min(0)]
+            gone, lit = which < 0, (which >= 0) & (kind >= EMISSIVE)
+            for ends, light in ((gone.nonzero().squeeze(1), None), (lit.nonzero().squeeze(1), True)):
+                if ends.numel():
+                    le = (
+                        world.emitted(which[ends], o[:, ends], d[:, ends], t[ends], pdf_bsdf[ends])
+                        if light
+                        else world.escaped(d[:, ends], pdf_bsdf[ends])
+                    )
+                    out[:, path[ends]] = radiance[:, ends] + throughput[:, ends] * le
+            if depth == bounces:
+                keep = ((which >= 0) & (kind < EMISSIVE)).nonzero().squeeze(1)
+                out[:, path[keep]] = radiance[:, keep]
                 break
-            keep = (~emits).nonzero().squeeze(1)
-            path, o, d, t, which = path[keep], o[:, keep], d[:, keep], t[keep], which[keep]
-            throughput = throughput[:, keep]
-            p = o + d * t
+            keep = ((which >= 0) & (kind < EMISSIVE)).nonzero().squeeze(1)
+            ray, path, which = ray[:, keep], path[keep], which[keep]
+            d, throughput = ray[3:6], ray[6:9]
+            p = ray[0:3] + d * t[keep]
             n = world.normals(which, p)
             n = n * torch.where(dot(n, d) > 0, -1.0, 1.0)  # two-sided: face the viewer
             p = p + n * OFFSET
             bsdf = _bsdf_at(mat, which, n, d)
-            u = torch.rand(6, d.shape[1], generator=gen, device=d.device)
-            radiance[:, path] += throughput * world.direct(p, bsdf, u[:3])
-            d, weight, pdf_bsdf = bsdf.sample(u[3:])
+            u = torch.rand(3 + 2 * len(world.lights), d.shape[1], generator=gen, device=d.device)
+            radiance = ray[10:13] + throughput * world.direct(p, bsdf, u[3:])
+            d, weight, pdf_bsdf = bsdf.sample(u[:3])
             throughput = throughput * weight
-            keep = (throughput.amax(0) > 0).nonzero().squeeze(1)
-            path, o, d, throughput, pdf_bsdf = path[keep], p[:, keep], d[:, keep], throughput[:, keep], pdf_bsdf[keep]
-            if not path.numel():
-                break
-        return radiance
+            ray = torch.cat([p, d, throughput, pdf_bsdf[None], radiance])
+            dark = throughput.amax(0) <= 0
+            if dark.any():  # absorbed: the path is finished
+                done = dark.nonzero().squeeze(1)
+                out[:, path[done]] = radiance[:, done]
+                keep = (~dark).nonzero().squeeze(1)
+                ray, path = ray[:, keep], path[keep]
+        return out
 
 
 def _bsdf_at(mat: _Materials, which: Tensor, n: Tensor, d: Tensor) -> _Bsdf:
     albedo = mat.albedo[:, which]
     if not mat.any_glossy:
-        return _Bsdf(n, albedo, None, n[0], n)
+        return _Bsdf(n, albedo, None, n[0], n, n[0])
     cos_out = (-dot(n, d)).clamp(0, 1)
     f0 = mat.f0[which]
     fresnel = mat.glossy[which] * (f0 + (1 - f0) * (1 - cos_out) ** 5)
     mirror = d - n * (2 * dot(n, d))
-    return _Bsdf(n, albedo, fresnel, mat.exponent[which], mirror)
+    p_lobe = fresnel / (fresnel + (1 - fresnel) * albedo.amax(0)).clamp_min(1e-12)
+    return _Bsdf(n, albedo, fresnel, mat.exponent[which], mirror, p_lobe)
 
 
 def _kelvin_rgb(kelvin: float, intensity: float) -> tuple[float, float, float]:
