@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--chunk-frames", type=int, default=8, help="chunk length at the default quality")
     r.add_argument("--resolution", type=_resolution, help="override, e.g. 64x36 for a quick preview")
     r.add_argument("--samples", type=int, help="override samples per pixel")
+    r.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port while rendering")
     v = sub.add_parser("validate", help="check a spec and print every problem with its field path")
     v.add_argument("spec", type=Path)
     sub.add_parser("schema", help="print the sequence spec's JSON Schema")
@@ -91,7 +92,7 @@ def _render(args: argparse.Namespace) -> int:
 
     seq = load_sequence(args.spec).with_quality(args.resolution, args.samples)
     out = embedded.prepare_out(args.out)
-    settings = FarmSettings(chunk_frames=args.chunk_frames)
+    settings = FarmSettings(chunk_frames=args.chunk_frames, metrics_port=args.metrics_port)
     started = time.monotonic()
     bar = ProgressBar()
     embedded.ensure_ray(args.cpus)

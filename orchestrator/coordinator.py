@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +88,22 @@ class Coordinator:
         self._tasks: set[asyncio.Task] = set()
         self._started = time.time()
         self._baseline: dict[str, int] = {}
+        self._observers: list[Callable[[ev.Event, FarmState], None]] = []
+        if settings.metrics_port is not None:
+            from orchestrator.metrics import FarmMetrics
+
+            metrics = FarmMetrics(prices=settings.prices)
+            metrics.rebuild(self.state)
+            metrics.serve(settings.metrics_port, settings.metrics_addr)
+            self._observers.append(metrics.observe)
 
     # -- the loop ------------------------------------------------------------
 
     def _emit(self, event: ev.Event) -> None:
         self.log.append(event)  # durable before anything acts on it
         self.state = evolve(self.state, event)
+        for observe in self._observers:  # projections: metrics, live views
+            observe(event, self.state)
         for command in decide(self.state, event):
             self._execute(command)
 

@@ -40,3 +40,7 @@ class FarmSettings(_Settings):
     """Chunk length in frames at the sequence's default quality (see pipelines.chunking)."""
     max_attempts: int = Field(3, ge=1)
     engine: str = "pathtracer"
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    """Serve Prometheus metrics on this port while the farm runs (None: off)."""
+    metrics_addr: str = "127.0.0.1"
+    """Address the metrics endpoint binds; 0.0.0.0 in a cluster."""

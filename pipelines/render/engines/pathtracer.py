@@ -216,7 +216,7 @@ class _World:
         for i, shape in enumerate(self.shapes):
             sel = (which == i).nonzero().squeeze(1)
             if sel.numel():
-                n[:, sel] = shape.normal(p[:, sel])
+                n.index_copy_(1, sel, shape.normal(_at(p, sel)))
         return n
 
     def escaped(self, d: Tensor, pdf_bsdf: Tensor) -> Tensor:
@@ -233,15 +233,15 @@ class _World:
 
     def emitted(self, which: Tensor, o: Tensor, d: Tensor, t: Tensor, pdf_bsdf: Tensor) -> Tensor:
         """Radiance of the emitters that rays from o along d hit at distance t."""
-        le = self.mat.emission[:, which]
+        le = _at(self.mat.emission, which)
         for light in self.lights:
             sel = (which == light.shape_index).nonzero().squeeze(1)
             if sel.numel() and isinstance(light, _ShapeLight):
-                pdf = light.pdf(o[:, sel], d[:, sel], t[sel])
-                weight = _mis(pdf_bsdf[sel], pdf)
+                d_sel = _at(d, sel)
+                weight = _mis(_at(pdf_bsdf, sel), light.pdf(_at(o, sel), d_sel, _at(t, sel)))
                 if isinstance(light.shape, Rect):  # one-sided: dark from behind
-                    weight = weight * (geo.dot_const(d[:, sel], light.shape.unit_normal) < 0)
-                le[:, sel] = le[:, sel] * weight
+                    weight = weight * (geo.dot_const(d_sel, light.shape.unit_normal) < 0)
+                le.index_copy_(1, sel, _at(le, sel) * weight)
         return le
 
     def direct(self, p: Tensor, bsdf: _Bsdf, u: Tensor) -> Tensor:
@@ -258,8 +258,8 @@ class _World:
             lit = f_cos * s.radiance_over_pdf * _mis(s.pdf, pdf_bsdf)
             live = (lit.amax(0) > 0).nonzero().squeeze(1)
             if live.numel():
-                blocked = self.occluded(p[:, live], s.wi[:, live], s.dist[live], light.shape_index)
-                lit[:, live[blocked]] = 0.0
+                blocked = self.occluded(_at(p, live), _at(s.wi, live), _at(s.dist, live), light.shape_index)
+                lit.index_fill_(1, live[blocked], 0.0)
                 out += lit
         return out
 
@@ -374,24 +374,22 @@ class PathTracer:
         for depth in range(bounces + 1):
             o, d, throughput, pdf_bsdf, radiance = ray[0:3], ray[3:6], ray[6:9], ray[9], ray[10:13]
             t, which = world.closest(o, d)
-            kind = mat.kind[which.clamp_min(0)]
-            gone, lit = which < 0, (which >= 0) & (kind >= EMISSIVE)
-            for ends, light in ((gone.nonzero().squeeze(1), None), (lit.nonzero().squeeze(1), True)):
-                if ends.numel():
-                    le = (
-                        world.emitted(which[ends], o[:, ends], d[:, ends], t[ends], pdf_bsdf[ends])
-                        if light
-                        else world.escaped(d[:, ends], pdf_bsdf[ends])
-                    )
-                    out[:, path[ends]] = radiance[:, ends] + throughput[:, ends] * le
-            if depth == bounces:
-                keep = ((which >= 0) & (kind < EMISSIVE)).nonzero().squeeze(1)
-                out[:, path[keep]] = radiance[:, keep]
-                break
+            kind = _at(mat.kind, which.clamp_min(0))
+            gone = (which < 0).nonzero().squeeze(1)
+            if gone.numel():
+                le = world.escaped(_at(d, gone), _at(pdf_bsdf, gone))
+                out.index_copy_(1, _at(path, gone), _at(radiance, gone) + _at(throughput, gone) * le)
+            lit = ((which >= 0) & (kind >= EMISSIVE)).nonzero().squeeze(1)
+            if lit.numel():
+                le = world.emitted(_at(which, lit), _at(o, lit), _at(d, lit), _at(t, lit), _at(pdf_bsdf, lit))
+                out.index_copy_(1, _at(path, lit), _at(radiance, lit) + _at(throughput, lit) * le)
             keep = ((which >= 0) & (kind < EMISSIVE)).nonzero().squeeze(1)
-            ray, path, which = ray[:, keep], path[keep], which[keep]
+            if depth == bounces:
+                out.index_copy_(1, _at(path, keep), _at(radiance, keep))
+                break
+            ray, path, which, t = _at(ray, keep), _at(path, keep), _at(which, keep), _at(t, keep)
             d, throughput = ray[3:6], ray[6:9]
-            p = ray[0:3] + d * t[keep]
+            p = ray[0:3] + d * t
             n = world.normals(which, p)
             n = n * torch.where(dot(n, d) > 0, -1.0, 1.0)  # two-sided: face the viewer
             p = p + n * OFFSET
@@ -404,22 +402,28 @@ class PathTracer:
             dark = throughput.amax(0) <= 0
             if dark.any():  # absorbed: the path is finished
                 done = dark.nonzero().squeeze(1)
-                out[:, path[done]] = radiance[:, done]
+                out.index_copy_(1, _at(path, done), _at(radiance, done))
                 keep = (~dark).nonzero().squeeze(1)
-                ray, path = ray[:, keep], path[keep]
+                ray, path = _at(ray, keep), _at(path, keep)
         return out
 
 
+def _at(x: Tensor, index: Tensor) -> Tensor:
+    """x at the given positions of its last axis (index_select is several times
+    faster than advanced indexing on a CPU)."""
+    return x.index_select(-1, index)
+
+
 def _bsdf_at(mat: _Materials, which: Tensor, n: Tensor, d: Tensor) -> _Bsdf:
-    albedo = mat.albedo[:, which]
+    albedo = _at(mat.albedo, which)
     if not mat.any_glossy:
         return _Bsdf(n, albedo, None, n[0], n, n[0])
     cos_out = (-dot(n, d)).clamp(0, 1)
-    f0 = mat.f0[which]
-    fresnel = mat.glossy[which] * (f0 + (1 - f0) * (1 - cos_out) ** 5)
+    f0 = _at(mat.f0, which)
+    fresnel = _at(mat.glossy, which) * (f0 + (1 - f0) * (1 - cos_out) ** 5)
     mirror = d - n * (2 * dot(n, d))
     p_lobe = fresnel / (fresnel + (1 - fresnel) * albedo.amax(0)).clamp_min(1e-12)
-    return _Bsdf(n, albedo, fresnel, mat.exponent[which], mirror, p_lobe)
+    return _Bsdf(n, albedo, fresnel, _at(mat.exponent, which), mirror, p_lobe)
 
 
 def _kelvin_rgb(kelvin: float, intensity: float) -> tuple[float, float, float]:
