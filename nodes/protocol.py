@@ -71,18 +71,35 @@ class SheetTile(_Msg):
     source: StoredFrame
 
 
-class StitchOrder(_Msg):
+class SegmentOrder(_Msg):
     sequence_id: str
-    title: str
+    segment: str
+    fingerprint: str
     frames: tuple[SourceFrame, ...]
     resolution: tuple[int, int]
-    key_prefix: str = Field(description="e.g. show/seq/master")
+    key_prefix: str = Field(description="e.g. show/seq/master; frames go under exr/")
     fps: Fraction
     start_timecode: str
     timeline_first: int
+
+
+class SegmentResult(_Msg):
+    segment: str
+    fingerprint: str
+    frames: tuple[StoredFrame, ...]
+
+
+class DeliverOrder(_Msg):
+    sequence_id: str
+    title: str
+    frames: tuple[StoredFrame, ...] = Field(description="The whole master, in order.")
+    key_prefix: str
+    fps: Fraction
     sheet: tuple[SheetTile, ...] = Field(description="One tile per shot for the contact sheet.")
 
 
-class StitchResult(_Msg):
-    frames: tuple[StoredFrame, ...]
+class DeliverResult(_Msg):
     contact_sheet: StoredFrame
+    deliverables: dict[str, StoredFrame] = Field(default_factory=dict)
+    maxcll: int | None = None
+    maxfall: int | None = None

@@ -28,17 +28,30 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from nodes.errors import PermanentError, TransientError
 from nodes.pool import local_slots, start_master_node, start_render_nodes
-from nodes.protocol import ChunkOrder, ChunkResult, SheetTile, SourceFrame, SourceLayer, StitchOrder, StitchResult, StoredFrame
+from nodes.actors.master import SourceFrameBad
+from nodes.protocol import (
+    ChunkOrder,
+    ChunkResult,
+    DeliverOrder,
+    DeliverResult,
+    SegmentOrder,
+    SegmentResult,
+    SheetTile,
+    SourceFrame,
+    SourceLayer,
+    StoredFrame,
+)
 from orchestrator.core import events as ev
-from orchestrator.core.commands import Command, Dispatch, Fail, Finish, Plan, RetryLater, Stitch
+from orchestrator.core.commands import Command, Deliver, Dispatch, Fail, Finish, Plan, RetryLater, StitchSegment
 from orchestrator.core.decide import decide
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState, Policy, SequenceState
+from orchestrator.core.status import SequenceStatus
 from orchestrator.eventlog import SqliteEventLog
 from orchestrator.progress import Progress, progress_of
 from orchestrator.settings import FarmSettings
 from pipelines.chunking import plan_chunks
-from pipelines.master.conform import conform
+from pipelines.master.segments import segment_frames
 from pipelines.spec.sequence import Sequence
 from pipelines.spec.setup import shot_setup
 
@@ -54,6 +67,10 @@ class LogBusy(RuntimeError):
 def spec_digest(sequence: Sequence) -> str:
     canonical = json.dumps(sequence.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _master_prefix(spec: Sequence) -> str:
+    return f"{spec.show}/{spec.sequence}/master"
 
 
 def sequence_id_of(sequence: Sequence) -> str:
@@ -135,8 +152,10 @@ class Coordinator:
                 self._spawn(self._render(command, node.gpu_class))
             case RetryLater():
                 self._spawn(self._requeue_after(command))
-            case Stitch(sequence_id=sid):
-                self._spawn(self._stitch(sid))
+            case StitchSegment(sequence_id=sid, segment=segment):
+                self._spawn(self._stitch_segment(sid, segment))
+            case Deliver(sequence_id=sid):
+                self._spawn(self._deliver(sid))
             case Finish(sequence_id=sid):
                 self._emit(ev.SequenceCompleted(at=now, sequence_id=sid))
             case Fail(sequence_id=sid, reason=reason):
@@ -193,60 +212,115 @@ class Coordinator:
             )
         )
 
-    def _stitch_order(self, seq: SequenceState) -> StitchOrder:
+    def _segment_order(self, seq: SequenceState, name: str) -> SegmentOrder:
         spec = seq.spec
-        by_shot: dict[str, dict[int, StoredFrame]] = {}
-        for chunk in seq.chunks.values():
-            frames = by_shot.setdefault(chunk.plan.shot, {})
-            for f in chunk.frames:
-                frames[f.frame] = StoredFrame(frame=f.frame, key=f.key, digest=f.digest)
-        grades = {shot.name: shot.grade for shot in spec.shots}
+        segment = next(s for s in seq.segment_plan if s.name == name)
+        frames = {
+            (chunk.plan.shot, f.frame): StoredFrame(frame=f.frame, key=f.key, digest=f.digest)
+            for chunk in seq.chunks.values()
+            for f in chunk.frames
+        }
         master = tuple(
             SourceFrame(
                 frame=m.frame,
                 layers=tuple(
-                    SourceLayer(shot=l.shot, weight=l.weight, source=by_shot[l.shot][l.frame], grade=grades[l.shot])
-                    for l in m.layers
+                    SourceLayer(shot=x.shot, weight=x.weight, source=frames[x.shot, x.frame], grade=seq.grades.get(x.shot))
+                    for x in m.layers
                 ),
             )
-            for m in conform(spec)
+            for m in segment_frames(spec, segment)
         )
+        return SegmentOrder(
+            sequence_id=seq.sequence_id,
+            segment=name,
+            fingerprint=seq.fingerprint(segment),
+            frames=master,
+            resolution=spec.resolution,
+            key_prefix=_master_prefix(spec),
+            fps=spec.fps,
+            start_timecode=spec.start_timecode,
+            timeline_first=spec.timeline[0].frames.first,
+        )
+
+    async def _stitch_segment(self, sequence_id: str, segment: str) -> None:
+        try:
+            order = self._segment_order(self.state.sequences[sequence_id], segment)
+            ref = self.master.stitch_segment.remote(order)
+            result: SegmentResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.stitch)
+        except Exception as e:
+            self._master_failed(sequence_id, f"segment {segment}", e)
+            return
+        self._emit(
+            ev.SegmentStitched(
+                at=time.time(),
+                sequence_id=sequence_id,
+                segment=result.segment,
+                fingerprint=result.fingerprint,
+                frames=tuple(ev.FrameRecord(**f.model_dump()) for f in result.frames),
+            )
+        )
+
+    def _master_failed(self, sequence_id: str, what: str, e: Exception) -> None:
+        """A bad source frame sends its chunk back to render; anything else fails the sequence."""
+        cause = e.cause if isinstance(e, RayTaskError) else e
+        seq = self.state.sequences[sequence_id]
+        if isinstance(cause, SourceFrameBad):
+            chunk = seq.chunk_holding(cause.shot, cause.frame)
+            if chunk is not None and chunk.attempt < self.settings.max_attempts:
+                self._emit(
+                    ev.ChunkInvalidated(
+                        at=time.time(), sequence_id=sequence_id, chunk_id=chunk.plan.chunk_id, reason=str(cause)
+                    )
+                )
+                return
+        _, message = _classify(e)
+        if seq.status in (SequenceStatus.RENDERING, SequenceStatus.STITCHING):
+            self._emit(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"{what}: {message}"))
+
+    def _deliver_order(self, seq: SequenceState) -> DeliverOrder:
+        spec = seq.spec
+        frames = tuple(
+            StoredFrame(**f.model_dump()) for seg in seq.segment_plan for f in seq.segments[seg.name].frames
+        )
+        by_frame = {
+            (chunk.plan.shot, f.frame): StoredFrame(**f.model_dump()) for chunk in seq.chunks.values() for f in chunk.frames
+        }
         sheet = tuple(
             SheetTile(
                 shot=shot.name,
                 label=f"{shot.name}  {shot.frames.first}-{shot.frames.last}",
-                source=by_shot[shot.name][(shot.frames.first + shot.frames.last) // 2],
+                source=by_frame[shot.name, (shot.frames.first + shot.frames.last) // 2],
             )
             for shot in spec.timeline
         )
-        return StitchOrder(
+        return DeliverOrder(
             sequence_id=seq.sequence_id,
             title=f"{spec.show} / {spec.sequence}",
-            frames=master,
-            resolution=spec.resolution,
-            key_prefix=f"{spec.show}/{spec.sequence}/master",
+            frames=frames,
+            key_prefix=_master_prefix(spec),
             fps=spec.fps,
-            start_timecode=spec.start_timecode,
-            timeline_first=spec.timeline[0].frames.first,
             sheet=sheet,
         )
 
-    async def _stitch(self, sequence_id: str) -> None:
+    async def _deliver(self, sequence_id: str) -> None:
         try:
-            order = self._stitch_order(self.state.sequences[sequence_id])
-            ref = self.master.stitch.remote(order)
-            result: StitchResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.stitch)
+            order = self._deliver_order(self.state.sequences[sequence_id])
+            ref = self.master.deliver.remote(order)
+            result: DeliverResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.stitch)
         except Exception as e:
-            _, message = _classify(e)
-            self._emit(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"master: {message}"))
+            self._master_failed(sequence_id, "deliverables", e)
             return
+        record = lambda f: ev.FrameRecord(**f.model_dump())  # noqa: E731
         self._emit(
             ev.MasterStitched(
                 at=time.time(),
                 sequence_id=sequence_id,
-                frames=tuple(ev.FrameRecord(**f.model_dump()) for f in result.frames),
-                contact_sheet=ev.FrameRecord(**result.contact_sheet.model_dump()),
+                frames=tuple(record(f) for f in order.frames),
+                contact_sheet=record(result.contact_sheet),
                 range={"first": order.frames[0].frame, "last": order.frames[-1].frame},
+                deliverables={k: record(v) for k, v in result.deliverables.items()},
+                maxcll=result.maxcll,
+                maxfall=result.maxfall,
             )
         )
 

@@ -1,9 +1,10 @@
-"""MasterNode: conforms rendered shots into the master EXR sequence.
+"""MasterNode: builds master segments and the deliverables made from them.
 
 Every source frame is read back and checked against the digest the log
 recorded before it goes into the master; a missing or altered frame stops
-the stitch with the shot and frame named, so no master is written with a
-hole or a stale frame in it.
+the segment with the shot and frame named (SourceFrameBad), so the farm
+re-renders that chunk and no master is ever written with a hole or a stale
+frame in it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from nodes.errors import PermanentError
-from nodes.protocol import SourceFrame, StitchOrder, StitchResult, StoredFrame
+from nodes.protocol import (
+    DeliverOrder,
+    DeliverResult,
+    SegmentOrder,
+    SegmentResult,
+    SourceFrame,
+    StoredFrame,
+)
 from nodes.storage import open_store
 from nodes.storage.base import DigestMismatch, ObjectMissing, get_verified
 from pipelines.exr import FrameDecodeError, decode_frame, encode_frame, timecode
@@ -22,21 +30,28 @@ class SourceFrameBad(PermanentError):
     """A source frame is missing or does not match the log; its chunk must be re-rendered."""
 
     def __init__(self, shot: str, frame: int, why: str):
-        self.shot, self.frame = shot, frame
-        super().__init__(f"shot {shot} frame {frame}: {why}; re-render its chunk")
+        self.shot, self.frame, self.why = shot, frame, why
+        super().__init__(f"shot {shot} frame {frame}: {why}; its chunk must be re-rendered")
+
+    def __reduce__(self):  # keep the fields across Ray's process boundary
+        return (SourceFrameBad, (self.shot, self.frame, self.why))
 
 
 class MasterNode:
     def __init__(self, store_url: str):
         self.store = open_store(store_url)
 
-    def _read(self, shot: str, src: StoredFrame) -> np.ndarray:
+    def _check(self, shot: str, src: StoredFrame) -> bytes:
         try:
-            pixels, _ = decode_frame(get_verified(self.store, src.key, src.digest))
+            return get_verified(self.store, src.key, src.digest)
         except ObjectMissing:
             raise SourceFrameBad(shot, src.frame, f"{src.key} is missing") from None
         except DigestMismatch as e:
             raise SourceFrameBad(shot, src.frame, str(e)) from None
+
+    def _read(self, shot: str, src: StoredFrame) -> np.ndarray:
+        try:
+            pixels, _ = decode_frame(self._check(shot, src))
         except FrameDecodeError as e:
             raise SourceFrameBad(shot, src.frame, f"{src.key} is not a readable EXR ({e})") from None
         return pixels
@@ -59,25 +74,34 @@ class MasterNode:
             "grade": top.grade.as_asc_sop() if top.grade else "none",
         }
         if len(mf.layers) > 1:
-            attrs["layers"] = " + ".join(f"{l.shot}@{l.source.frame}x{l.weight:.3f}" for l in mf.layers)
+            attrs["layers"] = " + ".join(f"{x.shot}@{x.source.frame}x{x.weight:.3f}" for x in mf.layers)
         return pixels, attrs
 
-    def stitch(self, order: StitchOrder) -> StitchResult:
+    def stitch_segment(self, order: SegmentOrder) -> SegmentResult:
         width, height = order.resolution
         black = np.zeros((height, width, 3), np.float32)
+        # Check every source against the log before writing anything, so a bad
+        # frame leaves the previous version of the segment untouched.
+        for mf in order.frames:
+            for layer in mf.layers:
+                self._check(layer.shot, layer.source)
         written = []
         for mf in order.frames:
+            frame = mf.frame
             pixels, attrs = self._compose(mf, black)
             data = encode_frame(
                 pixels,
                 fps=order.fps,
-                timecode=timecode(mf.frame - order.timeline_first, order.fps, order.start_timecode),
+                timecode=timecode(frame - order.timeline_first, order.fps, order.start_timecode),
                 attributes={"sequence": order.sequence_id, **attrs},
             )
-            key = f"{order.key_prefix}/exr/{mf.frame:06d}.exr"
-            written.append(StoredFrame(frame=mf.frame, key=key, digest=self.store.put(key, data)))
+            key = f"{order.key_prefix}/exr/{frame:06d}.exr"
+            written.append(StoredFrame(frame=frame, key=key, digest=self.store.put(key, data)))
+        return SegmentResult(segment=order.segment, fingerprint=order.fingerprint, frames=tuple(written))
+
+    def deliver(self, order: DeliverOrder) -> DeliverResult:
         tiles = [(t.label, self._read(t.shot, t.source)) for t in order.sheet]
         png = contact_sheet(tiles, title=order.title)
-        sheet_key = f"{order.key_prefix}/contact_sheet.png"
-        sheet = StoredFrame(frame=0, key=sheet_key, digest=self.store.put(sheet_key, png))
-        return StitchResult(frames=tuple(written), contact_sheet=sheet)
+        key = f"{order.key_prefix}/contact_sheet.png"
+        sheet = StoredFrame(frame=0, key=key, digest=self.store.put(key, png))
+        return DeliverResult(contact_sheet=sheet)

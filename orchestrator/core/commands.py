@@ -27,7 +27,15 @@ class RetryLater:
 
 
 @dataclass(frozen=True)
-class Stitch:
+class StitchSegment:
+    sequence_id: str
+    segment: str
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """Make the deliverables (contact sheet, HDR10, SDR) from the current segments."""
+
     sequence_id: str
 
 
@@ -42,4 +50,4 @@ class Fail:
     reason: str
 
 
-Command = Plan | Dispatch | RetryLater | Stitch | Finish | Fail
+Command = Plan | Dispatch | RetryLater | StitchSegment | Deliver | Finish | Fail

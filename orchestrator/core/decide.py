@@ -1,33 +1,40 @@
 """decide(state, event) -> commands: what the farm does next, given what just happened.
 
 Pure: `state` already has `event` folded in. Decisions react to the event
-that changed something, so a command is asked for once (a chunk that became
-the last one rendered asks for one stitch), and a restart, which records a
+that changed something, so a command is asked for once (the chunk that makes
+a shot final asks for the segments that use it; the segment that completes
+the master asks for the deliverables), and a restart, which records a
 PoolStarted, re-derives whatever was in flight.
 """
 
 from __future__ import annotations
 
 from orchestrator.core import events as ev
-from orchestrator.core.commands import Command, Dispatch, Fail, Finish, Plan, RetryLater, Stitch
+from orchestrator.core.commands import Command, Deliver, Dispatch, Fail, Finish, Plan, RetryLater, StitchSegment
 from orchestrator.core.state import FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
+
+_ACTIVE = (SequenceStatus.RENDERING, SequenceStatus.STITCHING)
 
 
 def decide(state: FarmState, event: ev.Event) -> list[Command]:
     match event:
         case ev.SequenceSubmitted():
             return [Plan(event.sequence_id)]
-        case ev.ShotsPlanned() | ev.ChunkQueued():
+        case ev.ShotsPlanned():
+            seq = state.sequences[event.sequence_id]
+            gaps = [StitchSegment(seq.sequence_id, g.name) for g in seq.segment_plan if not g.shots]
+            return gaps + dispatch(state)
+        case ev.ChunkQueued() | ev.ChunkInvalidated():
             return dispatch(state)
         case ev.PoolStarted():
             return _resume(state) + dispatch(state)
         case ev.ChunkRendered():
-            seq = state.sequences[event.sequence_id]
-            just_finished = seq.status is SequenceStatus.STITCHING and seq.master is None
-            return ([Stitch(seq.sequence_id)] if just_finished else []) + dispatch(state)
+            return _after_render(state, event) + dispatch(state)
         case ev.ChunkFailed():
             return _after_failure(state, event) + dispatch(state)
+        case ev.SegmentStitched():
+            return _deliver_if_ready(state.sequences[event.sequence_id])
         case ev.MasterStitched():
             return [Finish(event.sequence_id)]
         case _:
@@ -38,6 +45,20 @@ def backoff(state: FarmState, attempt: int) -> float:
     """Exponential backoff before retry `attempt + 1`."""
     p = state.policy
     return min(p.backoff_max, p.backoff_base * 2 ** (attempt - 1))
+
+
+def _after_render(state: FarmState, event: ev.ChunkRendered) -> list[Command]:
+    seq = state.sequences[event.sequence_id]
+    chunk = seq.chunks[event.chunk_id]
+    if chunk.attempt != event.attempt or seq.status not in _ACTIVE or not seq.shot_final(chunk.plan.shot):
+        return []
+    return [StitchSegment(seq.sequence_id, s.name) for s in seq.segments_to_stitch({chunk.plan.shot})]
+
+
+def _deliver_if_ready(seq: SequenceState) -> list[Command]:
+    if seq.status is SequenceStatus.STITCHING and seq.master is None and seq.ready_to_deliver:
+        return [Deliver(seq.sequence_id)]
+    return []
 
 
 def _after_failure(state: FarmState, event: ev.ChunkFailed) -> list[Command]:
@@ -57,8 +78,12 @@ def _resume(state: FarmState) -> list[Command]:
     for seq in state.sequences.values():
         if seq.status is SequenceStatus.SUBMITTED:
             out.append(Plan(seq.sequence_id))
-        elif seq.status is SequenceStatus.STITCHING:
-            out.append(Finish(seq.sequence_id) if seq.master else Stitch(seq.sequence_id))
+        elif seq.status in _ACTIVE:
+            if seq.master is not None:
+                out.append(Finish(seq.sequence_id))
+                continue
+            out += [StitchSegment(seq.sequence_id, s.name) for s in seq.segments_to_stitch()]
+            out += _deliver_if_ready(seq)
     return out
 
 

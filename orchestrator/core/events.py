@@ -101,11 +101,33 @@ class ChunkFailed(_Event):
     retryable: bool
 
 
+class ChunkInvalidated(_Event):
+    """Frames the log recorded for a chunk are missing or altered: it must render again."""
+
+    type: Literal["ChunkInvalidated"] = "ChunkInvalidated"
+    chunk_id: str
+    reason: str
+
+
+class SegmentStitched(_Event):
+    """One segment of the master (a shot's cut range, or a gap) was built."""
+
+    type: Literal["SegmentStitched"] = "SegmentStitched"
+    segment: str
+    fingerprint: str = Field(description="Identifies the shot versions and grades it was built from.")
+    frames: tuple[FrameRecord, ...]
+
+
 class MasterStitched(_Event):
+    """Every segment is current and the deliverables were made from them."""
+
     type: Literal["MasterStitched"] = "MasterStitched"
     frames: tuple[FrameRecord, ...]
     contact_sheet: FrameRecord
     range: FrameRange
+    deliverables: dict[str, FrameRecord] = Field(default_factory=dict)
+    maxcll: int | None = None
+    maxfall: int | None = None
 
 
 class SequenceCompleted(_Event):
@@ -130,6 +152,8 @@ Event = Annotated[
     | ChunkStarted
     | ChunkRendered
     | ChunkFailed
+    | ChunkInvalidated
+    | SegmentStitched
     | MasterStitched
     | SequenceCompleted
     | SequenceFailed

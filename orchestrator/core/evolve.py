@@ -21,6 +21,7 @@ from orchestrator.core.status import (
     check_chunk,
     check_sequence,
 )
+from pipelines.master.segments import segments
 from pipelines.spec.sequence import Sequence
 
 K = TypeVar("K")
@@ -73,7 +74,15 @@ def _submitted(state: FarmState, e: ev.SequenceSubmitted) -> FarmState:
     if e.sequence_id in state.sequences:
         raise IllegalTransition(f"sequence {e.sequence_id} was already submitted")
     spec = Sequence.model_validate(e.spec)
-    return _put_seq(state, SequenceState(e.sequence_id, spec, e.spec_digest, submitted_at=e.at))
+    seq = SequenceState(
+        e.sequence_id,
+        spec,
+        e.spec_digest,
+        submitted_at=e.at,
+        segment_plan=tuple(segments(spec)),
+        grades=MappingProxyType({s.name: s.grade for s in spec.shots if s.grade is not None}),
+    )
+    return _put_seq(state, seq)
 
 
 @_fold(ev.ShotsPlanned)
@@ -178,6 +187,35 @@ def _failed(state: FarmState, e: ev.ChunkFailed) -> FarmState:
         _seq(state, e.sequence_id),
         replace(c, status=status, node_id=None, failures=(*c.failures, e.error)),
     )
+
+
+@_fold(ev.ChunkInvalidated)
+def _invalidated(state: FarmState, e: ev.ChunkInvalidated) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    c = seq.chunks[e.chunk_id]
+    if c.status is not ChunkStatus.RENDERED:
+        return state  # already on its way to being rendered again
+    chunk = replace(
+        c,
+        status=check_chunk(e.chunk_id, c.status, ChunkStatus.QUEUED),
+        frames=(),
+        failures=(*c.failures, e.reason),
+    )
+    status = seq.status
+    if status is SequenceStatus.STITCHING:
+        status = check_sequence(seq.sequence_id, status, SequenceStatus.RENDERING)
+    return _put_chunk(state, replace(seq, status=status), chunk)
+
+
+@_fold(ev.SegmentStitched)
+def _segment(state: FarmState, e: ev.SegmentStitched) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    plan = {s.name: s for s in seq.segment_plan}
+    if e.segment not in plan:
+        raise IllegalTransition(f"sequence {e.sequence_id} has no master segment {e.segment}")
+    if e.fingerprint != seq.fingerprint(plan[e.segment]):
+        return state  # built from shot versions or grades that have since changed
+    return _put_seq(state, replace(seq, segments=_with(seq.segments, e.segment, e)))
 
 
 @_fold(ev.MasterStitched)

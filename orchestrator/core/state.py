@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from orchestrator.core.events import FrameRecord, MasterStitched
+from orchestrator.core.events import FrameRecord, MasterStitched, SegmentStitched
 from orchestrator.core.status import ChunkStatus, SequenceStatus
 from pipelines.chunking import ChunkPlan
+from pipelines.color.cdl import CDL
+from pipelines.master.segments import Segment, fingerprint
 from pipelines.spec.sequence import Sequence
 
 
@@ -69,12 +71,54 @@ class SequenceState:
     status: SequenceStatus = SequenceStatus.SUBMITTED
     versions: Mapping[str, int] = field(default_factory=_empty)
     chunks: Mapping[str, ChunkState] = field(default_factory=_empty)
+    segment_plan: tuple[Segment, ...] = ()
+    """The master's segments, fixed at submission (frame ranges never change after)."""
+    grades: Mapping[str, CDL] = field(default_factory=_empty)
+    """The grade each shot goes into the master with."""
+    segments: Mapping[str, SegmentStitched] = field(default_factory=_empty)
     master: MasterStitched | None = None
     finished_at: float | None = None
     reason: str | None = None
 
     def chunks_in(self, *statuses: ChunkStatus) -> list[ChunkState]:
         return [c for c in self.chunks.values() if c.status in statuses]
+
+    def shot_final(self, shot: str) -> bool:
+        """Every chunk of the shot's current version is rendered."""
+        mine = [c for c in self.chunks.values() if c.plan.shot == shot]
+        return bool(mine) and all(c.status is ChunkStatus.RENDERED for c in mine)
+
+    def fingerprint(self, segment: Segment) -> str:
+        grades = {shot: cdl.as_asc_sop() for shot, cdl in self.grades.items()}
+        return fingerprint(segment, dict(self.versions), grades)
+
+    def segment_current(self, segment: Segment) -> bool:
+        done = self.segments.get(segment.name)
+        return done is not None and done.fingerprint == self.fingerprint(segment)
+
+    def segments_to_stitch(self, shots: set[str] | None = None) -> list[Segment]:
+        """Segments whose shots are final but which were not built from them yet.
+
+        With `shots`, only segments that use one of those shots (gaps included
+        when None).
+        """
+        return [
+            seg
+            for seg in self.segment_plan
+            if (shots is None or shots & set(seg.shots))
+            and all(self.shot_final(s) for s in seg.shots)
+            and not self.segment_current(seg)
+        ]
+
+    @property
+    def ready_to_deliver(self) -> bool:
+        return self.all_rendered and all(self.segment_current(seg) for seg in self.segment_plan)
+
+    def chunk_holding(self, shot: str, frame: int) -> ChunkState | None:
+        for c in self.chunks.values():
+            if c.plan.shot == shot and c.plan.frames.first <= frame <= c.plan.frames.last:
+                return c
+        return None
 
     @property
     def all_rendered(self) -> bool:

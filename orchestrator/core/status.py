@@ -37,7 +37,8 @@ CHUNK_TRANSITIONS: dict[ChunkStatus, frozenset[ChunkStatus]] = {
         {ChunkStatus.RENDERED, ChunkStatus.RETRY_WAIT, ChunkStatus.FAILED, ChunkStatus.QUEUED}
     ),
     ChunkStatus.RETRY_WAIT: frozenset({ChunkStatus.QUEUED}),
-    ChunkStatus.RENDERED: frozenset(),
+    # RENDERED -> QUEUED: its stored frames were found missing or altered.
+    ChunkStatus.RENDERED: frozenset({ChunkStatus.QUEUED}),
     ChunkStatus.FAILED: frozenset(),
 }
 
@@ -48,8 +49,9 @@ SEQUENCE_TRANSITIONS: dict[SequenceStatus, frozenset[SequenceStatus]] = {
     SequenceStatus.RENDERING: frozenset(
         {SequenceStatus.STITCHING, SequenceStatus.FAILED, SequenceStatus.CANCELLED}
     ),
+    # STITCHING -> RENDERING: a source frame went bad and its chunk renders again.
     SequenceStatus.STITCHING: frozenset(
-        {SequenceStatus.COMPLETED, SequenceStatus.FAILED, SequenceStatus.CANCELLED}
+        {SequenceStatus.RENDERING, SequenceStatus.COMPLETED, SequenceStatus.FAILED, SequenceStatus.CANCELLED}
     ),
     SequenceStatus.COMPLETED: frozenset(),
     SequenceStatus.FAILED: frozenset(),

@@ -244,6 +244,52 @@ class Rect:
 Shape = Sphere | Plane | Box | Rect
 
 
+def at(x: Tensor, index: Tensor) -> Tensor:
+    """x at the given positions of its last axis.
+
+    index_select is several times faster than advanced indexing on a CPU.
+    """
+    return x.index_select(-1, index)
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """Everything a ray can hit in one frame, queried a whole batch at a time."""
+
+    items: tuple[Shape, ...]
+
+    def closest(self, o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+        """Distance to the nearest hit (inf: none) and the index of the shape hit (-1: none)."""
+        rays = Rays(o, d)
+        best = torch.full_like(d[0], INF)
+        which = torch.full(best.shape, -1, dtype=torch.long, device=d.device)
+        for i, shape in enumerate(self.items):
+            t = shape.hit(rays)
+            which.masked_fill_(t < best, i)
+            best = torch.minimum(best, t)
+        return best, which
+
+    def occluded(self, o: Tensor, d: Tensor, dist: Tensor, target: int = -1) -> Tensor:
+        """Whether shadow rays are blocked short of `dist`; `target` is the light's own shape."""
+        rays = Rays(o, d)
+        reach = dist * (1 - 1e-4)  # stop a hair short of the light's surface
+        blocked = torch.zeros_like(dist, dtype=torch.bool)
+        for i, shape in enumerate(self.items):
+            # A convex emitter cannot shadow a sample drawn on its near side.
+            if i != target:
+                blocked |= shape.blocks(rays, reach)
+        return blocked
+
+    def normals(self, which: Tensor, p: Tensor) -> Tensor:
+        """Outward normals at points p on the shapes `which`."""
+        n = torch.empty_like(p)
+        for i, shape in enumerate(self.items):
+            sel = (which == i).nonzero().squeeze(1)
+            if sel.numel():
+                n.index_copy_(1, sel, shape.normal(at(p, sel)))
+        return n
+
+
 # -- rays --------------------------------------------------------------------
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.core import events as ev
-from orchestrator.core.commands import Dispatch, Fail, Finish, Plan, RetryLater, Stitch
+from orchestrator.core.commands import Deliver, Dispatch, Fail, Finish, Plan, RetryLater, StitchSegment
 from orchestrator.core.decide import backoff, decide
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import Policy
-from tests.builders import SID, failed, farm, planned, pool, rendered, started, submitted
+from tests.builders import SID, failed, farm, planned, pool, rendered, sequence, shot, started, submitted
 
 FIRST = "sh010.1001-1004"
 
@@ -46,23 +46,65 @@ def test_a_freed_slot_takes_the_next_queued_chunk():
     assert commands == [Dispatch(SID, "sh010.1005-1008", "cpu-0", 1)]
 
 
-def test_the_last_rendered_chunk_asks_for_exactly_one_stitch():
+def test_the_chunk_that_makes_a_shot_final_asks_for_that_shots_segment_once():
     state = farm(pool("cpu-0", slots=3), submitted(), planned())
-    cids = list(state.sequences[SID].chunks)
-    for cid in cids:
-        state = evolve(state, started(cid))
     asked = []
-    for cid in cids:
+    for cid in state.sequences[SID].chunks:
+        state = evolve(state, started(cid))
+    for cid in list(state.sequences[SID].chunks):
         state, commands = step(state, rendered(state, cid))
-        asked += [c for c in commands if isinstance(c, Stitch)]
-    assert asked == [Stitch(SID)]
+        asked.append([c for c in commands if isinstance(c, StitchSegment)])
+    assert asked == [[], [StitchSegment(SID, "sh010")], [StitchSegment(SID, "sh020")]]
 
 
-def test_a_stitched_master_finishes_the_sequence():
-    state = farm(pool("cpu-0", slots=3), submitted(), planned())
+def test_a_gap_segment_is_stitched_as_soon_as_the_sequence_is_planned():
+    seq = sequence(shot("sh010", 1001, 1004), shot("sh020", 1007, 1010))
+    state = farm(pool(), submitted(seq))
+    _, commands = step(state, planned(seq))
+    assert commands[0] == StitchSegment(SID, "gap.1005-1006")
+
+
+def all_rendered(state):
     for cid in list(state.sequences[SID].chunks):
         state = evolve(state, started(cid))
         state = evolve(state, rendered(state, cid))
+    return state
+
+
+def segment(state, name, fingerprint=None):
+    seq = state.sequences[SID]
+    plan = next(s for s in seq.segment_plan if s.name == name)
+    return ev.SegmentStitched(
+        at=8, sequence_id=SID, segment=name, fingerprint=fingerprint or seq.fingerprint(plan), frames=()
+    )
+
+
+def test_the_segment_that_completes_the_master_asks_for_the_deliverables():
+    state = all_rendered(farm(pool("cpu-0", slots=3), submitted(), planned()))
+    state, first = step(state, segment(state, "sh010"))
+    _, last = step(state, segment(state, "sh020"))
+    assert first == [] and last == [Deliver(SID)]
+
+
+def test_a_segment_built_from_an_outdated_fingerprint_is_not_counted():
+    state = all_rendered(farm(pool("cpu-0", slots=3), submitted(), planned()))
+    state = evolve(state, segment(state, "sh010"))
+    stale, commands = step(state, segment(state, "sh020", fingerprint="0" * 16))
+    assert "sh020" not in stale.sequences[SID].segments and commands == []
+
+
+def test_an_invalidated_chunk_is_rendered_again_and_the_sequence_goes_back_to_rendering():
+    state = all_rendered(farm(pool("cpu-0", slots=3), submitted(), planned()))
+    assert state.sequences[SID].status.value == "stitching"
+    state, commands = step(state, ev.ChunkInvalidated(at=9, sequence_id=SID, chunk_id=FIRST, reason="digest"))
+    assert state.sequences[SID].status.value == "rendering"
+    assert commands == [Dispatch(SID, FIRST, "cpu-0", 2)]
+
+
+def test_a_stitched_master_finishes_the_sequence():
+    state = all_rendered(farm(pool("cpu-0", slots=3), submitted(), planned()))
+    for name in ("sh010", "sh020"):
+        state = evolve(state, segment(state, name))
     stitched = ev.MasterStitched(
         at=9, sequence_id=SID, frames=(), contact_sheet=ev.FrameRecord(frame=0, key="k", digest="d"),
         range={"first": 1001, "last": 1012},
@@ -113,5 +155,9 @@ def test_a_restart_picks_up_each_stage_where_the_log_left_it(stage):
     elif stage == "rendering":
         state = evolve(state, started(FIRST, node="old"))
     _, commands = step(state, pool("new"))
-    expected = {"submitted": Plan(SID), "rendering": Dispatch(SID, FIRST, "new", 2), "stitching": Stitch(SID)}
-    assert commands[0] == expected[stage]
+    expected = {
+        "submitted": [Plan(SID)],
+        "rendering": [Dispatch(SID, FIRST, "new", 2)],
+        "stitching": [StitchSegment(SID, "sh010"), StitchSegment(SID, "sh020")],
+    }
+    assert commands == expected[stage]

@@ -16,24 +16,31 @@ from pipelines.spec.setup import ShotSetup
 
 CUT = 1001  # timeline frame that is shot-relative frame 0
 BLACK = s.Diffuse(albedo=(0.0, 0.0, 0.0))
+WHITE = s.Diffuse(albedo=(1.0, 1.0, 1.0))
+
+
+def key(position: tuple, look_at: tuple, fov: float = 40, frame: float = 0) -> s.CameraKey:
+    return s.CameraKey(frame=frame, position=position, look_at=look_at, fov=fov)
+
+
+FRONT = (key((0.0, 1.0, 6.0), (0.0, 1.0, 0.0)),)
+LOOK_DOWN = (key((0.0, 4.0, 0.01), (0.0, 0.0, 0.0), fov=30),)  # sees about 3.8 x 2.1 of ground
 
 
 def setup_of(
     objects: list,
     materials: dict,
     lights: tuple = (),
-    keys: tuple[s.CameraKey, ...] | None = None,
+    keys: tuple[s.CameraKey, ...] = FRONT,
     resolution: tuple[int, int] = (48, 27),
     samples: int = 4,
     bounces: int = 2,
     seed: int = 0,
     shot: str = "sh010",
 ) -> ShotSetup:
-    keys = keys or (s.CameraKey(frame=0, position=(0.0, 1.0, 6.0), look_at=(0.0, 1.0, 0.0), fov=40),)
-    scene = s.Scene(materials=materials, objects=tuple(objects), lights=lights)
     return ShotSetup(
         shot=shot,
-        scene=scene,
+        scene=s.Scene(materials=materials, objects=tuple(objects), lights=lights),
         camera=s.Camera(keys=keys),
         lights=lights,
         resolution=resolution,
@@ -51,30 +58,24 @@ def render(setup: ShotSetup, frame: int = CUT) -> torch.Tensor:
 
 
 def lit_scene(**kw) -> ShotSetup:
-    """A grey ground, a box and a sphere under a sun and a sky: something with noise."""
+    """A grey ground, a box and a glossy ball under a sun and a sky: something with noise."""
     lights = (
         s.Sun(direction=(0.3, 1.0, 0.4), kelvin=4000, intensity=3.0, angle=3.0),
         s.Sky(zenith=(0.2, 0.3, 0.6), horizon=(0.6, 0.6, 0.6), intensity=0.5),
     )
-    return setup_of(
-        [
-            s.Plane(name="ground", material="grey"),
-            s.Box(name="box", material="grey", min=(-2.0, 0.0, -1.0), max=(-1.0, 1.0, 0.0)),
-            s.Sphere(name="ball", material="shiny", center=(1.0, 0.8, 0.0), radius=0.8),
-        ],
-        {"grey": s.Diffuse(albedo=(0.5, 0.5, 0.5)), "shiny": s.Glossy(roughness=0.3, specular=0.5)},
-        lights,
-        **kw,
-    )
+    objects = [
+        s.Plane(name="ground", material="grey"),
+        s.Box(name="box", material="grey", min=(-2.0, 0.0, -1.0), max=(-1.0, 1.0, 0.0)),
+        s.Sphere(name="ball", material="shiny", center=(1.0, 0.8, 0.0), radius=0.8),
+    ]
+    materials = {"grey": s.Diffuse(), "shiny": s.Glossy(roughness=0.3, specular=0.5)}
+    return setup_of(objects, materials, lights, **kw)
 
 
-def bright_sphere(center: tuple[float, float, float] = (0.0, 1.0, 0.0), **kw) -> ShotSetup:
+def bright_sphere(motion: tuple[s.MotionKey, ...] = (), **kw) -> ShotSetup:
     """An emitting sphere against black: its image is the only non-zero signal."""
-    return setup_of(
-        [s.Sphere(name="orb", material="glow", center=center, radius=0.5, motion=kw.pop("motion", ()))],
-        {"glow": s.Emissive(color=(1.0, 1.0, 1.0), intensity=1.0)},
-        **kw,
-    )
+    orb = s.Sphere(name="orb", material="glow", center=(0.0, 1.0, 0.0), radius=0.5, motion=motion)
+    return setup_of([orb], {"glow": s.Emissive(intensity=1.0)}, **kw)
 
 
 def centroid_x(image: torch.Tensor) -> float:
@@ -103,6 +104,11 @@ def test_renders_height_by_width_rgb_float32_on_cpu() -> None:
 def test_without_lights_the_background_is_black() -> None:
     image = render(setup_of([s.Plane(name="ground", material="grey")], {"grey": s.Diffuse()}))
     assert image.abs().max() == 0
+
+
+def test_rendering_before_loading_a_shot_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="load"):
+        PathTracer().render(CUT)
 
 
 # -- determinism ----------------------------------------------------------------
@@ -144,15 +150,10 @@ SKY_RADIANCE = 0.75
 def furnace(material: s.Diffuse | s.Glossy) -> torch.Tensor:
     """A unit sphere alone in a uniform sky, filling the middle of a 32x32 frame."""
     sky = s.Sky(zenith=(SKY_RADIANCE,) * 3, horizon=(SKY_RADIANCE,) * 3, intensity=1.0)
-    keys = (s.CameraKey(frame=0, position=(0.0, 0.0, 4.0), look_at=(0.0, 0.0, 0.0), fov=40),)
+    ball = s.Sphere(name="ball", material="m", center=(0.0, 0.0, 0.0), radius=1.0)
+    keys = (key((0.0, 0.0, 4.0), (0.0, 0.0, 0.0)),)
     setup = setup_of(
-        [s.Sphere(name="ball", material="m", center=(0.0, 0.0, 0.0), radius=1.0)],
-        {"m": material},
-        (sky,),
-        keys=keys,
-        resolution=(32, 32),
-        samples=64,
-        bounces=3,
+        [ball], {"m": material}, (sky,), keys=keys, resolution=(32, 32), samples=64, bounces=3
     )
     return render(setup)
 
@@ -167,7 +168,7 @@ def test_white_furnace_diffuse_sphere_converges_to_albedo_times_sky(albedo: floa
 
 
 def test_white_furnace_white_sphere_is_indistinguishable_from_the_sky() -> None:
-    image = furnace(s.Diffuse(albedo=(1.0, 1.0, 1.0)))
+    image = furnace(WHITE)
     assert torch.allclose(image, torch.full_like(image, SKY_RADIANCE), rtol=1e-3)
 
 
@@ -182,35 +183,42 @@ def test_glossy_never_reflects_more_than_it_receives(roughness: float, specular:
 
 
 def test_emissive_sphere_renders_hdr_values_above_one_unclamped() -> None:
-    setup = setup_of(
-        [s.Sphere(name="orb", material="glow", center=(0.0, 1.0, 0.0), radius=1.0)],
-        {"glow": s.Emissive(color=(1.0, 1.0, 1.0), intensity=8.0)},
-    )
-    image = render(setup)
+    orb = s.Sphere(name="orb", material="glow", center=(0.0, 1.0, 0.0), radius=1.0)
+    image = render(setup_of([orb], {"glow": s.Emissive(intensity=8.0)}))
     assert image.max().item() == pytest.approx(8.0, rel=1e-5)
     assert (image > 1.0).sum() > 20
 
 
+def test_emissive_sphere_lights_the_ground_by_the_analytic_irradiance() -> None:
+    # A sphere of radiance L and radius r, centred h above a point, gives it
+    # irradiance E = pi L (r/h)^2; white Lambert ground then has radiance E/pi.
+    # Both NEE and BSDF hits reach the sphere, so this checks their MIS is unbiased.
+    radiance, r, h = 16.0, 0.5, 2.0
+    objects = [
+        s.Plane(name="ground", material="white"),
+        s.Sphere(name="orb", material="glow", center=(0.0, h, 0.0), radius=r),
+    ]
+    setup = setup_of(
+        objects,
+        {"white": WHITE, "glow": s.Emissive(intensity=radiance)},
+        keys=(key((1.0, 3.0, 0.0), (0.0, 0.0, 0.0), fov=2),),  # a spot under the sphere
+        resolution=(8, 8),
+        samples=256,
+    )
+    assert render(setup).mean().item() == pytest.approx(radiance * (r / h) ** 2, rel=0.01)
+
+
 # -- lights -----------------------------------------------------------------------
 
-LOOK_DOWN = (s.CameraKey(frame=0, position=(0.0, 4.0, 0.01), look_at=(0.0, 0.0, 0.0), fov=30),)
 
-
-def lit_plane(*lights: s.Sun | s.Sky | s.Area, albedo: float = 1.0, **kw) -> torch.Tensor:
-    """A diffuse ground filling a downward-looking frame."""
-    setup = setup_of(
-        [s.Plane(name="ground", material="m")],
-        {"m": s.Diffuse(albedo=(albedo,) * 3)},
-        lights,
-        keys=LOOK_DOWN,
-        **kw,
-    )
+def lit_plane(*lights: s.Sun | s.Sky | s.Area, **kw) -> torch.Tensor:
+    """A white diffuse ground filling a downward-looking frame."""
+    setup = setup_of([s.Plane(name="ground", material="m")], {"m": WHITE}, lights, LOOK_DOWN, **kw)
     return render(setup)
 
 
 def test_sun_intensity_is_irradiance_on_a_surface_facing_it() -> None:
-    sun = s.Sun(direction=(0.0, 1.0, 0.0), kelvin=6500, intensity=math.pi, angle=0.5)
-    image = lit_plane(sun)
+    image = lit_plane(s.Sun(direction=(0.0, 1.0, 0.0), kelvin=6500, intensity=math.pi, angle=0.5))
     # White Lambert under irradiance E reflects radiance E / pi: here, the sun's colour.
     expected = torch.tensor(kelvin_to_acescg(6500))
     assert torch.allclose(image.mean((0, 1)), expected, rtol=0.01)
@@ -237,18 +245,19 @@ def test_area_light_emits_only_along_cross_u_v() -> None:
 
 
 def test_area_light_is_seen_by_the_camera_at_its_radiance_from_the_front_only() -> None:
-    facing = s.Area(corner=(-2.0, -1.0, 0.0), u=(4.0, 0.0, 0.0), v=(0.0, 4.0, 0.0), kelvin=5000, intensity=3.0)
-    behind = s.Area(corner=(-2.0, -1.0, 0.0), u=(0.0, 4.0, 0.0), v=(4.0, 0.0, 0.0), kelvin=5000, intensity=3.0)
-    dark = setup_of([s.Plane(name="floor", material="black", point=(0.0, -5.0, 0.0))], {"black": BLACK})
-    seen = render(dark.model_copy(update={"lights": (facing,)}))
-    centre = seen[13, 24]
-    assert torch.allclose(centre, 3.0 * torch.tensor(kelvin_to_acescg(5000)), rtol=1e-5)
-    assert render(dark.model_copy(update={"lights": (behind,)})).max() == 0
+    corner, wide, tall = (-2.0, -1.0, 0.0), (4.0, 0.0, 0.0), (0.0, 4.0, 0.0)
+    facing = s.Area(corner=corner, u=wide, v=tall, kelvin=5000, intensity=3.0)  # faces +Z
+    behind = s.Area(corner=corner, u=tall, v=wide, kelvin=5000, intensity=3.0)
+    far_floor = [s.Plane(name="floor", material="black", point=(0.0, -5.0, 0.0))]
+    seen = render(setup_of(far_floor, {"black": BLACK}, (facing,)))
+    assert torch.allclose(seen[13, 24], 3.0 * torch.tensor(kelvin_to_acescg(5000)), rtol=1e-5)
+    assert render(setup_of(far_floor, {"black": BLACK}, (behind,))).max() == 0
 
 
 def test_low_kelvin_sun_is_redder_than_high_kelvin_sun() -> None:
     def red_over_blue(kelvin: float) -> float:
-        mean = lit_plane(s.Sun(direction=(0.2, 1.0, 0.1), kelvin=kelvin, intensity=2.0)).mean((0, 1))
+        sun = s.Sun(direction=(0.2, 1.0, 0.1), kelvin=kelvin, intensity=2.0)
+        mean = lit_plane(sun).mean((0, 1))
         return float(mean[0] / mean[2])
 
     assert red_over_blue(2500) > 2 * red_over_blue(9000)
@@ -257,14 +266,9 @@ def test_low_kelvin_sun_is_redder_than_high_kelvin_sun() -> None:
 
 def test_a_box_between_sun_and_ground_casts_a_shadow() -> None:
     sun = s.Sun(direction=(1.0, 1.0, 0.0), intensity=2.0, angle=0.5)
+    slab = s.Box(name="slab", material="m", min=(-0.3, 1.0, -0.3), max=(0.3, 1.2, 0.3))
     setup = setup_of(
-        [
-            s.Plane(name="ground", material="m"),
-            s.Box(name="slab", material="m", min=(-0.3, 1.0, -0.3), max=(0.3, 1.2, 0.3)),
-        ],
-        {"m": s.Diffuse(albedo=(0.8, 0.8, 0.8))},
-        (sun,),
-        keys=LOOK_DOWN,
+        [s.Plane(name="ground", material="m"), slab], {"m": s.Diffuse()}, (sun,), LOOK_DOWN
     )
     image = render(setup).sum(2)
     # The sun is up and to +X at 45 degrees: the slab's shadow falls 1 unit to -X,
@@ -276,27 +280,41 @@ def test_a_box_between_sun_and_ground_casts_a_shadow() -> None:
 
 def test_sky_is_zenith_straight_up_and_horizon_at_the_horizon() -> None:
     sky = s.Sky(zenith=(0.0, 0.0, 2.0), horizon=(1.0, 0.0, 0.0), intensity=1.5)
-    up = (s.CameraKey(frame=0, position=(0.0, 0.0, 0.0), look_at=(0.0, 10.0, 0.001), fov=2),)
-    level = (s.CameraKey(frame=0, position=(0.0, 0.0, 0.0), look_at=(0.0, 0.0, -10.0), fov=2),)
     nothing = [s.Sphere(name="far", material="black", center=(0.0, -1000.0, 0.0), radius=1.0)]
-    up_img = render(setup_of(nothing, {"black": BLACK}, (sky,), keys=up, resolution=(8, 8)))
-    level_img = render(setup_of(nothing, {"black": BLACK}, (sky,), keys=level, resolution=(8, 8)))
-    assert torch.allclose(up_img.mean((0, 1)), torch.tensor([0.0, 0.0, 3.0]), atol=0.01)
-    assert torch.allclose(level_img.mean((0, 1)), torch.tensor([1.5, 0.0, 0.0]), atol=0.05)
+
+    def looking(at: tuple[float, float, float]) -> torch.Tensor:
+        keys = (key((0.0, 0.0, 0.0), at, fov=2),)
+        return render(setup_of(nothing, {"black": BLACK}, (sky,), keys, resolution=(8, 8)))
+
+    up, level = looking((0.0, 10.0, 0.001)), looking((0.0, 0.0, -10.0))
+    assert torch.allclose(up.mean((0, 1)), torch.tensor([0.0, 0.0, 3.0]), atol=0.01)
+    assert torch.allclose(level.mean((0, 1)), torch.tensor([1.5, 0.0, 0.0]), atol=0.05)
+
+
+def test_emissive_box_lights_the_ground_through_bounce_rays() -> None:
+    lamp = s.Box(name="lamp", material="glow", min=(1.2, 0.5, -0.5), max=(1.6, 0.9, 0.5))
+    materials = {"grey": s.Diffuse(), "glow": s.Emissive(intensity=10.0)}
+    setup = setup_of(
+        [s.Plane(name="ground", material="grey"), lamp], materials, keys=LOOK_DOWN, samples=16
+    )
+    image = render(setup).sum(2)
+    # The lamp is just off the right edge of the view: the right of the ground is brighter.
+    assert image[:, 36:].mean() > 2 * image[:, :12].mean() > 0
 
 
 def test_a_smooth_mirror_shows_an_emitter_in_its_reflection() -> None:
-    setup = setup_of(
-        [
-            s.Plane(name="mirror", material="mirror"),
-            s.Sphere(name="orb", material="glow", center=(0.0, 1.0, -2.0), radius=0.5),
-        ],
-        {"mirror": s.Glossy(albedo=(0.0, 0.0, 0.0), roughness=0.0, specular=1.0), "glow": s.Emissive(intensity=2.0)},
-        keys=(s.CameraKey(frame=0, position=(0.0, 1.0, 4.0), look_at=(0.0, 0.0, -2.0), fov=40),),
-    )
-    image = render(setup).sum(2)
-    # The orb is above the horizon line and its mirror image is below it.
-    assert image[:13].max() > 5.0 and image[16:].max() > 5.0
+    objects = [
+        s.Plane(name="mirror", material="mirror"),
+        s.Sphere(name="orb", material="glow", center=(0.0, 1.0, -2.0), radius=0.5),
+    ]
+    materials = {
+        "mirror": s.Glossy(albedo=(0.0, 0.0, 0.0), roughness=0.0, specular=1.0),
+        "glow": s.Emissive(intensity=2.0),
+    }
+    keys = (key((0.0, 1.0, 4.0), (0.0, 0.0, -2.0)),)
+    image = render(setup_of(objects, materials, keys=keys)).sum(2)
+    # The orb is above the horizon line and its full-strength mirror image below it.
+    assert image[:13].max() > 5.9 and image[16:].max() > 5.9
 
 
 # -- animation --------------------------------------------------------------------
@@ -304,8 +322,8 @@ def test_a_smooth_mirror_shows_an_emitter_in_its_reflection() -> None:
 
 def test_camera_truck_right_moves_the_image_left_and_holds_outside_the_keys() -> None:
     keys = (
-        s.CameraKey(frame=0, position=(-1.0, 1.0, 6.0), look_at=(-1.0, 1.0, 0.0), fov=40),
-        s.CameraKey(frame=10, position=(1.0, 1.0, 6.0), look_at=(1.0, 1.0, 0.0), fov=40),
+        key((-1.0, 1.0, 6.0), (-1.0, 1.0, 0.0), frame=0),
+        key((1.0, 1.0, 6.0), (1.0, 1.0, 0.0), frame=10),
     )
     setup = bright_sphere(keys=keys, resolution=(64, 36))
     x = {f: centroid_x(render(setup, CUT + f)) for f in (-5, 0, 5, 10, 15)}
@@ -323,15 +341,12 @@ def test_object_motion_keys_move_the_object() -> None:
 
 
 def test_moving_emitter_moves_its_light_too() -> None:
-    glow = {"glow": s.Emissive(intensity=20.0), "m": s.Diffuse(albedo=(0.8, 0.8, 0.8))}
     motion = (s.MotionKey(frame=0, offset=(-1.5, 0.0, 0.0)), s.MotionKey(frame=1, offset=(1.5, 0.0, 0.0)))
+    orb = s.Sphere(name="orb", material="glow", center=(0.0, 0.6, 0.0), radius=0.2, motion=motion)
+    materials = {"glow": s.Emissive(intensity=20.0), "m": s.Diffuse(albedo=(0.8, 0.8, 0.8))}
     setup = setup_of(
-        [s.Plane(name="ground", material="m"), s.Sphere(name="orb", material="glow", center=(0.0, 0.6, 0.0), radius=0.2, motion=motion)],
-        glow,
-        keys=LOOK_DOWN,
-        resolution=(32, 32),
-        samples=8,
+        [s.Plane(name="ground", material="m"), orb], materials, keys=LOOK_DOWN, samples=8
     )
     left, right = render(setup, CUT), render(setup, CUT + 1)
-    assert left[:, :16].mean() > 2 * left[:, 16:].mean()
-    assert right[:, 16:].mean() > 2 * right[:, :16].mean()
+    assert left[:, :24].mean() > 2 * left[:, 24:].mean()
+    assert right[:, 24:].mean() > 2 * right[:, :24].mean()

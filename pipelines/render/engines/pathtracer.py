@@ -25,6 +25,7 @@ from torch import Tensor
 from pipelines.color.temperature import kelvin_to_acescg
 from pipelines.render import geometry as geo
 from pipelines.render.geometry import INF, Box, Plane, Rect, Shape, Sphere, dot
+from pipelines.render.geometry import at as _at
 from pipelines.spec import scene as spec
 from pipelines.spec.setup import ShotSetup
 
@@ -148,8 +149,8 @@ class _Bsdf:
         cos = dot(self.n, wi).clamp_min(0)
         if self.fresnel is None:
             return self.albedo * (cos / math.pi), cos / math.pi
-        lobe = (self.exponent + 1) / (2 * math.pi) * dot(self.mirror, wi).clamp_min(0) ** self.exponent
-        lobe = torch.where(cos > 0, lobe, 0.0)
+        lobe = dot(self.mirror, wi).clamp_min(0) ** self.exponent
+        lobe = torch.where(cos > 0, (self.exponent + 1) / (2 * math.pi) * lobe, 0.0)
         f_cos = self.albedo * ((1 - self.fresnel) * cos / math.pi) + self.fresnel * lobe
         return f_cos, (1 - self.p_lobe) * cos / math.pi + self.p_lobe * lobe
 
@@ -184,40 +185,10 @@ class _Materials:
 
 @dataclass(frozen=True)
 class _World:
-    shapes: tuple[Shape, ...]
+    shapes: geo.Shapes
     lights: tuple[_Light, ...]
-    suns: tuple[_Sun, ...]
     sky: tuple[Tensor, Tensor] | None  # horizon radiance, zenith - horizon
     mat: _Materials
-
-    def closest(self, o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
-        rays = geo.Rays(o, d)
-        best = torch.full_like(d[0], INF)
-        which = torch.full(best.shape, -1, dtype=torch.long, device=d.device)
-        for i, shape in enumerate(self.shapes):
-            t = shape.hit(rays)
-            which.masked_fill_(t < best, i)
-            best = torch.minimum(best, t)
-        return best, which
-
-    def occluded(self, o: Tensor, d: Tensor, dist: Tensor, target: int) -> Tensor:
-        """Whether shadow rays are blocked before `dist`; `target` is the light's own shape."""
-        rays = geo.Rays(o, d)
-        reach = dist * (1 - 1e-4)
-        blocked = torch.zeros_like(dist, dtype=torch.bool)
-        for i, shape in enumerate(self.shapes):
-            # A convex emitter cannot shadow the sample drawn on its near side.
-            if i != target:
-                blocked |= shape.blocks(rays, reach)
-        return blocked
-
-    def normals(self, which: Tensor, p: Tensor) -> Tensor:
-        n = torch.empty_like(p)
-        for i, shape in enumerate(self.shapes):
-            sel = (which == i).nonzero().squeeze(1)
-            if sel.numel():
-                n.index_copy_(1, sel, shape.normal(_at(p, sel)))
-        return n
 
     def escaped(self, d: Tensor, pdf_bsdf: Tensor) -> Tensor:
         """Radiance of the sky and sun discs along escaping rays."""
@@ -225,8 +196,8 @@ class _World:
         if self.sky is not None:
             horizon, rise = self.sky
             out = out + horizon + rise * d[1].clamp(0, 1)
-        for sun in self.suns:
-            if sun.one_minus_cos > 0:
+        for sun in self.lights:
+            if isinstance(sun, _Sun) and sun.one_minus_cos > 0:
                 le, pdf = sun.radiance(d)
                 out = out + le * _mis(pdf_bsdf, pdf)
         return out
@@ -235,8 +206,10 @@ class _World:
         """Radiance of the emitters that rays from o along d hit at distance t."""
         le = _at(self.mat.emission, which)
         for light in self.lights:
+            if not isinstance(light, _ShapeLight):
+                continue
             sel = (which == light.shape_index).nonzero().squeeze(1)
-            if sel.numel() and isinstance(light, _ShapeLight):
+            if sel.numel():
                 d_sel = _at(d, sel)
                 weight = _mis(_at(pdf_bsdf, sel), light.pdf(_at(o, sel), d_sel, _at(t, sel)))
                 if isinstance(light.shape, Rect):  # one-sided: dark from behind
@@ -258,7 +231,9 @@ class _World:
             lit = f_cos * s.radiance_over_pdf * _mis(s.pdf, pdf_bsdf)
             live = (lit.amax(0) > 0).nonzero().squeeze(1)
             if live.numel():
-                blocked = self.occluded(_at(p, live), _at(s.wi, live), _at(s.dist, live), light.shape_index)
+                blocked = self.shapes.occluded(
+                    _at(p, live), _at(s.wi, live), _at(s.dist, live), light.shape_index
+                )
                 lit.index_fill_(1, live[blocked], 0.0)
                 out += lit
         return out
@@ -279,8 +254,10 @@ class PathTracer:
         rows = [_material_row(setup.scene.materials[o.material]) for o in setup.scene.objects]
         for light in setup.lights:
             if isinstance(light, spec.Area):
-                rows.append((AREA, (0.0,) * 3, _kelvin_rgb(light.kelvin, light.intensity), 0.0, 1.0, 0.0))
+                emission = _kelvin_rgb(light.kelvin, light.intensity)
+                rows.append((AREA, (0.0,) * 3, emission, 0.0, 1.0, 0.0))
         kind, albedo, emission, f0, exponent, glossy = zip(*rows)
+        self._emission: tuple[tuple[float, float, float], ...] = emission
         dev = self.device
         self._mat = _Materials(
             kind=torch.tensor(kind, dtype=torch.long, device=dev),
@@ -291,6 +268,7 @@ class PathTracer:
             glossy=torch.tensor(glossy, device=dev),
             any_glossy=GLOSSY in kind,
         )
+        self._sky = _sky_gradient(setup.lights, dev)
 
     def render(self, frame: int) -> Tensor:
         if self._setup is None:
@@ -320,37 +298,24 @@ class PathTracer:
             off = spec.offset_at(obj.motion, at)
             if isinstance(obj, spec.Sphere):
                 shapes.append(Sphere(_offset(obj.center, off), obj.radius))
-                emission = tuple(self._mat.emission[:, i].tolist())
-                if max(emission) > 0:
-                    lights.append(_ShapeLight(shapes[-1], i, emission))
+                if max(self._emission[i]) > 0:  # an emissive sphere is sampled like a lamp
+                    lights.append(_ShapeLight(shapes[-1], i, self._emission[i]))
             elif isinstance(obj, spec.Plane):
                 shapes.append(Plane(_offset(obj.point, off), geo.unit(obj.normal)))
             else:
                 shapes.append(Box(_offset(obj.min, off), _offset(obj.max, off)))
-        horizon, rise = [0.0] * 3, [0.0] * 3
-        has_sky = False
         for light in setup.lights:
             if isinstance(light, spec.Area):
                 shapes.append(Rect(light.corner, light.u, light.v))
-                radiance = _kelvin_rgb(light.kelvin, light.intensity)
                 if light.intensity > 0:
+                    radiance = _kelvin_rgb(light.kelvin, light.intensity)
                     lights.append(_ShapeLight(shapes[-1], len(shapes) - 1, radiance))
             elif isinstance(light, spec.Sun) and light.intensity > 0:
                 half = math.radians(light.angle) / 2
-                lights.append(
-                    _Sun(geo.unit(light.direction), 2 * math.sin(half / 2) ** 2,
-                         _kelvin_rgb(light.kelvin, light.intensity))
-                )
-            elif isinstance(light, spec.Sky):
-                has_sky = True
-                for c in range(3):
-                    horizon[c] += light.horizon[c] * light.intensity
-                    rise[c] += (light.zenith[c] - light.horizon[c]) * light.intensity
-        sky = None
-        if has_sky:
-            sky = tuple(torch.tensor(v, device=self.device).view(3, 1) for v in (horizon, rise))
-        suns = tuple(light for light in lights if isinstance(light, _Sun))
-        return _World(tuple(shapes), tuple(lights), suns, sky, self._mat)  # type: ignore[arg-type]
+                one_minus_cos = 2 * math.sin(half / 2) ** 2  # exact for tiny discs
+                irradiance = _kelvin_rgb(light.kelvin, light.intensity)
+                lights.append(_Sun(geo.unit(light.direction), one_minus_cos, irradiance))
+        return _World(geo.Shapes(tuple(shapes)), tuple(lights), self._sky, self._mat)
 
     def _camera_rays(
         self, cam: spec.CameraKey, first: int, last: int, gen: torch.Generator
@@ -360,7 +325,8 @@ class PathTracer:
         pixel = torch.arange(first, last, device=self.device).repeat_interleave(self._setup.samples)
         jitter = torch.rand(2, pixel.numel(), generator=gen, device=self.device)
         col, row = (pixel % width) + jitter[0], (pixel // width) + jitter[1]
-        return geo.camera_rays(cam.position, cam.look_at, cam.fov, col / width, row / height, width / height)
+        aspect = width / height
+        return geo.camera_rays(cam.position, cam.look_at, cam.fov, col / width, row / height, aspect)
 
     def _trace(self, world: _World, o: Tensor, d: Tensor, gen: torch.Generator) -> Tensor:
         assert self._setup is not None
@@ -373,16 +339,20 @@ class PathTracer:
         ray = torch.cat([o, d, torch.ones_like(d), torch.full_like(d[:1], INF), torch.zeros_like(d)])
         for depth in range(bounces + 1):
             o, d, throughput, pdf_bsdf, radiance = ray[0:3], ray[3:6], ray[6:9], ray[9], ray[10:13]
-            t, which = world.closest(o, d)
+            t, which = world.shapes.closest(o, d)
             kind = _at(mat.kind, which.clamp_min(0))
             gone = (which < 0).nonzero().squeeze(1)
             if gone.numel():
                 le = world.escaped(_at(d, gone), _at(pdf_bsdf, gone))
-                out.index_copy_(1, _at(path, gone), _at(radiance, gone) + _at(throughput, gone) * le)
+                done = _at(radiance, gone) + _at(throughput, gone) * le
+                out.index_copy_(1, _at(path, gone), done)
             lit = ((which >= 0) & (kind >= EMISSIVE)).nonzero().squeeze(1)
             if lit.numel():
-                le = world.emitted(_at(which, lit), _at(o, lit), _at(d, lit), _at(t, lit), _at(pdf_bsdf, lit))
-                out.index_copy_(1, _at(path, lit), _at(radiance, lit) + _at(throughput, lit) * le)
+                le = world.emitted(
+                    _at(which, lit), _at(o, lit), _at(d, lit), _at(t, lit), _at(pdf_bsdf, lit)
+                )
+                done = _at(radiance, lit) + _at(throughput, lit) * le
+                out.index_copy_(1, _at(path, lit), done)
             keep = ((which >= 0) & (kind < EMISSIVE)).nonzero().squeeze(1)
             if depth == bounces:
                 out.index_copy_(1, _at(path, keep), _at(radiance, keep))
@@ -390,7 +360,7 @@ class PathTracer:
             ray, path, which, t = _at(ray, keep), _at(path, keep), _at(which, keep), _at(t, keep)
             d, throughput = ray[3:6], ray[6:9]
             p = ray[0:3] + d * t
-            n = world.normals(which, p)
+            n = world.shapes.normals(which, p)
             n = n * torch.where(dot(n, d) > 0, -1.0, 1.0)  # two-sided: face the viewer
             p = p + n * OFFSET
             bsdf = _bsdf_at(mat, which, n, d)
@@ -408,12 +378,6 @@ class PathTracer:
         return out
 
 
-def _at(x: Tensor, index: Tensor) -> Tensor:
-    """x at the given positions of its last axis (index_select is several times
-    faster than advanced indexing on a CPU)."""
-    return x.index_select(-1, index)
-
-
 def _bsdf_at(mat: _Materials, which: Tensor, n: Tensor, d: Tensor) -> _Bsdf:
     albedo = _at(mat.albedo, which)
     if not mat.any_glossy:
@@ -424,6 +388,19 @@ def _bsdf_at(mat: _Materials, which: Tensor, n: Tensor, d: Tensor) -> _Bsdf:
     mirror = d - n * (2 * dot(n, d))
     p_lobe = fresnel / (fresnel + (1 - fresnel) * albedo.amax(0)).clamp_min(1e-12)
     return _Bsdf(n, albedo, fresnel, _at(mat.exponent, which), mirror, p_lobe)
+
+
+def _sky_gradient(lights: tuple[spec.Light, ...], device: torch.device) -> tuple[Tensor, Tensor] | None:
+    """Skies add up to one gradient, horizon + (zenith - horizon) * clamp(up, 0, 1)."""
+    skies = [k for k in lights if isinstance(k, spec.Sky)]
+    if not skies:
+        return None
+
+    def total(end: str) -> Tensor:
+        rgb = [sum(getattr(k, end)[c] * k.intensity for k in skies) for c in range(3)]
+        return torch.tensor(rgb, device=device).view(3, 1)
+
+    return total("horizon"), total("zenith") - total("horizon")
 
 
 def _kelvin_rgb(kelvin: float, intensity: float) -> tuple[float, float, float]:
