@@ -3,7 +3,13 @@
 out = max(in * slope + offset, 0) ** power, then saturation around Rec.709
 luma. Nothing is clamped above 1.0: these grades ride on scene-linear HDR
 (OCIO's CDL_NO_CLAMP style), so a 4.0 highlight graded by 1.1 becomes 4.4.
-Works on numpy arrays and torch tensors alike, (..., 3) in the last axis.
+Negatives are clamped to 0 before the power, as the ASC spec says (OCIO's
+NO_CLAMP style instead passes them through the power unchanged).
+
+Works on numpy arrays and torch tensors alike, (..., 3) in the last axis,
+keeping the input's kind, dtype and device. It must never import torch at
+module level: the sequence spec imports this model, and the orchestrator's
+pure core must stay free of torch.
 """
 
 from __future__ import annotations
@@ -30,31 +36,43 @@ class CDL(BaseModel):
         return self == CDL()
 
     def apply(self, rgb: Any) -> Any:
-        """Grade pixels; returns the same kind of array it was given."""
+        """Grade pixels; returns the same kind of array (numpy or torch) it was given."""
         if isinstance(rgb, np.ndarray):
-            xp_max, xp_pow = np.maximum, np.power
-            slope, offset, power = (np.asarray(v, dtype=rgb.dtype) for v in (self.slope, self.offset, self.power))
-            luma_w = np.asarray(LUMA_709, dtype=rgb.dtype)
-            zero = np.asarray(0.0, dtype=rgb.dtype)
-        else:  # torch
-            import torch
+            return self._apply_numpy(rgb)
+        if type(rgb).__module__.startswith("torch"):
+            return self._apply_torch(rgb)
+        raise TypeError(f"expected a numpy array or torch tensor, got {type(rgb).__name__}")
 
-            def xp_max(a, b):
-                return torch.clamp_min(a, 0.0)
-
-            xp_pow = torch.pow
-            slope, offset, power, luma_w = (
-                torch.tensor(v, dtype=rgb.dtype, device=rgb.device)
-                for v in (self.slope, self.offset, self.power, LUMA_709)
-            )
-            zero = None
-        out = xp_pow(xp_max(rgb * slope + offset, zero), power)
+    def _apply_numpy(self, rgb: np.ndarray) -> np.ndarray:
+        if not np.issubdtype(rgb.dtype, np.floating):
+            raise TypeError(f"CDL grades float pixels, got {rgb.dtype}")
+        dt = rgb.dtype
+        # Constants in the input's dtype, so float32 frames stay float32.
+        slope, offset, power, luma_w = (np.asarray(v, dtype=dt) for v in (self.slope, self.offset, self.power, LUMA_709))
+        out = np.power(np.maximum(rgb * slope + offset, dt.type(0)), power)
         if self.saturation != 1.0:
-            luma = (out * luma_w).sum(-1, keepdims=True) if zero is not None else (out * luma_w).sum(-1, keepdim=True)
+            luma = (out * luma_w).sum(axis=-1, keepdims=True)
+            out = luma + dt.type(self.saturation) * (out - luma)
+        return out
+
+    def _apply_torch(self, rgb: Any) -> Any:
+        import torch  # only callers that already hold a tensor pay for torch
+
+        if not rgb.is_floating_point():
+            raise TypeError(f"CDL grades float pixels, got {rgb.dtype}")
+        slope, offset, power, luma_w = (
+            torch.tensor(v, dtype=rgb.dtype, device=rgb.device) for v in (self.slope, self.offset, self.power, LUMA_709)
+        )
+        out = torch.pow(torch.clamp_min(rgb * slope + offset, 0.0), power)
+        if self.saturation != 1.0:
+            luma = (out * luma_w).sum(dim=-1, keepdim=True)
             out = luma + self.saturation * (out - luma)
         return out
 
     def as_asc_sop(self) -> str:
         """The EDL/CDL text form: (slope)(offset)(power)."""
-        f = lambda t: " ".join(f"{v:.6g}" for v in t)  # noqa: E731
-        return f"({f(self.slope)})({f(self.offset)})({f(self.power)})"
+
+        def triple(values: Triple) -> str:
+            return " ".join(f"{v:.6g}" for v in values)
+
+        return f"({triple(self.slope)})({triple(self.offset)})({triple(self.power)})"

@@ -61,6 +61,12 @@ def _column(v: Vec3, like: Tensor) -> Tensor:
     return torch.tensor(v, dtype=like.dtype, device=like.device).view(3, 1)
 
 
+class _Surface:
+    def blocks(self, rays: Rays, reach: Tensor) -> Tensor:
+        """Whether each ray meets the shape before `reach` (a shadow ray's length)."""
+        return self.hit(rays) < reach  # type: ignore[attr-defined]
+
+
 class Rays:
     """A batch of rays o + t d, with per-ray terms that several shapes share."""
 
@@ -78,13 +84,9 @@ class Rays:
 
 
 @dataclass(frozen=True)
-class Sphere:
+class Sphere(_Surface):
     center: Vec3
     radius: float
-
-    def blocks(self, rays: Rays, reach: Tensor) -> Tensor:
-        """Whether each ray meets the shape before `reach` (a shadow ray's length)."""
-        return self.hit(rays) < reach
 
     def hit(self, rays: Rays) -> Tensor:
         o, d = rays.o, rays.d
@@ -126,18 +128,14 @@ class Sphere:
 
 
 @dataclass(frozen=True)
-class Plane:
+class Plane(_Surface):
     point: Vec3
     unit_normal: Vec3
 
-    blocks = Sphere.blocks
-
     def hit(self, rays: Rays) -> Tensor:
-        o, d = rays.o, rays.d
+        n = self.unit_normal
         # A ray parallel to the plane divides by zero: inf or nan, both misses.
-        t = (vdot(self.unit_normal, self.point) - dot_const(o, self.unit_normal)) / dot_const(
-            d, self.unit_normal
-        )
+        t = (vdot(n, self.point) - dot_const(rays.o, n)) / dot_const(rays.d, n)
         return torch.where(t > T_MIN, t, INF)
 
     def normal(self, p: Tensor) -> Tensor:
@@ -182,7 +180,7 @@ class Box:
 
 
 @dataclass(frozen=True)
-class Rect:
+class Rect(_Surface):
     """A parallelogram corner + a*u + b*v, a and b in [0, 1]; faces cross(u, v)."""
 
     corner: Vec3
@@ -205,8 +203,6 @@ class Rect:
         du, dv = cross(self.v, n), cross(n, self.u)
         su, sv = vdot(self.u, du), vdot(self.v, dv)
         return (du[0] / su, du[1] / su, du[2] / su), (dv[0] / sv, dv[1] / sv, dv[2] / sv)
-
-    blocks = Sphere.blocks
 
     def hit(self, rays: Rays) -> Tensor:
         o, d = rays.o, rays.d
@@ -335,19 +331,22 @@ def around(axis: Tensor, one_minus_cos: Tensor, u: Tensor) -> Tensor:
     )
 
 
-def cosine_hemisphere(n: Tensor, u1: Tensor, u2: Tensor) -> Tensor:
-    """Cosine-weighted directions about unit normals n (pdf cos/pi)."""
-    return around(n, 1 - (1 - u1).sqrt(), u2)
+def cosine_one_minus_cos(u: Tensor) -> Tensor:
+    """Polar angles for cosine-weighted directions (pdf cos/pi) about an axis."""
+    return 1 - (1 - u).sqrt()
 
 
-def phong_lobe(axis: Tensor, exponent: Tensor, u1: Tensor, u2: Tensor) -> Tensor:
-    """Directions about `axis` with pdf (e+1)/(2 pi) cos^e of the angle to it."""
+def phong_one_minus_cos(exponent: Tensor, u: Tensor) -> Tensor:
+    """Polar angles for directions with pdf (e+1)/(2 pi) cos^e of the angle to an axis."""
     # cos = u^(1/(e+1)), written via expm1 so large exponents keep their precision.
-    return around(axis, -torch.expm1(torch.log(u1.clamp_min(1e-30)) / (exponent + 1)), u2)
+    return -torch.expm1(torch.log(u.clamp_min(1e-30)) / (exponent + 1))
 
 
-def cone_one_minus_cos(sin_half_angle_sq: Tensor | float) -> Tensor | float:
+def cosine_hemisphere(n: Tensor, u1: Tensor, u2: Tensor) -> Tensor:
+    """Cosine-weighted directions about unit normals n."""
+    return around(n, cosine_one_minus_cos(u1), u2)
+
+
+def cone_one_minus_cos(sin_sq: Tensor) -> Tensor:
     """1 - cos(theta_max) from sin^2(theta_max), without cancellation for small cones."""
-    if isinstance(sin_half_angle_sq, Tensor):
-        return sin_half_angle_sq / (1 + (1 - sin_half_angle_sq).clamp_min(0).sqrt())
-    return sin_half_angle_sq / (1 + math.sqrt(max(0.0, 1 - sin_half_angle_sq)))
+    return sin_sq / (1 + (1 - sin_sq).clamp_min(0).sqrt())

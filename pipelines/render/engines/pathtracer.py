@@ -160,11 +160,11 @@ class _Bsdf:
             wi = geo.cosine_hemisphere(self.n, u[0], u[1])
             return wi, self.albedo, dot(self.n, wi).clamp_min(0) / math.pi
         spec = u[2] < self.p_lobe
-        omc_diffuse = 1 - (1 - u[0]).sqrt()
-        omc_lobe = -torch.expm1(torch.log(u[0].clamp_min(1e-30)) / (self.exponent + 1))
-        wi = geo.around(
-            torch.where(spec, self.mirror, self.n), torch.where(spec, omc_lobe, omc_diffuse), u[1]
+        axis = torch.where(spec, self.mirror, self.n)
+        polar = torch.where(
+            spec, geo.phong_one_minus_cos(self.exponent, u[0]), geo.cosine_one_minus_cos(u[0])
         )
+        wi = geo.around(axis, polar, u[1])
         f_cos, pdf = self.eval(wi)
         return wi, torch.where(pdf > 0, f_cos / pdf.clamp_min(1e-30), 0.0), pdf
 

@@ -1,0 +1,312 @@
+"""Prometheus metrics: the farm's numbers as a projection of its events.
+
+Every metric the farm exports is defined here, and this is the only module
+that imports prometheus_client. `FarmMetrics.observe` is an observer on the
+coordinator loop: it is called after each event is logged and folded, and
+reads the event and the new state. After a restart `rebuild` re-derives the
+counters from the replayed state, so the USD and GPU-second counters equal
+the log's totals (state accumulates them over every accepted render).
+
+Labels stay low-cardinality: show, sequence, gpu_class, engine, outcome,
+reason, rule, severity. Never shot, chunk, frame or node ids: per-shot cost
+lives in the event log and the API. Per-sequence gauges are removed when the
+sequence finishes, so a long-lived farm does not keep one series per
+sequence it ever ran; counters stay, since cost must keep summing.
+
+This module must never change what the farm does: it only reads.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from orchestrator.core import events as ev
+from orchestrator.core.state import ChunkState, FarmState, SequenceState
+from orchestrator.core.status import ChunkStatus, SequenceStatus
+from orchestrator.cost import PriceBook
+
+
+class MetricNames:
+    """Names as Prometheus exposes them (counters carry `_total`)."""
+
+    GPU_SECONDS = "shotfarm_gpu_seconds_total"
+    COST_USD = "shotfarm_cost_usd_total"
+    CHUNKS = "shotfarm_chunks_total"
+    CHUNK_DURATION = "shotfarm_chunk_duration_seconds"
+    FRAMES_RENDERED = "shotfarm_frames_rendered_total"
+    MASTER_FRAMES = "shotfarm_master_frames_total"
+    CONTINUITY_FINDINGS = "shotfarm_continuity_findings_total"
+    QUEUE_DEPTH = "shotfarm_queue_depth"
+    CHUNKS_WAITING = "shotfarm_chunks_waiting"
+    CHUNKS_RUNNING = "shotfarm_chunks_running"
+    NODES = "shotfarm_nodes"
+    SEQUENCES = "shotfarm_sequences"
+    BUDGET_REMAINING = "shotfarm_budget_remaining_usd"
+    LAST_EVENT = "shotfarm_last_event_timestamp_seconds"
+
+
+EXPORTED: tuple[str, ...] = tuple(v for k, v in vars(MetricNames).items() if k.isupper())
+"""Every metric family the farm exports; dashboards and alert rules may name only these."""
+
+OUTCOMES = ("rendered", "failed", "retried")
+"""rendered: an accepted render. failed: an attempt after which the chunk gave up.
+retried: an attempt that failed, or a render whose frames went bad, so the chunk renders again."""
+
+WAIT_REASONS = {ChunkStatus.QUEUED: "no_free_slot", ChunkStatus.RETRY_WAIT: "retry_backoff"}
+"""Why a chunk of an active sequence is not rendering."""
+
+# Seconds, from a quick preview chunk to a heavy hero chunk.
+DURATION_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+_ACTIVE = (SequenceStatus.SUBMITTED, SequenceStatus.RENDERING, SequenceStatus.STITCHING)
+_SEQ = ("show", "sequence")
+
+
+class Finding(Protocol):
+    """What `record_findings` needs from a continuity finding."""
+
+    @property
+    def rule(self) -> str: ...
+
+    @property
+    def severity(self) -> Any: ...
+
+
+class FarmMetrics:
+    def __init__(self, prices: PriceBook, registry: CollectorRegistry | None = None, engine: str = "pathtracer"):
+        """`engine` labels chunk durations; the coordinator passes settings.engine."""
+        self.prices = prices
+        self.engine = engine
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        n = MetricNames
+        by_class = [*_SEQ, "gpu_class"]
+        self.gpu_seconds = Counter(n.GPU_SECONDS, "Node-seconds of every accepted chunk render.", by_class, registry=r)
+        self.cost_usd = Counter(n.COST_USD, "USD of every accepted chunk render, as priced.", by_class, registry=r)
+        self.chunks = Counter(n.CHUNKS, "Chunk attempts by outcome.", [*by_class, "outcome"], registry=r)
+        self.duration = Histogram(
+            n.CHUNK_DURATION,
+            "Node-seconds a chunk took to render.",
+            ["gpu_class", "engine"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.frames = Counter(n.FRAMES_RENDERED, "Frames rendered (handles included).", _SEQ, registry=r)
+        self.master_frames = Counter(n.MASTER_FRAMES, "Frames in stitched masters.", _SEQ, registry=r)
+        self.findings = Counter(
+            n.CONTINUITY_FINDINGS, "Continuity findings on cuts.", [*_SEQ, "rule", "severity"], registry=r
+        )
+        self.queue_depth = Gauge(n.QUEUE_DEPTH, "Chunks queued for a node slot.", _SEQ, registry=r)
+        self.waiting = Gauge(
+            n.CHUNKS_WAITING, "Chunks of active sequences not rendering, by why.", ["show", "reason"], registry=r
+        )
+        self.running = Gauge(n.CHUNKS_RUNNING, "Chunks held by a node now.", _SEQ, registry=r)
+        self.nodes = Gauge(n.NODES, "Render nodes in the pool, by GPU class.", ["gpu_class"], registry=r)
+        self.sequences = Gauge(n.SEQUENCES, "Sequences known to the farm, by status.", ["status"], registry=r)
+        self.budget_remaining = Gauge(
+            n.BUDGET_REMAINING, "Budget left, for sequences that carry one.", _SEQ, registry=r
+        )
+        self.last_event = Gauge(
+            n.LAST_EVENT, "Time of the last event of an active sequence (seconds since the epoch).", _SEQ, registry=r
+        )
+        self._labelled = [
+            self.gpu_seconds, self.cost_usd, self.chunks, self.duration, self.frames, self.master_frames,
+            self.findings, self.queue_depth, self.waiting, self.running, self.nodes, self.sequences,
+            self.budget_remaining, self.last_event,
+        ]  # fmt: skip
+        self._state = FarmState()
+        self._waiting_by_seq: dict[str, tuple[str, Tally[str]]] = {}
+        self._budgets: dict[str, float] = {}
+        self._server: Any = None
+
+    # -- the projection ------------------------------------------------------
+
+    def observe(self, event: ev.Event, state: FarmState) -> None:
+        """Fold one event; `state` already has it folded in."""
+        before, self._state = self._state, state
+        match event:
+            case ev.ChunkRendered():
+                self._rendered(before, state, event)
+            case ev.ChunkFailed():
+                self._failed(before, state, event)
+            case ev.ChunkInvalidated():
+                self._invalidated(before, state, event)
+            case ev.MasterStitched() if (seq := state.sequences.get(event.sequence_id)) is not None:
+                self.master_frames.labels(**_labels(seq)).inc(len(event.frames))
+            case ev.PoolStarted():
+                self._pool(state)
+        if event.sequence_id == ev.FARM:
+            touched = [s for s in state.sequences.values() if s.status in _ACTIVE]
+        else:
+            touched = [s for s in [state.sequences.get(event.sequence_id)] if s is not None]
+        for seq in touched:
+            self._refresh(seq, event.at)
+        self._count_sequences(state)
+
+    def rebuild(self, state: FarmState) -> None:
+        """Re-derive every metric from a replayed state, dropping what was there.
+
+        USD and GPU-seconds come out exactly as the log has them. Chunk and
+        frame counts are each chunk's standing result and its recorded
+        failures; renders superseded by a ChunkInvalidated before the restart
+        are not counted again.
+        """
+        for metric in self._labelled:
+            metric.clear()
+        self._waiting_by_seq.clear()
+        self._state = state
+        self._pool(state)
+        for seq in state.sequences.values():
+            labels = _labels(seq)
+            for chunk in seq.chunks.values():
+                self._rebuild_chunk(state, seq, chunk)
+            if seq.master is not None:
+                self.master_frames.labels(**labels).inc(len(seq.master.frames))
+            # The replayed state does not say when this sequence last moved; its
+            # submission is a lower bound, and the PoolStarted a restart records
+            # next refreshes every active sequence.
+            self._refresh(seq, seq.submitted_at)
+        self._count_sequences(state)
+
+    def record_findings(self, show: str, sequence: str, findings: Iterable[Finding]) -> None:
+        for f in findings:
+            severity = getattr(f.severity, "value", f.severity)
+            self.findings.labels(show=show, sequence=sequence, rule=f.rule, severity=str(severity)).inc()
+
+    def set_budget(self, sequence_id: str, usd: float) -> None:
+        """Export the budget left for a sequence from now on (cost so far subtracted)."""
+        self._budgets[sequence_id] = usd
+        seq = self._state.sequences.get(sequence_id)
+        if seq is not None and seq.status in _ACTIVE:
+            self.budget_remaining.labels(**_labels(seq)).set(usd - seq.cost_usd)
+
+    # -- the endpoint --------------------------------------------------------
+
+    def serve(self, port: int, addr: str = "127.0.0.1") -> int:
+        """Serve this registry over HTTP in a daemon thread; returns the bound port (0 picks one)."""
+        server, _ = start_http_server(port, addr=addr, registry=self.registry)
+        self._server = server
+        return int(server.server_port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # -- folds ---------------------------------------------------------------
+
+    def _rendered(self, before: FarmState, state: FarmState, e: ev.ChunkRendered) -> None:
+        if not _was_current(before, e.sequence_id, e.chunk_id, e.attempt):
+            return  # fenced by evolve: a superseded attempt costs nothing in the log's view
+        seq = state.sequences[e.sequence_id]
+        self._count_render(seq, e.gpu_class, e.node_seconds, e.cost_usd, len(e.frames))
+
+    def _count_render(self, seq: SequenceState, gpu_class: str, seconds: float, usd: float, frames: int) -> None:
+        labels = _labels(seq)
+        self.gpu_seconds.labels(**labels, gpu_class=gpu_class).inc(seconds)
+        self.cost_usd.labels(**labels, gpu_class=gpu_class).inc(usd)
+        self.chunks.labels(**labels, gpu_class=gpu_class, outcome="rendered").inc()
+        self.duration.labels(gpu_class=gpu_class, engine=self.engine).observe(seconds)
+        self.frames.labels(**labels).inc(frames)
+
+    def _failed(self, before: FarmState, state: FarmState, e: ev.ChunkFailed) -> None:
+        if not _was_current(before, e.sequence_id, e.chunk_id, e.attempt):
+            return
+        seq = state.sequences[e.sequence_id]
+        gave_up = seq.chunks[e.chunk_id].status is ChunkStatus.FAILED
+        gpu_class = _class_of(before, e.node_id)
+        self.chunks.labels(**_labels(seq), gpu_class=gpu_class, outcome="failed" if gave_up else "retried").inc()
+
+    def _invalidated(self, before: FarmState, state: FarmState, e: ev.ChunkInvalidated) -> None:
+        old = before.sequences.get(e.sequence_id)
+        chunk = old.chunks.get(e.chunk_id) if old is not None else None
+        if chunk is None or chunk.status is not ChunkStatus.RENDERED:
+            return  # evolve ignored it: already on its way to render again
+        gpu_class = _class_of(before, chunk.node_id)
+        self.chunks.labels(**_labels(state.sequences[e.sequence_id]), gpu_class=gpu_class, outcome="retried").inc()
+
+    def _rebuild_chunk(self, state: FarmState, seq: SequenceState, chunk: ChunkState) -> None:
+        gpu_class = _class_of(state, chunk.node_id)
+        if chunk.node_seconds > 0 or chunk.status is ChunkStatus.RENDERED:
+            labels = _labels(seq)
+            self.gpu_seconds.labels(**labels, gpu_class=gpu_class).inc(chunk.node_seconds)
+            self.cost_usd.labels(**labels, gpu_class=gpu_class).inc(chunk.cost_usd)
+            self.duration.labels(gpu_class=gpu_class, engine=self.engine).observe(chunk.node_seconds)
+        if chunk.status is ChunkStatus.RENDERED:
+            self.chunks.labels(**_labels(seq), gpu_class=gpu_class, outcome="rendered").inc()
+            self.frames.labels(**_labels(seq)).inc(len(chunk.frames))
+        gave_up = 1 if chunk.status is ChunkStatus.FAILED else 0
+        if gave_up:
+            self.chunks.labels(**_labels(seq), gpu_class=gpu_class, outcome="failed").inc()
+        if len(chunk.failures) > gave_up:
+            retried = len(chunk.failures) - gave_up
+            self.chunks.labels(**_labels(seq), gpu_class=gpu_class, outcome="retried").inc(retried)
+
+    def _pool(self, state: FarmState) -> None:
+        # Every priced class is exported, at 0 when absent, so "no nodes of a
+        # class" is a series an alert can see rather than a missing one.
+        counts = Tally({c: 0 for c in self.prices.usd_per_hour})
+        counts.update(n.gpu_class for n in state.nodes.values())
+        for gpu_class, count in counts.items():
+            self.nodes.labels(gpu_class=gpu_class).set(count)
+
+    # -- gauges --------------------------------------------------------------
+
+    def _refresh(self, seq: SequenceState, at: float) -> None:
+        labels = _labels(seq)
+        active = seq.status in _ACTIVE
+        waiting: Tally[str] = Tally()
+        if active:
+            statuses = Tally(c.status for c in seq.chunks.values())
+            self.queue_depth.labels(**labels).set(statuses[ChunkStatus.QUEUED])
+            self.running.labels(**labels).set(statuses[ChunkStatus.RUNNING])
+            self.last_event.labels(**labels).set(at)
+            for status, reason in WAIT_REASONS.items():
+                waiting[reason] = statuses[status]
+            if seq.sequence_id in self._budgets:
+                self.budget_remaining.labels(**labels).set(self._budgets[seq.sequence_id] - seq.cost_usd)
+        else:
+            for gauge in (self.queue_depth, self.running, self.last_event, self.budget_remaining):
+                _drop(gauge, labels)
+        self._waiting_by_seq[seq.sequence_id] = (seq.spec.show, waiting)
+        self._sum_waiting(seq.spec.show)
+
+    def _sum_waiting(self, show: str) -> None:
+        total: Tally[str] = Tally({reason: 0 for reason in WAIT_REASONS.values()})
+        for owner, counts in self._waiting_by_seq.values():
+            if owner == show:
+                total.update(counts)
+        for reason, count in total.items():
+            self.waiting.labels(show=show, reason=reason).set(count)
+
+    def _count_sequences(self, state: FarmState) -> None:
+        counts = Tally(s.status for s in state.sequences.values())
+        for status in SequenceStatus:
+            self.sequences.labels(status=status.value).set(counts[status])
+
+
+def _labels(seq: SequenceState) -> dict[str, str]:
+    return {"show": seq.spec.show, "sequence": seq.spec.sequence}
+
+
+def _was_current(state: FarmState, sequence_id: str, chunk_id: str, attempt: int) -> bool:
+    """Whether evolve accepted a result for this attempt (the same test it applies)."""
+    seq = state.sequences.get(sequence_id)
+    chunk = seq.chunks.get(chunk_id) if seq is not None else None
+    return chunk is not None and chunk.status is ChunkStatus.RUNNING and chunk.attempt == attempt
+
+
+def _class_of(state: FarmState, node_id: str | None) -> str:
+    node = state.nodes.get(node_id) if node_id is not None else None
+    return node.gpu_class if node is not None else "unknown"
+
+
+def _drop(gauge: Gauge, labels: dict[str, str]) -> None:
+    try:
+        gauge.remove(*labels.values())
+    except KeyError:
+        pass  # never set for this sequence

@@ -1,0 +1,176 @@
+"""A cut: the two shots that meet at it, their boundary frames and what they look like.
+
+A CutSide is everything the rules may look at for one shot: its spec, the
+resolved ShotSetup (camera and lights as rendered), the boundary timeline frame
+(the left shot's last cut frame, the right shot's first), the decoded pixels of
+that frame and its format. Rules compare the two sides.
+
+Pixels are the raw render (scene-linear ACEScg, before the shot's grade); the
+grade rules measure what the master will show, so they look at `graded`.
+Statistics are computed once per side and cached on the Cut.
+
+This module must never read files or render: the caller hands the frames in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+from torch import Tensor
+
+from pipelines.continuity.findings import apply_patch
+from pipelines.continuity.fit import FrameStats, apply_cdl, as_pixels, frame_stats
+from pipelines.spec.sequence import Sequence, Shot
+from pipelines.spec.setup import ShotSetup, shot_setup
+
+Side = Literal["left", "right"]
+
+
+@dataclass(frozen=True, eq=False)
+class CutSide:
+    shot: Shot
+    setup: ShotSetup
+    frame: int
+    """The boundary timeline frame of this shot at the cut."""
+    pixels: np.ndarray | None
+    """(H, W, 3) float32 scene-linear ACEScg, or None when missing or unreadable."""
+    fps: Fraction
+    resolution: tuple[int, int]
+    colour_space: str = "ACEScg"
+
+    @classmethod
+    def of(cls, sequence: Sequence, shot: str, frame: int, pixels: np.ndarray | None) -> CutSide:
+        return cls(
+            shot=sequence.shot(shot),
+            setup=shot_setup(sequence, shot),
+            frame=frame,
+            pixels=pixels,
+            fps=sequence.fps,
+            resolution=sequence.resolution,
+        )
+
+    def relative(self, frame: int | None = None) -> float:
+        """Shot-relative frame (what camera and motion keys use) of a timeline frame."""
+        return self.setup.relative(self.frame if frame is None else frame)
+
+    def nonfinite(self) -> tuple[int, int]:
+        """(NaN count, inf count) over all channels; (0, 0) when there are no pixels."""
+        return self._nonfinite
+
+    @cached_property
+    def _nonfinite(self) -> tuple[int, int]:
+        if self.pixels is None:
+            return 0, 0
+        px = np.asarray(self.pixels)
+        return int(np.isnan(px).sum()), int(np.isinf(px).sum())
+
+    @property
+    def usable(self) -> bool:
+        """Pixels that can be measured: present, (H, W, 3) and all finite."""
+        px = self.pixels
+        return px is not None and px.ndim == 3 and px.shape[2] == 3 and px.size > 0 and self.nonfinite() == (0, 0)
+
+    def with_shot(self, shot: Shot) -> CutSide:
+        """This side as `shot` would render it; the old pixels no longer apply."""
+        setup = self.setup.model_copy(
+            update={
+                "shot": shot.name,
+                "camera": shot.camera,
+                "lights": shot.lights if shot.lights is not None else self.setup.scene.lights,
+            }
+        )
+        return replace(self, shot=shot, setup=setup, pixels=None)
+
+    def patched(self, patch: dict[str, Any]) -> CutSide:
+        return self.with_shot(apply_patch(self.shot, patch))
+
+
+@dataclass(frozen=True, eq=False)
+class Cut:
+    left: CutSide
+    right: CutSide
+    device: str = field(default="cpu", compare=False)
+    """Torch device for the per-pixel work ("cpu", "cuda")."""
+
+    @classmethod
+    def between(
+        cls,
+        sequence: Sequence,
+        left: str,
+        right: str,
+        left_pixels: np.ndarray | None,
+        right_pixels: np.ndarray | None,
+        device: str = "cpu",
+    ) -> Cut:
+        """The cut from `left` to `right`, at the left's last and the right's first cut frame."""
+        a, b = sequence.shot(left), sequence.shot(right)
+        return cls(
+            CutSide.of(sequence, left, a.frames.last, left_pixels),
+            CutSide.of(sequence, right, b.frames.first, right_pixels),
+            device,
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{self.left.shot.name}>{self.right.shot.name}"
+
+    def side(self, which: Side) -> CutSide:
+        return self.left if which == "left" else self.right
+
+    @property
+    def same_set(self) -> bool:
+        """Both shots stage the same scene, so their cameras share one space, axis and subject."""
+        return self.left.shot.scene == self.right.shot.scene and self.same_setting
+
+    @property
+    def same_setting(self) -> bool:
+        """Same location and time of day, so the light and the grade must match.
+
+        Tags declared on both shots decide; where either shot leaves a tag out,
+        sharing the scene stands in for it.
+        """
+        a, b = self.left.shot.continuity, self.right.shot.continuity
+        pairs = ((a.location, b.location), (a.time_of_day, b.time_of_day))
+        if any(x is not None and y is not None and x != y for x, y in pairs):
+            return False
+        if all(x is not None and y is not None for x, y in pairs):
+            return True
+        return self.left.shot.scene == self.right.shot.scene
+
+    def with_right(self, right: CutSide) -> Cut:
+        return replace(self, right=right)
+
+    def pixels(self, which: Side, graded: bool = True) -> Tensor | None:
+        """The side's sampled pixels on the cut's device, with its grade applied unless told not to."""
+        px = self._graded if graded else self._raw
+        return px.get(which)
+
+    def stats(self, which: Side) -> FrameStats | None:
+        """Statistics of the graded frame; None when the frame cannot be measured."""
+        return self._stats.get(which)
+
+    @cached_property
+    def _raw(self) -> dict[Side, Tensor]:
+        out: dict[Side, Tensor] = {}
+        for which in ("left", "right"):
+            side = self.side(which)  # type: ignore[arg-type]
+            if side.usable:
+                out[which] = as_pixels(side.pixels, self.device)  # type: ignore[index,arg-type]
+        return out
+
+    @cached_property
+    def _graded(self) -> dict[Side, Tensor]:
+        return {w: apply_cdl(self.side(w).shot.grade, px) for w, px in self._raw.items()}
+
+    @cached_property
+    def _stats(self) -> dict[Side, FrameStats]:
+        out: dict[Side, FrameStats] = {}
+        for which, px in self._graded.items():
+            stats = frame_stats(px)
+            if stats is not None:
+                out[which] = stats
+        return out

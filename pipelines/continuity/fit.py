@@ -1,0 +1,185 @@
+"""Frame statistics for grade matching, and the CDL fit that matches one shot to another.
+
+The four statistics are chosen so that each responds to one kind of grade and
+is blind to the others, which lets the rules judge them separately and the fit
+correct them together:
+
+- key (exposure): log2 of the geometric mean luminance. A gain of 2**k moves it
+  by exactly k.
+- log spread (contrast): std of log2 luminance. A CDL power p scales it by p.
+- average colour (white balance): the mean ACEScg colour of the frame without
+  its highlights, so the light sources in shot do not outvote the light on the
+  set.
+- chroma (saturation): luminance-weighted relative chroma after dividing out
+  the average colour (grey world), so a colour cast is not read as saturation.
+  The CDL saturation (Rec.709 luma, as in pipelines.color.cdl) scales it by
+  exactly its factor on a neutral frame.
+
+Per-pixel work runs in torch (CPU or CUDA) on a strided sample of at most
+SAMPLE_PIXELS pixels: the statistics of a 1080p frame and of its sample differ
+by far less than any threshold, and a whole check stays a few milliseconds.
+
+This module must never read files or decide anything: it measures and fits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pipelines.color.cdl import CDL, LUMA_709
+from pipelines.color.temperature import AP1_LUMINANCE
+
+# 1080p has 2 M pixels; a regular 1-in-16 grid keeps 130 k, enough for
+# statistics stable to ~0.005 stop, and 16x less work.
+SAMPLE_PIXELS = 1 << 17
+# Pixels darker than this fraction of the frame's mean luminance are left out
+# of the log statistics: 12 stops down is below any camera's usable range, and
+# path-tracer pixels that caught no light (exactly 0) have no logarithm. The
+# floor is relative so that a gain moves every pixel and the floor together.
+FLOOR_BELOW_MEAN = 2.0**-12
+# Pixels brighter than 8x (3 stops over) the key are light sources and
+# speculars; they say nothing about the light falling on the set.
+HIGHLIGHT_OVER_KEY = 2.0**3
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class FrameStats:
+    key: float
+    """log2 of the geometric mean luminance (AP1 weights)."""
+    spread: float
+    """Standard deviation of log2 luminance, in stops."""
+    colour: tuple[float, float, float]
+    """Average ACEScg colour without highlights."""
+    chroma: float
+    """Luminance-weighted relative chroma after grey-world normalisation."""
+    pixels: int
+    """How many pixels the log statistics used."""
+
+
+def as_pixels(rgb: np.ndarray | Tensor, device: str | torch.device = "cpu") -> Tensor:
+    """(..., 3) pixels as a float32 (N, 3) tensor on `device`, subsampled to SAMPLE_PIXELS."""
+    t = torch.as_tensor(rgb) if isinstance(rgb, Tensor) else torch.from_numpy(np.ascontiguousarray(rgb))
+    t = t.to(device=device, dtype=torch.float32)
+    if t.ndim == 3:
+        h, w = t.shape[:2]
+        stride = max(1, math.ceil(math.sqrt(h * w / SAMPLE_PIXELS)))
+        # A regular grid, not a random draw: the same frame always gives the
+        # same numbers, and a grid covers the frame evenly.
+        t = t[stride // 2 :: stride, stride // 2 :: stride]
+    return t.reshape(-1, 3)
+
+
+def frame_stats(px: Tensor) -> FrameStats | None:
+    """Statistics of (N, 3) scene-linear ACEScg pixels; None for a frame with no light in it."""
+    ap1 = torch.tensor(AP1_LUMINANCE, dtype=px.dtype, device=px.device)
+    y = px @ ap1
+    mean_y = y.mean()
+    lit = y > mean_y * FLOOR_BELOW_MEAN
+    if not bool(lit.any()) or float(mean_y) <= 0:
+        return None
+    logs = torch.log2(y[lit])
+    key = logs.mean()
+    spread = logs.std(unbiased=False)
+    body = lit & (y <= torch.exp2(key) * HIGHLIGHT_OVER_KEY)
+    colour = px[body].mean(0)
+    if float(colour.min()) <= 0:
+        return None
+    return FrameStats(
+        key=float(key),
+        spread=float(spread),
+        colour=tuple(float(c) for c in colour),  # type: ignore[arg-type]
+        chroma=float(_chroma(px[body], colour)),
+        pixels=int(lit.sum()),
+    )
+
+
+def _chroma(px: Tensor, colour: Tensor) -> Tensor:
+    balanced = px / colour
+    w = torch.tensor(LUMA_709, dtype=px.dtype, device=px.device)
+    luma = balanced @ w
+    return (balanced - luma[:, None]).abs().sum(-1).sum() / luma.abs().sum().clamp_min(_EPS)
+
+
+def apply_cdl(cdl: CDL | None, px: Tensor) -> Tensor:
+    return px if cdl is None or cdl.is_identity else cdl.apply(px)
+
+
+@dataclass(frozen=True)
+class Match:
+    """Which aspects of the right shot a match grade corrects."""
+
+    exposure: bool = True
+    balance: bool = True
+    contrast: bool = True
+    saturation: bool = True
+
+
+def reinhard_cdl(left: FrameStats, right: FrameStats) -> CDL:
+    """Log-space Reinhard transfer on luminance as a CDL (offset 0).
+
+    Matching mean and std of log2 luminance, a = sl/sr and b = ml - a*mr, is
+    out = 2**b * in**a = (in * 2**(b/a)) ** a: slope 2**(b/a), power a.
+    """
+    a = left.spread / right.spread if right.spread > _EPS else 1.0
+    b = left.key - a * right.key
+    s = 2.0 ** (b / a)
+    return CDL(slope=(s, s, s), power=(a, a, a))
+
+
+def fit_match(
+    left: Tensor, right: Tensor, start: CDL | None = None, match: Match = Match(), rounds: int = 4
+) -> CDL:
+    """A CDL that makes the raw `right` pixels look like the (already graded) `left` ones.
+
+    Starts from the right shot's current grade, so aspects left out of `match`
+    keep what that grade did, and corrects the enabled aspects in turn, each
+    measured again on the graded result; four rounds settle the small couplings
+    (a power moves the key, a cast moves luminance) to well under 0.01 stop.
+    Offsets are kept as they are: a match needs gains, not lifts.
+    """
+    target = frame_stats(left)
+    cdl = start or CDL()
+    if target is None:
+        return cdl
+    slope, power, sat = list(cdl.slope), cdl.power[0], cdl.saturation
+    if match.exposure and match.contrast and cdl.is_identity:
+        current = frame_stats(right)
+        if current is not None:
+            seed = reinhard_cdl(target, current)
+            slope, power = list(seed.slope), seed.power[0]
+
+    def graded() -> FrameStats | None:
+        return frame_stats(_cdl(slope, cdl.offset, power, sat).apply(right))
+
+    for _ in range(rounds):
+        if match.contrast and (now := graded()) and now.spread > _EPS:
+            power *= target.spread / now.spread
+        if match.balance and (now := graded()):
+            # Per-channel gains that move the average colour onto the left's,
+            # normalised to keep its luminance (exposure is a separate aspect).
+            gains = [t / c for t, c in zip(target.colour, now.colour)]
+            norm = sum(w * g * c for w, g, c in zip(AP1_LUMINANCE, gains, now.colour)) / sum(
+                w * c for w, c in zip(AP1_LUMINANCE, now.colour)
+            )
+            slope = [s * (g / norm) ** (1.0 / power) for s, g in zip(slope, gains)]
+        if match.exposure and (now := graded()):
+            gain = 2.0 ** ((target.key - now.key) / power)
+            slope = [s * gain for s in slope]
+        if match.saturation and (now := graded()) and now.chroma > _EPS:
+            sat *= target.chroma / now.chroma
+    return _cdl(slope, cdl.offset, power, sat)
+
+
+def _cdl(slope: list[float], offset: tuple[float, float, float], power: float, sat: float) -> CDL:
+    return CDL(
+        slope=tuple(float(s) for s in slope),  # type: ignore[arg-type]
+        offset=offset,
+        power=(float(power),) * 3,
+        saturation=max(0.0, float(sat)),
+    )
