@@ -55,7 +55,7 @@ class SourceLayer(_Msg):
     shot: str
     weight: float
     source: StoredFrame
-    grade: CDL | None = None
+    grades: tuple[CDL, ...] = Field((), description="Applied in order: the shot's own grade, then continuity fixes.")
 
 
 class SourceFrame(_Msg):

@@ -224,7 +224,7 @@ class Coordinator:
             SourceFrame(
                 frame=m.frame,
                 layers=tuple(
-                    SourceLayer(shot=x.shot, weight=x.weight, source=frames[x.shot, x.frame], grade=seq.grades.get(x.shot))
+                    SourceLayer(shot=x.shot, weight=x.weight, source=frames[x.shot, x.frame], grades=seq.grades.get(x.shot, ()))
                     for x in m.layers
                 ),
             )

@@ -63,15 +63,16 @@ class MasterNode:
         pixels = np.zeros_like(black)
         for layer in mf.layers:
             src = self._read(layer.shot, layer.source)
-            graded = layer.grade.apply(src) if layer.grade else src
-            pixels += np.float32(layer.weight) * graded
+            for cdl in layer.grades:
+                src = cdl.apply(src)
+            pixels += np.float32(layer.weight) * src
         top = max(mf.layers, key=lambda layer: layer.weight)
         attrs: dict = {
             "shot": top.shot,
             "frame": mf.frame,
             "source_frame": top.source.frame,
             "source_digest": top.source.digest,
-            "grade": top.grade.as_asc_sop() if top.grade else "none",
+            "grade": " then ".join(c.as_asc_sop() for c in top.grades) or "none",
         }
         if len(mf.layers) > 1:
             attrs["layers"] = " + ".join(f"{x.shot}@{x.source.frame}x{x.weight:.3f}" for x in mf.layers)

@@ -62,7 +62,7 @@ def _put_chunk(state: FarmState, seq: SequenceState, chunk: ChunkState) -> FarmS
     return _put_seq(state, replace(seq, chunks=_with(seq.chunks, chunk.plan.chunk_id, chunk)))
 
 
-def _release(state: FarmState, node_id: str | None, key: tuple[str, str]) -> FarmState:
+def _release(state: FarmState, node_id: str | None, key: tuple[str, str, int]) -> FarmState:
     node = state.nodes.get(node_id) if node_id else None
     if node is None or key not in node.running:
         return state
@@ -80,7 +80,7 @@ def _submitted(state: FarmState, e: ev.SequenceSubmitted) -> FarmState:
         e.spec_digest,
         submitted_at=e.at,
         segment_plan=tuple(segments(spec)),
-        grades=MappingProxyType({s.name: s.grade for s in spec.shots if s.grade is not None}),
+        grades=MappingProxyType({s.name: (s.grade,) for s in spec.shots if s.grade is not None}),
     )
     return _put_seq(state, seq)
 
@@ -141,7 +141,7 @@ def _started(state: FarmState, e: ev.ChunkStarted) -> FarmState:
         ),
     )
     node = state.nodes[e.node_id]
-    running = node.running | {(e.sequence_id, e.chunk_id)}
+    running = node.running | {(e.sequence_id, e.chunk_id, e.attempt)}
     return replace(state, nodes=_with(state.nodes, e.node_id, replace(node, running=running)))
 
 
@@ -151,11 +151,11 @@ def _is_current(c: ChunkState, attempt: int) -> bool:
 
 @_fold(ev.ChunkRendered)
 def _rendered(state: FarmState, e: ev.ChunkRendered) -> FarmState:
+    state = _release(state, e.node_id, (e.sequence_id, e.chunk_id, e.attempt))
     seq = _seq(state, e.sequence_id)
     c = seq.chunks[e.chunk_id]
     if not _is_current(c, e.attempt):
-        return state  # fenced: a superseded attempt's result changes nothing
-    state = _release(state, c.node_id, (e.sequence_id, e.chunk_id))
+        return state  # fenced: a superseded attempt's result only frees its slot
     state = _put_chunk(
         state,
         _seq(state, e.sequence_id),
@@ -175,11 +175,11 @@ def _rendered(state: FarmState, e: ev.ChunkRendered) -> FarmState:
 
 @_fold(ev.ChunkFailed)
 def _failed(state: FarmState, e: ev.ChunkFailed) -> FarmState:
+    state = _release(state, e.node_id, (e.sequence_id, e.chunk_id, e.attempt))
     seq = _seq(state, e.sequence_id)
     c = seq.chunks[e.chunk_id]
     if not _is_current(c, e.attempt):
         return state
-    state = _release(state, c.node_id, (e.sequence_id, e.chunk_id))
     gives_up = not e.retryable or e.attempt >= state.policy.max_attempts
     status = ChunkStatus.FAILED if gives_up else ChunkStatus.RETRY_WAIT
     return _put_chunk(

@@ -54,8 +54,9 @@ class NodeState:
     node_id: str
     gpu_class: str
     slots: int
-    running: frozenset[tuple[str, str]] = frozenset()
-    """(sequence_id, chunk_id) pairs this node holds now."""
+    running: frozenset[tuple[str, str, int]] = frozenset()
+    """(sequence_id, chunk_id, attempt) this node holds now; a superseded attempt
+    still holds its slot until its node answers."""
 
     @property
     def free(self) -> int:
@@ -73,8 +74,8 @@ class SequenceState:
     chunks: Mapping[str, ChunkState] = field(default_factory=_empty)
     segment_plan: tuple[Segment, ...] = ()
     """The master's segments, fixed at submission (frame ranges never change after)."""
-    grades: Mapping[str, CDL] = field(default_factory=_empty)
-    """The grade each shot goes into the master with."""
+    grades: Mapping[str, tuple[CDL, ...]] = field(default_factory=_empty)
+    """The grades each shot goes into the master with, applied in order."""
     segments: Mapping[str, SegmentStitched] = field(default_factory=_empty)
     master: MasterStitched | None = None
     finished_at: float | None = None
@@ -89,7 +90,7 @@ class SequenceState:
         return bool(mine) and all(c.status is ChunkStatus.RENDERED for c in mine)
 
     def fingerprint(self, segment: Segment) -> str:
-        grades = {shot: cdl.as_asc_sop() for shot, cdl in self.grades.items()}
+        grades = {shot: " ".join(c.as_asc_sop() for c in chain) for shot, chain in self.grades.items()}
         return fingerprint(segment, dict(self.versions), grades)
 
     def segment_current(self, segment: Segment) -> bool:

@@ -14,10 +14,11 @@ This module must never read files or render: the caller hands the frames in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from torch import Tensor
@@ -28,6 +29,7 @@ from pipelines.spec.sequence import Sequence, Shot
 from pipelines.spec.setup import ShotSetup, shot_setup
 
 Side = Literal["left", "right"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +97,7 @@ class Cut:
     right: CutSide
     device: str = field(default="cpu", compare=False)
     """Torch device for the per-pixel work ("cpu", "cuda")."""
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def between(
@@ -142,7 +145,13 @@ class Cut:
         return self.left.shot.scene == self.right.shot.scene
 
     def with_right(self, right: CutSide) -> Cut:
-        return replace(self, right=right)
+        return Cut(self.left, right, self.device)
+
+    def cached(self, key: str, compute: Callable[[], T]) -> T:
+        """`compute()` once per cut: several rules share one grade fit."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def pixels(self, which: Side, graded: bool = True) -> Tensor | None:
         """The side's sampled pixels on the cut's device, with its grade applied unless told not to."""

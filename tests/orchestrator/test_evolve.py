@@ -36,7 +36,7 @@ def test_planning_queues_every_chunk_at_version_one():
 def test_a_started_chunk_occupies_a_slot_on_its_node():
     state = farm(pool("cpu-0", slots=2), submitted(), planned(), started(FIRST))
     assert state.sequences[SID].chunks[FIRST].status is ChunkStatus.RUNNING
-    assert state.nodes["cpu-0"].running == {(SID, FIRST)}
+    assert state.nodes["cpu-0"].running == {(SID, FIRST, 1)}
     assert state.nodes["cpu-0"].free == 1
 
 
@@ -55,7 +55,17 @@ def test_a_result_from_a_superseded_attempt_changes_nothing():
     state = evolve(state, ev.ChunkQueued(at=4, sequence_id=SID, chunk_id=FIRST, reason="retry"))
     state = evolve(state, started(FIRST, attempt=2))
     late = rendered(state, FIRST, attempt=1)
-    assert evolve(state, late) == state
+    after = evolve(state, late)
+    assert after.sequences == state.sequences
+
+
+def test_a_superseded_attempt_holds_its_slot_until_its_node_answers():
+    state = farm(pool("cpu-0", slots=2), submitted(), planned(), started(FIRST))
+    state = evolve(state, ev.PoolStarted(at=3, sequence_id=ev.FARM, nodes=(ev.NodeInfo(node_id="cpu-0", gpu_class="cpu", slots=2),)))
+    state = evolve(state, started(FIRST, attempt=2))
+    state = evolve(state, failed(FIRST, attempt=1))
+    assert state.nodes["cpu-0"].running == {(SID, FIRST, 2)}
+    assert state.sequences[SID].chunks[FIRST].status is ChunkStatus.RUNNING
 
 
 def test_starting_an_attempt_out_of_order_is_illegal():

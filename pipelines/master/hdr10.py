@@ -1,0 +1,271 @@
+"""HDR10 deliverable: HEVC Main10, PQ, BT.2020, with CTA-861.3 light levels.
+
+Scene-linear ACEScg master frames go through the ACES 2.0 HDR output
+transform (pipelines.color.pq), then to narrow-range 4:2:0 Y'CbCr with the
+BT.2020 non-constant-luminance matrix computed here, then to x265 via PyAV.
+HDR10 signalling is carried twice, as decoders expect: VUI colour tags
+(BT.2020 / PQ / BT.2020 NCL / limited) and SEI messages (mastering display
+colour volume of a P3-D65 display, and content light level MaxCLL/MaxFALL),
+repeated with every keyframe.
+
+This module must never let swscale convert colour (it guesses and was 2
+codes off in 10 bits), never hold a whole sequence in memory, and never leave
+a file whose light-level SEI understates its content: the encode goes to a
+temporary name, is checked against the declared MaxCLL/MaxFALL, and is only
+then renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from pipelines.color.pq import BT2020_KB, BT2020_KR, acescg_to_pq_bt2020, output_transform_name, pq_decode
+
+# SMPTE ST 2086 primaries of a P3-D65 display, in the 1/50000 units x265 wants.
+_P3_D65 = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
+_MIN_DISPLAY_NITS = 0.0001
+# VUI code points (ITU-T H.273): BT.2020 primaries, PQ, BT.2020 NCL, limited range.
+_PRIMARIES_BT2020, _TRC_PQ, _MATRIX_BT2020_NCL, _RANGE_LIMITED = 9, 16, 9, 1
+_CTA_MAX = 65535  # MaxCLL/MaxFALL are 16-bit fields
+
+
+class HDR10Report(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    frames: int
+    maxcll: int
+    maxfall: int
+    seconds: float
+    transform: str
+
+
+class LightLevelError(ValueError):
+    """The content is brighter than the MaxCLL/MaxFALL written into the file."""
+
+
+def master_display(peak_nits: int) -> str:
+    """x265's master-display string for a P3-D65 display of ``peak_nits``."""
+    return f"{_P3_D65}L({round(peak_nits * 10000)},{round(_MIN_DISPLAY_NITS * 10000)})"
+
+
+def _cta_round(nits: float) -> int:
+    # Round half up (Python's round() is half-to-even); the fields are whole cd/m^2.
+    return min(_CTA_MAX, int(np.floor(nits + 0.5)))
+
+
+def frame_light_levels(frame_pq: np.ndarray) -> tuple[float, float]:
+    """(max, mean) over the frame of max(R, G, B) in cd/m^2, from PQ R'G'B'."""
+    # PQ is monotonic, so the channel max can be taken on the signal and only
+    # one value per pixel decoded.
+    nits = pq_decode(np.asarray(frame_pq).max(axis=-1))
+    return float(nits.max()), float(nits.mean())
+
+
+def measure_light_levels(frames_pq: Iterable[np.ndarray]) -> tuple[int, int]:
+    """(MaxCLL, MaxFALL) per CTA-861.3 Annex A over display-referred PQ frames.
+
+    MaxCLL is the brightest max(R, G, B) of any pixel of any frame; MaxFALL
+    the largest per-frame average of max(R, G, B). Both in whole cd/m^2.
+    """
+    cll = fall = 0.0
+    n = 0
+    for frame in frames_pq:
+        c, a = frame_light_levels(frame)
+        cll, fall, n = max(cll, c), max(fall, a), n + 1
+    if n == 0:
+        raise ValueError("no frames to measure")
+    return _cta_round(cll), _cta_round(fall)
+
+
+def ycbcr420(rgb_prime: np.ndarray, *, kr: float, kb: float, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Non-linear R'G'B' in [0, 1] (H, W, 3) -> narrow-range Y', Cb, Cr planes, 4:2:0.
+
+    Chroma is sited as H.264/HEVC assume when nothing else is signalled
+    (type 0: co-sited with even luma columns, between rows): a [1 2 1]
+    horizontal and [1 1] vertical filter.
+    """
+    h, w, _ = rgb_prime.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"4:2:0 needs an even width and height, got {w}x{h}")
+    scale = float(1 << (bits - 8))
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    kg = 1.0 - kr - kb
+    rgb = np.asarray(rgb_prime, dtype=np.float32)
+    luma_w = np.array([kr, kg, kb], np.float32) * np.float32(219.0 * scale)
+    y = rgb.reshape(-1, 3) @ luma_w
+    y += np.float32(16.0 * scale)
+    # Cb = (B' - Y') / 2(1 - kb), Cr = (R' - Y') / 2(1 - kr), times 224 * 2^(bits-8);
+    # the 1/8 folds in the filter's normalisation (2 rows x [1 2 1]).
+    cb_w = np.array([-kr, -kg, 1.0 - kb]) / (2.0 * (1.0 - kb))
+    cr_w = np.array([1.0 - kr, -kg, -kb]) / (2.0 * (1.0 - kr))
+    chroma_w = (np.stack([cb_w, cr_w], axis=1) * (224.0 * scale / 8.0)).astype(np.float32)
+    rows = rgb[0::2] + rgb[1::2]
+    even, odd = rows[:, 0::2], rows[:, 1::2]
+    left = np.empty_like(odd)
+    left[:, 0] = even[:, 0]  # replicate the edge
+    left[:, 1:] = odd[:, :-1]
+    filtered = left + odd + 2.0 * even
+    c = filtered.reshape(-1, 3) @ chroma_w
+    c += np.float32(128.0 * scale)
+    top = (1 << bits) - 1
+    y_codes = np.clip(np.rint(y), 0, top).astype(dtype).reshape(h, w)
+    c_codes = np.clip(np.rint(c), 0, top).astype(dtype).reshape(h // 2, w // 2, 2)
+    return y_codes, c_codes[..., 0], c_codes[..., 1]
+
+
+def video_frame(planes: tuple[np.ndarray, ...], pix_fmt: str, width: int, height: int) -> av.VideoFrame:
+    """Copy Y', Cb, Cr planes into a new PyAV frame (respecting its row padding)."""
+    frame = av.VideoFrame(width, height, pix_fmt)
+    for plane, data in zip(frame.planes, planes, strict=True):
+        rows, cols = data.shape
+        buf = np.frombuffer(plane, dtype=data.dtype)
+        buf.reshape(-1, plane.line_size // data.itemsize)[:rows, :cols] = data
+    return frame
+
+
+def _x265_params(maxcll: int, maxfall: int, peak_nits: int) -> str:
+    return ":".join(
+        [
+            "hdr10=1",
+            "repeat-headers=1",  # SEI + parameter sets at every keyframe, so any cut point is HDR10
+            "colorprim=bt2020",
+            "transfer=smpte2084",
+            "colormatrix=bt2020nc",
+            "range=limited",
+            f"master-display={master_display(peak_nits)}",
+            f"max-cll={maxcll},{maxfall}",
+            "hdr10-opt=1",
+            "log-level=error",
+        ]
+    )
+
+
+def _check_levels(maxcll: int, maxfall: int) -> None:
+    if not (0 <= maxfall <= maxcll <= _CTA_MAX):
+        raise ValueError(f"need 0 <= MaxFALL <= MaxCLL <= {_CTA_MAX}, got MaxCLL={maxcll} MaxFALL={maxfall}")
+
+
+def encode_hdr10(
+    frames: Iterable[np.ndarray],
+    path: str | os.PathLike[str],
+    *,
+    fps: Fraction,
+    width: int,
+    height: int,
+    maxcll: int,
+    maxfall: int,
+    crf: int = 18,
+    preset: str = "fast",
+    peak_nits: int = 1000,
+) -> HDR10Report:
+    """Encode scene-linear ACEScg (H, W, 3) frames as an HDR10 HEVC Main10 .mp4.
+
+    ``maxcll``/``maxfall`` go into the SEI before the first frame; measure
+    them first (``hdr10_from_master`` does both passes). Raises
+    LightLevelError, leaving no file, if the content exceeds them.
+    """
+    _check_levels(maxcll, maxfall)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    start = time.perf_counter()
+    seen_cll = seen_fall = 0.0
+    count = 0
+    try:
+        with av.open(str(tmp), "w", format="mp4") as container:
+            stream = container.add_stream(
+                "libx265",
+                rate=Fraction(fps),
+                options={"x265-params": _x265_params(maxcll, maxfall, peak_nits), "preset": preset, "crf": str(crf)},
+            )
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
+            stream.codec_tag = "hvc1"  # what Apple players and most MP4 validators require
+            cc = stream.codec_context
+            cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = (
+                _PRIMARIES_BT2020,
+                _TRC_PQ,
+                _MATRIX_BT2020_NCL,
+                _RANGE_LIMITED,
+            )
+            for rgb in frames:
+                if rgb.shape != (height, width, 3):
+                    raise ValueError(f"frame {count} is {rgb.shape}, expected ({height}, {width}, 3)")
+                pq = acescg_to_pq_bt2020(rgb, peak_nits)
+                c, a = frame_light_levels(pq)
+                seen_cll, seen_fall = max(seen_cll, c), max(seen_fall, a)
+                vf = video_frame(ycbcr420(pq, kr=BT2020_KR, kb=BT2020_KB, bits=10), "yuv420p10le", width, height)
+                vf.color_primaries, vf.color_trc, vf.colorspace, vf.color_range = (
+                    _PRIMARIES_BT2020,
+                    _TRC_PQ,
+                    _MATRIX_BT2020_NCL,
+                    _RANGE_LIMITED,
+                )
+                vf.pts = count
+                container.mux(stream.encode(vf))
+                count += 1
+            if count == 0:
+                raise ValueError("no frames to encode")
+            container.mux(stream.encode(None))
+        if _cta_round(seen_cll) > maxcll or _cta_round(seen_fall) > maxfall:
+            raise LightLevelError(
+                f"content reaches MaxCLL={_cta_round(seen_cll)} MaxFALL={_cta_round(seen_fall)}, "
+                f"but the file would declare {maxcll},{maxfall}"
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return HDR10Report(
+        path=str(path),
+        frames=count,
+        maxcll=maxcll,
+        maxfall=maxfall,
+        seconds=time.perf_counter() - start,
+        transform=output_transform_name(peak_nits),
+    )
+
+
+def hdr10_from_master(
+    read_frame: Callable[[int], np.ndarray],
+    count: int,
+    path: str | os.PathLike[str],
+    *,
+    fps: Fraction,
+    width: int,
+    height: int,
+    crf: int = 18,
+    preset: str = "fast",
+    peak_nits: int = 1000,
+) -> HDR10Report:
+    """Two passes over a master: measure MaxCLL/MaxFALL, then encode with them.
+
+    ``read_frame(i)`` returns master frame i (0-based) as ACEScg (H, W, 3);
+    it is called twice per frame, so nothing is kept between passes.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+
+    def frames() -> Iterator[np.ndarray]:
+        return (read_frame(i) for i in range(count))
+
+    maxcll, maxfall = measure_light_levels(acescg_to_pq_bt2020(f, peak_nits) for f in frames())
+    return encode_hdr10(
+        frames(),
+        path,
+        fps=fps,
+        width=width,
+        height=height,
+        maxcll=maxcll,
+        maxfall=maxfall,
+        crf=crf,
+        preset=preset,
+        peak_nits=peak_nits,
+    )
