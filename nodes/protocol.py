@@ -31,7 +31,7 @@ class ChunkOrder(_Msg):
     setup: ShotSetup
     first: int
     last: int
-    key_prefix: str = Field(description="e.g. show/seq/shots/sh010/v1; frames go under it as 001001.exr")
+    key_prefix: str = Field(description="e.g. show/seq/shots/sh010/v1/a1; frames go under it as 001001.exr")
     fps: Fraction
     start_timecode: str
     timeline_first: int = Field(description="Timeline frame that carries start_timecode.")

@@ -174,7 +174,9 @@ class Coordinator:
             setup=shot_setup(spec, chunk.plan.shot),
             first=chunk.plan.frames.first,
             last=chunk.plan.frames.last,
-            key_prefix=f"{spec.show}/{spec.sequence}/shots/{chunk.plan.shot}/v{chunk.version}",
+            # Attempts write apart: a late, superseded attempt can never overwrite
+            # the frames the log accepted (the log says which attempt that was).
+            key_prefix=f"{spec.show}/{spec.sequence}/shots/{chunk.plan.shot}/v{chunk.version}/a{command.attempt}",
             fps=spec.fps,
             start_timecode=spec.start_timecode,
             timeline_first=spec.timeline[0].frames.first,

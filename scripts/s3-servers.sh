@@ -98,8 +98,12 @@ moto_start() {
     if [[ ! -x "$MOTO_VENV/bin/moto_server" ]]; then
         say "installing moto[server]==$MOTO_VERSION into $MOTO_VENV"
         rm -rf "$MOTO_VENV"
-        "$PY" -m venv "$MOTO_VENV" &&
-            "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" || return 1
+        if ! { "$PY" -m venv "$MOTO_VENV" &&
+            "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"; } >"$STATE/pip.log" 2>&1; then
+            tail -n 20 "$STATE/pip.log" >&2
+            rm -rf "$MOTO_VENV"
+            return 1
+        fi
     fi
     local port endpoint deadline=$((SECONDS + TIMEOUT))
     port=$(free_port)
@@ -123,8 +127,10 @@ iam.create_user(UserName="shotfarm")
 iam.put_user_policy(UserName="shotfarm", PolicyName="s3", PolicyDocument=json.dumps(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
 key = iam.create_access_key(UserName="shotfarm")["AccessKey"]
-req = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", method="POST",
-                             data=json.dumps({"INITIAL_NO_AUTH_ACTION_COUNT": 0}).encode())
+# The body is the new INITIAL_NO_AUTH_ACTION_COUNT; without a content type
+# Flask parses it as a form and moto sees an empty body.
+req = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", method="POST", data=b"0",
+                             headers={"Content-Type": "text/plain"})
 urllib.request.urlopen(req, timeout=5).read()
 boto3.client("s3", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], **kw).list_buckets()
 try:

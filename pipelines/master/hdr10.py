@@ -65,8 +65,10 @@ def _cta_round(nits: float) -> int:
 def frame_light_levels(frame_pq: np.ndarray) -> tuple[float, float]:
     """(max, mean) over the frame of max(R, G, B) in cd/m^2, from PQ R'G'B'."""
     # PQ is monotonic, so the channel max can be taken on the signal and only
-    # one value per pixel decoded.
-    nits = pq_decode(np.asarray(frame_pq).max(axis=-1))
+    # one value per pixel decoded. Pairwise maxima: numpy's max(axis=-1) over
+    # a length-3 axis is ~6x slower on a 1080p frame.
+    pq = np.asarray(frame_pq)
+    nits = pq_decode(np.maximum(np.maximum(pq[..., 0], pq[..., 1]), pq[..., 2]))
     return float(nits.max()), float(nits.mean())
 
 

@@ -43,7 +43,7 @@ def test_the_sequence_completes_with_every_frame_rendered(finished):
 def test_shot_frames_are_stored_as_exr_under_the_design_layout(finished):
     out, _, _, _ = finished
     for f in range(1000, 1008):
-        assert (out / f"demo/sq010/shots/sh010/v1/{f:06d}.exr").is_file()
+        assert (out / f"demo/sq010/shots/sh010/v1/a1/{f:06d}.exr").is_file()
     assert not list(out.rglob(".tmp-*"))
 
 
