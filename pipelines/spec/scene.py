@@ -111,7 +111,8 @@ class Sun(Frozen):
 
 
 class Sky(Frozen):
-    """A sky dome: zenith colour blending to horizon colour; uniform when they match."""
+    """A sky dome, radiance horizon + (zenith - horizon) * max(0, up) along a ray
+    (the horizon colour continues below the horizon); uniform when they match."""
 
     type: Literal["sky"] = "sky"
     zenith: RGB = (0.3, 0.45, 0.8)

@@ -54,7 +54,9 @@ def off_line_degrees(axis: ActionAxis, camera: Vec3, pivot: Vec3) -> float:
     """Angle on the ground between the line and the pivot-to-camera direction, 0..90."""
     d = abs(geo.axis_side(axis, camera))
     ground = math.hypot(camera[0] - pivot[0], camera[2] - pivot[2])
-    return 90.0 if ground <= d else math.degrees(math.asin(d / ground)) if ground > 0 else 0.0
+    if ground == 0:
+        return 0.0 if d == 0 else 90.0
+    return math.degrees(math.asin(min(1.0, d / ground)))
 
 
 class Axis180:

@@ -1,0 +1,86 @@
+"""The cluster-mode control loop: read the cluster, decide replicas, patch the RayCluster.
+
+One pass is `reconcile`; `run` repeats it until told to stop, riding out
+conflicts and API errors (the next pass reads the cluster again). The
+RayCluster must have `enableInTreeAutoscaling: false`: with Ray's own
+autoscaler on, two controllers would fight over `replicas`.
+
+Decisions live in discovery and scaling; this module only wires them to
+the adapter and must never hold state between passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.cluster.adapter import ClusterAPI, ClusterError
+from orchestrator.cluster.discovery import ClassTable, Inventory, discover
+from orchestrator.cluster.scaling import ScalePlan, plan_replicas, replicas_patch, worker_groups
+from orchestrator.cost import PriceBook
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    inventory: Inventory
+    plan: ScalePlan
+    patch: list[dict[str, Any]]
+    """Empty when every group already had its desired replicas (nothing was sent)."""
+
+
+def reconcile(
+    api: ClusterAPI,
+    demand: Mapping[str, int],
+    prices: PriceBook,
+    budget: float | None = None,
+    *,
+    name: str = "shotfarm",
+    namespace: str = "shotfarm",
+    table: ClassTable | None = None,
+    cap_to_nodes: bool = False,
+) -> Reconciled:
+    """One pass. `demand`: chunks wanting each GPU class; `budget`: USD per hour for GPU groups.
+
+    `cap_to_nodes` limits each group to the GPUs its class has on existing
+    nodes: right for a fixed on-premises pool, wrong where a node autoscaler
+    adds nodes only for pending pods. Raises adapter errors (`Conflict`,
+    `NotFound`) unchanged.
+    """
+    inventory = discover(api.list_nodes(), prices, table)
+    groups = worker_groups(api.get_raycluster(name, namespace))
+    capacity = inventory.gpus() if cap_to_nodes else None
+    plan = plan_replicas(groups, demand, prices, budget, capacity)
+    patch = replicas_patch(groups, plan.replicas)
+    if patch:
+        api.patch_raycluster(name, namespace, patch)
+    if plan.over_budget:
+        log.warning("GPU groups' minimum replicas cost %.2f USD/h, over the %.2f budget", plan.usd_per_hour, budget)
+    for node_class in inventory.unpriced:
+        log.warning("nodes of GPU class %s have no price in the price book; they are not scaled", node_class)
+    return Reconciled(inventory, plan, patch)
+
+
+def run(
+    api: ClusterAPI,
+    demand: Callable[[], Mapping[str, int]],
+    prices: PriceBook,
+    budget: float | None,
+    stop: threading.Event,
+    interval: float = 30.0,
+    **options: Any,
+) -> int:
+    """Reconcile every `interval` seconds until `stop` is set; returns the passes that failed."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            reconcile(api, demand(), prices, budget, **options)
+        except ClusterError as e:
+            failures += 1
+            log.warning("reconcile pass failed, retrying next pass: %s", e)
+        stop.wait(interval)
+    return failures
