@@ -8,7 +8,12 @@ BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: demo test install install-dev lint clean
+# Debian tools the suite drives for real: ffprobe (independent HDR check),
+# prometheus + promtool (scrape and rule tests), kubectl (kustomize).
+SYSTEM_TOOLS := ffprobe:ffmpeg promtool:prometheus prometheus:prometheus kubectl:kubectl
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test install install-dev system-deps lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +31,22 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+system-deps:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
 demo: install
 	$(BIN)/shotfarm render examples/teaser.yaml --out out/
 
 lint: install-dev
 	$(BIN)/lint-imports
 
-test: install-dev
+test: install-dev system-deps
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 

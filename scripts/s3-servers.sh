@@ -115,7 +115,7 @@ moto_start() {
     # moto accepts any key until told otherwise: create an IAM user with an
     # s3:* policy while auth is still off, then switch auth on for every
     # later request, so a wrong secret is refused as on a real server.
-    timeout "$((deadline - SECONDS + 1))" "$MOTO_VENV/bin/python" - "$endpoint" >"$STATE/moto.env.tmp" <<'EOF' || return 1
+    if ! timeout "$((deadline - SECONDS + 1))" "$MOTO_VENV/bin/python" - "$endpoint" >"$STATE/moto.env.tmp" <<'EOF'; then
 import json, sys, urllib.request
 import boto3
 from botocore.exceptions import ClientError
@@ -142,6 +142,9 @@ print(f"S3_MOTO_ENDPOINT={endpoint}")
 print(f"S3_MOTO_ACCESS_KEY={key['AccessKeyId']}")
 print(f"S3_MOTO_SECRET_KEY={key['SecretAccessKey']}")
 EOF
+        say "could not create moto's IAM test user within the time left"
+        return 1
+    fi
     mv "$STATE/moto.env.tmp" "$STATE/moto.env"
 }
 
@@ -262,17 +265,22 @@ start_tier() {
         say "$name up in $((SECONDS - t0)) s"
         return 0
     fi
-    say "$name failed to start; last log lines:"
-    tail -n 5 "$STATE/$([[ $name == moto ]] && echo moto/log || echo ceph/log/client.rgw.a.log)" 2>/dev/null >&2 || true
+    local log
+    if [[ $name == moto ]]; then log="$STATE/moto/log"; else log=$(ls -t "$STATE"/ceph/log/* 2>/dev/null | head -n 1); fi
+    say "$name failed to start${log:+; last lines of $log:}"
+    [[ -n "$log" ]] && tail -n 5 "$log" >&2 2>/dev/null
     "${name}_stop"
     return 1
 }
 
 cmd_start() {
     mkdir -p "$STATE"
-    local failed=()
-    start_tier moto || failed+=(moto)
+    local failed=() moto_pid
+    # The two tiers share nothing, so they come up side by side (RGW takes longest).
+    start_tier moto &
+    moto_pid=$!
     start_tier rgw || failed+=(rgw)
+    wait "$moto_pid" || failed+=(moto)
     write_env_file
     if ((${#failed[@]})); then
         if in_ci; then

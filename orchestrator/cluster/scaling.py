@@ -87,7 +87,8 @@ def _check(groups: list[WorkerGroup]) -> None:
         if g.gpus_per_replica < 1:
             raise GroupConfigError(f"worker group {g.name} is labelled {g.gpu_class} but asks for no {GPU_RESOURCE}")
         if g.min_replicas > g.max_replicas:
-            raise GroupConfigError(f"worker group {g.name}: minReplicas {g.min_replicas} > maxReplicas {g.max_replicas}")
+            bounds = f"minReplicas {g.min_replicas} > maxReplicas {g.max_replicas}"
+            raise GroupConfigError(f"worker group {g.name}: {bounds}")
         seen[g.gpu_class] = g.name
 
 

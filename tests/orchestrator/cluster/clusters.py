@@ -7,7 +7,9 @@ from typing import Any
 from orchestrator.cluster.adapter import ClusterNode
 
 
-def group(name: str, gpu_class: str | None, gpus: int = 1, lo: int = 0, hi: int = 8, replicas: int | None = None) -> dict:
+def group(
+    name: str, gpu_class: str | None, gpus: int = 1, lo: int = 0, hi: int = 8, replicas: int | None = None
+) -> dict:
     limits: dict[str, Any] = {"cpu": "8", "memory": "32Gi"}
     if gpus:
         limits["nvidia.com/gpu"] = str(gpus)
