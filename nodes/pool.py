@@ -60,3 +60,18 @@ def start_master_node(store_url: str, timeout: float) -> Any:
     handle = ray.remote(MasterNode).options(num_cpus=0, max_restarts=-1).remote(store_url)
     ray.get(handle.__ray_ready__.remote(), timeout=timeout)
     return handle
+
+
+def start_check_node(store_url: str, gpus: int, timeout: float) -> Any:
+    """The continuity checker: a sliver of a GPU when there is one (its work is
+    a few reductions per frame pair), else no reserved CPU so it never waits
+    behind render nodes."""
+    from nodes.actors.check import CheckNode
+
+    options: dict[str, Any] = {"num_cpus": 0, "max_restarts": -1}
+    device = "cpu"
+    if gpus >= 1:
+        options["num_gpus"], device = 0.1, "cuda"
+    handle = ray.remote(CheckNode).options(**options).remote(store_url, device)
+    ray.get(handle.__ray_ready__.remote(), timeout=timeout)
+    return handle

@@ -11,6 +11,7 @@ from fractions import Fraction
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.color.cdl import CDL
+from pipelines.continuity.findings import Finding
 from pipelines.spec.setup import ShotSetup
 
 
@@ -89,6 +90,14 @@ class SegmentResult(_Msg):
     frames: tuple[StoredFrame, ...]
 
 
+class CutRow(_Msg):
+    """A cut's final verdict and the report rows of its checks, first to last."""
+
+    cut: str
+    status: str
+    reports: tuple[str, ...]
+
+
 class DeliverOrder(_Msg):
     sequence_id: str
     title: str
@@ -96,6 +105,7 @@ class DeliverOrder(_Msg):
     key_prefix: str
     fps: Fraction
     sheet: tuple[SheetTile, ...] = Field(description="One tile per shot for the contact sheet.")
+    cuts: tuple[CutRow, ...] = ()
 
 
 class DeliverResult(_Msg):
@@ -103,3 +113,24 @@ class DeliverResult(_Msg):
     deliverables: dict[str, StoredFrame] = Field(default_factory=dict)
     maxcll: int | None = None
     maxfall: int | None = None
+
+
+class CheckOrder(_Msg):
+    """Check one cut: the sequence as it stands (fixes applied) and the two boundary frames."""
+
+    sequence_id: str
+    cut: str
+    left: str
+    right: str
+    fingerprint: str
+    spec: dict = Field(description="The Sequence as JSON, patched by every fix so far.")
+    left_frame: StoredFrame | None
+    right_frame: StoredFrame | None
+    report_prefix: str = Field(description="e.g. show/seq/continuity; this check's report row goes under it")
+
+
+class CheckResult(_Msg):
+    cut: str
+    fingerprint: str
+    findings: tuple[Finding, ...]
+    report_key: str

@@ -134,6 +134,12 @@ def _summary(p: Progress, out: Path, wall: float, seq: Sequence) -> None:
         print(f"  master      {out / p.master_keys[0]} .. {Path(p.master_keys[1]).name}")
     if p.contact_sheet:
         print(f"  contact     {out / p.contact_sheet}")
+    for name, key in p.deliverables.items():
+        print(f"  {name:<11} {out / key}")
+    if p.cuts:
+        print("  cuts:")
+        for line in p.cuts:
+            print(f"    {line}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,9 +27,12 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from nodes.errors import PermanentError, TransientError
-from nodes.pool import local_slots, start_master_node, start_render_nodes
+from nodes.pool import local_slots, start_check_node, start_master_node, start_render_nodes
 from nodes.actors.master import SourceFrameBad
 from nodes.protocol import (
+    CutRow,
+    CheckOrder,
+    CheckResult,
     ChunkOrder,
     ChunkResult,
     DeliverOrder,
@@ -42,7 +45,18 @@ from nodes.protocol import (
     StoredFrame,
 )
 from orchestrator.core import events as ev
-from orchestrator.core.commands import Command, Deliver, Dispatch, Fail, Finish, Plan, RetryLater, StitchSegment
+from orchestrator.core.commands import (
+    ApplyFix,
+    CheckCut,
+    Command,
+    Deliver,
+    Dispatch,
+    Fail,
+    Finish,
+    Plan,
+    RetryLater,
+    StitchSegment,
+)
 from orchestrator.core.decide import decide
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState, Policy, SequenceState
@@ -51,6 +65,7 @@ from orchestrator.eventlog import SqliteEventLog
 from orchestrator.progress import Progress, progress_of
 from orchestrator.settings import FarmSettings
 from pipelines.chunking import plan_chunks
+from pipelines.continuity.findings import Grade, Requeue, apply_patch
 from pipelines.master.segments import segment_frames
 from pipelines.spec.sequence import Sequence
 from pipelines.spec.setup import shot_setup
@@ -152,6 +167,10 @@ class Coordinator:
                 self._spawn(self._render(command, node.gpu_class))
             case RetryLater():
                 self._spawn(self._requeue_after(command))
+            case CheckCut(sequence_id=sid, cut=cut):
+                self._spawn(self._check(sid, cut))
+            case ApplyFix():
+                self._apply_fix(command)
             case StitchSegment(sequence_id=sid, segment=segment):
                 self._spawn(self._stitch_segment(sid, segment))
             case Deliver(sequence_id=sid):
@@ -214,6 +233,67 @@ class Coordinator:
             )
         )
 
+    def _check_order(self, seq: SequenceState, name: str) -> CheckOrder:
+        cut = seq.cuts[name]
+        left, right = seq.boundary(cut)
+        stored = lambda r: StoredFrame(**r.model_dump()) if r else None  # noqa: E731
+        return CheckOrder(
+            sequence_id=seq.sequence_id,
+            cut=name,
+            left=cut.left,
+            right=cut.right,
+            fingerprint=seq.cut_fingerprint(cut),
+            spec=seq.spec.model_dump(mode="json"),
+            left_frame=stored(seq.frame_record(cut.left, left)),
+            right_frame=stored(seq.frame_record(cut.right, right)),
+            report_prefix=f"{seq.spec.show}/{seq.spec.sequence}/continuity",
+        )
+
+    async def _check(self, sequence_id: str, cut: str) -> None:
+        try:
+            order = self._check_order(self.state.sequences[sequence_id], cut)
+            ref = self.checker.check.remote(order)
+            result: CheckResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.chunk)
+        except Exception as e:
+            _, message = _classify(e)
+            self._emit(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"checking {cut}: {message}"))
+            return
+        self._emit(
+            ev.CutChecked(
+                at=time.time(),
+                sequence_id=sequence_id,
+                cut=cut,
+                fingerprint=result.fingerprint,
+                findings=result.findings,
+                report_key=result.report_key,
+            )
+        )
+
+    def _apply_fix(self, command: ApplyFix) -> None:
+        seq = self.state.sequences[command.sequence_id]
+        fix = command.fix
+        now = time.time()
+        base = dict(at=now, sequence_id=seq.sequence_id, cut=command.cut)
+        self._emit(ev.FixProposed(rule=command.rule, fix=fix, attempt=seq.cuts[command.cut].attempts, **base))
+        if isinstance(fix, Grade):
+            self._emit(ev.FixApplied(shot=fix.shot, grade=fix.cdl, **base))
+            return
+        assert isinstance(fix, Requeue)
+        seq = self.state.sequences[command.sequence_id]
+        patched = apply_patch(seq.spec.shot(fix.shot), fix.patch)
+        spec = seq.spec.model_copy(update={"shots": tuple(patched if s.name == fix.shot else s for s in seq.spec.shots)})
+        chunks = tuple(c for c in plan_chunks(spec, self.settings.chunk_frames) if c.shot == fix.shot)
+        self._emit(
+            ev.ShotRequeued(
+                shot=fix.shot,
+                patch=fix.patch,
+                version=seq.versions[fix.shot] + 1,
+                shot_spec=patched.model_dump(mode="json"),
+                chunks=chunks,
+                **base,
+            )
+        )
+
     def _segment_order(self, seq: SequenceState, name: str) -> SegmentOrder:
         spec = seq.spec
         segment = next(s for s in seq.segment_plan if s.name == name)
@@ -226,7 +306,7 @@ class Coordinator:
             SourceFrame(
                 frame=m.frame,
                 layers=tuple(
-                    SourceLayer(shot=x.shot, weight=x.weight, source=frames[x.shot, x.frame], grades=seq.grades.get(x.shot, ()))
+                    SourceLayer(shot=x.shot, weight=x.weight, source=frames[x.shot, x.frame], grades=seq.grades(x.shot))
                     for x in m.layers
                 ),
             )
@@ -302,6 +382,9 @@ class Coordinator:
             key_prefix=_master_prefix(spec),
             fps=spec.fps,
             sheet=sheet,
+            cuts=tuple(
+                CutRow(cut=c.name, status=c.status.value, reports=c.reports) for c in seq.cuts.values() if c.reports
+            ),
         )
 
     async def _deliver(self, sequence_id: str) -> None:
@@ -335,6 +418,7 @@ class Coordinator:
         timeout = self.settings.timeouts.call
         self.nodes = start_render_nodes(slots, self.store_url, pool.torch_threads, timeout)
         self.master = start_master_node(self.store_url, timeout)
+        self.checker = start_check_node(self.store_url, gpus, timeout)
         infos = tuple(ev.NodeInfo(node_id=s.node_id, gpu_class=s.gpu_class, slots=pool.slots_per_node) for s in slots)
         self._emit(ev.PoolStarted(at=time.time(), sequence_id=ev.FARM, nodes=infos))
         return [s.node_id for s in slots]

@@ -39,6 +39,15 @@ def prepare_out(out: Path) -> Path:
     return out
 
 
+def _publish_reports(progress: Progress, out: Path) -> None:
+    """The continuity report at the top of the output folder, where people look first."""
+    for name, key in progress.deliverables.items():
+        if name.startswith("continuity."):
+            tmp = out / f".{name}.tmp"
+            tmp.write_bytes((out / key).read_bytes())
+            os.replace(tmp, out / name)
+
+
 def ensure_ray(cpus: int | None) -> None:
     if not ray.is_initialized():
         ray.init(
@@ -76,6 +85,7 @@ def render(
             progress: Progress = ray.get(coordinator.progress.remote(sid), timeout=calls)
             on_progress(progress)
             if progress.finished:
+                _publish_reports(progress, out)
                 return progress
             time.sleep(poll)
     finally:

@@ -13,6 +13,24 @@ from orchestrator.core.state import SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
 
 
+class CutLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    cut: str
+    status: str
+    problems: tuple[str, ...]
+    """Rules at warn or above in the latest check."""
+    fixes: tuple[str, ...]
+
+    def __str__(self) -> str:
+        text = f"{self.cut:<24} {self.status}"
+        if self.fixes:
+            text += f"  fixed: {', '.join(self.fixes)}"
+        if self.problems and self.status != "ok":
+            text += f"  {'remaining' if self.status == 'review' else 'found'}: {', '.join(self.problems)}"
+        return text
+
+
 class Progress(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -30,6 +48,8 @@ class Progress(BaseModel):
     master_frames: int
     master_keys: tuple[str, ...] = ()
     contact_sheet: str | None = None
+    deliverables: dict[str, str] = {}
+    cuts: tuple[CutLine, ...] = ()
     reason: str | None = None
 
     @property
@@ -58,5 +78,15 @@ def progress_of(seq: SequenceState, elapsed: float, baseline_frames: int) -> Pro
         master_frames=len(master.frames) if master else 0,
         master_keys=(master.frames[0].key, master.frames[-1].key) if master else (),
         contact_sheet=master.contact_sheet.key if master else None,
+        deliverables={name: f.key for name, f in master.deliverables.items()} if master else {},
+        cuts=tuple(
+            CutLine(
+                cut=c.name,
+                status=c.status.value,
+                problems=tuple(f.rule for f in c.findings if f.severity.rank >= 1),
+                fixes=c.fixes,
+            )
+            for c in seq.cuts.values()
+        ),
         reason=seq.reason,
     )

@@ -29,8 +29,9 @@ RGW_ACCESS_KEY=SHOTFARMRGWTEST0001
 RGW_SECRET_KEY=shotfarm-rgw-test-secret-0001
 CEPH_PACKAGES=(radosgw ceph-mon ceph-osd)
 
-PY=$(command -v python3 || true)
-[[ -n "$PY" ]] || PY="$VENV/bin/python"
+# The project's interpreter, which `make` created venvs with, also makes moto's.
+PY="$VENV/bin/python"
+[[ -x "$PY" ]] || PY=$(command -v python3)
 
 say() { echo "s3-servers: $*" >&2; }
 in_ci() { [[ -n "${CI:-}" && "${CI,,}" != "false" && "${CI}" != "0" ]]; }

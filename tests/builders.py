@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from orchestrator.core import events as ev
@@ -14,13 +15,16 @@ from pipelines.spec.sequence import Sequence
 SID = "demo:sq010"
 
 
-def shot(name: str, first: int, last: int, handles: int = 0, **extra: Any) -> dict[str, Any]:
+def shot(name: str, first: int, last: int, handles: int = 0, angle: float = 0.0, **extra: Any) -> dict[str, Any]:
+    """A shot looking at the orb from `angle` degrees around it (0 is from +Z)."""
+    a = math.radians(angle)
+    position = [round(6 * math.sin(a), 4), 1.2, round(6 * math.cos(a), 4)]
     return {
         "name": name,
         "scene": "set",
         "frames": {"first": first, "last": last},
         "handles": handles,
-        "camera": {"keys": [{"frame": 0, "position": [0, 1.2, 6], "look_at": [0, 1, 0], "fov": 35}]},
+        "camera": {"keys": [{"frame": 0, "position": position, "look_at": [0, 1, 0], "fov": 35}]},
         **extra,
     }
 
@@ -103,3 +107,15 @@ def failed(chunk_id: str, attempt: int = 1, retryable: bool = True, node: str = 
 
 def farm(*events: ev.Event, policy: Policy | None = None) -> FarmState:
     return replay(list(events), FarmState(policy=policy or Policy()))
+
+
+def checked(state: FarmState, cut: str, findings: tuple = (), report_key: str | None = None) -> ev.CutChecked:
+    seq = state.sequences[SID]
+    return ev.CutChecked(
+        at=5.0,
+        sequence_id=SID,
+        cut=cut,
+        fingerprint=seq.cut_fingerprint(seq.cuts[cut]),
+        findings=findings,
+        report_key=report_key,
+    )

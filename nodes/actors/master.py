@@ -13,6 +13,7 @@ import numpy as np
 
 from nodes.errors import PermanentError
 from nodes.protocol import (
+    CutRow,
     DeliverOrder,
     DeliverResult,
     SegmentOrder,
@@ -23,6 +24,7 @@ from nodes.protocol import (
 from nodes.storage import open_store
 from nodes.storage.base import DigestMismatch, ObjectMissing, get_verified
 from pipelines.exr import FrameDecodeError, decode_frame, encode_frame, timecode
+from pipelines.continuity.report import CutReport, Verdict, report_html, report_json
 from pipelines.master.contact_sheet import contact_sheet
 
 
@@ -103,6 +105,26 @@ class MasterNode:
     def deliver(self, order: DeliverOrder) -> DeliverResult:
         tiles = [(t.label, self._read(t.shot, t.source)) for t in order.sheet]
         png = contact_sheet(tiles, title=order.title)
-        key = f"{order.key_prefix}/contact_sheet.png"
-        sheet = StoredFrame(frame=0, key=key, digest=self.store.put(key, png))
-        return DeliverResult(contact_sheet=sheet)
+        sheet = self._put(f"{order.key_prefix}/contact_sheet.png", png)
+        deliverables = {}
+        if order.cuts:
+            rows = [self._final_row(c) for c in order.cuts]
+            deliverables["continuity.json"] = self._put(f"{order.key_prefix}/continuity.json", report_json(rows).encode())
+            html = report_html(rows, title=f"Continuity: {order.title}")
+            deliverables["continuity.html"] = self._put(f"{order.key_prefix}/continuity.html", html.encode())
+        return DeliverResult(contact_sheet=sheet, deliverables=deliverables)
+
+    def _put(self, key: str, data: bytes) -> StoredFrame:
+        return StoredFrame(frame=0, key=key, digest=self.store.put(key, data))
+
+    def _final_row(self, cut: CutRow) -> CutReport:
+        """What was wrong at the first check, and the cut as it is mastered after the fixes."""
+        first = CutReport.model_validate_json(self.store.get(cut.reports[0]))
+        last = CutReport.model_validate_json(self.store.get(cut.reports[-1]))
+        if cut.status == "fixed":
+            kinds = sorted({type(f.fix).__name__.lower() for f in first.findings if f.fix is not None})
+            label = "after the fix: " + " and ".join({"grade": "graded", "requeue": "re-rendered"}.get(k, k) for k in kinds)
+        else:
+            label = "unchanged" if cut.status == "ok" else "as mastered (for review)"
+        verdict = last.verdict if cut.status == "review" and last.verdict is Verdict.ERROR else Verdict(cut.status)
+        return first.model_copy(update={"after": last.before, "after_label": label, "verdict": verdict})

@@ -27,6 +27,21 @@ class RetryLater:
 
 
 @dataclass(frozen=True)
+class CheckCut:
+    sequence_id: str
+    cut: str
+
+
+@dataclass(frozen=True)
+class ApplyFix:
+    sequence_id: str
+    cut: str
+    rule: str
+    fix: object
+    """A pipelines.continuity.findings Grade or Requeue."""
+
+
+@dataclass(frozen=True)
 class StitchSegment:
     sequence_id: str
     segment: str
@@ -50,4 +65,4 @@ class Fail:
     reason: str
 
 
-Command = Plan | Dispatch | RetryLater | StitchSegment | Deliver | Finish | Fail
+Command = Plan | Dispatch | RetryLater | CheckCut | ApplyFix | StitchSegment | Deliver | Finish | Fail

@@ -10,9 +10,21 @@ PoolStarted, re-derives whatever was in flight.
 from __future__ import annotations
 
 from orchestrator.core import events as ev
-from orchestrator.core.commands import Command, Deliver, Dispatch, Fail, Finish, Plan, RetryLater, StitchSegment
-from orchestrator.core.state import FarmState, SequenceState
-from orchestrator.core.status import ChunkStatus, SequenceStatus
+from orchestrator.core.commands import (
+    ApplyFix,
+    CheckCut,
+    Command,
+    Deliver,
+    Dispatch,
+    Fail,
+    Finish,
+    Plan,
+    RetryLater,
+    StitchSegment,
+)
+from orchestrator.core.state import CutState, FarmState, SequenceState
+from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
+from pipelines.continuity.findings import Grade, Requeue, Severity
 
 _ACTIVE = (SequenceStatus.RENDERING, SequenceStatus.STITCHING)
 
@@ -25,8 +37,13 @@ def decide(state: FarmState, event: ev.Event) -> list[Command]:
             seq = state.sequences[event.sequence_id]
             gaps = [StitchSegment(seq.sequence_id, g.name) for g in seq.segment_plan if not g.shots]
             return gaps + dispatch(state)
-        case ev.ChunkQueued() | ev.ChunkInvalidated():
+        case ev.ChunkQueued() | ev.ChunkInvalidated() | ev.ShotRequeued():
             return dispatch(state)
+        case ev.CutChecked():
+            return _after_check(state.sequences[event.sequence_id], event)
+        case ev.FixApplied():
+            seq = state.sequences[event.sequence_id]
+            return [CheckCut(seq.sequence_id, c.name) for c in seq.cuts_to_check({event.shot})]
         case ev.PoolStarted():
             return _resume(state) + dispatch(state)
         case ev.ChunkRendered():
@@ -50,9 +67,42 @@ def backoff(state: FarmState, attempt: int) -> float:
 def _after_render(state: FarmState, event: ev.ChunkRendered) -> list[Command]:
     seq = state.sequences[event.sequence_id]
     chunk = seq.chunks[event.chunk_id]
-    if chunk.attempt != event.attempt or seq.status not in _ACTIVE or not seq.shot_final(chunk.plan.shot):
+    if chunk.attempt != event.attempt or seq.status not in _ACTIVE:
         return []
-    return [StitchSegment(seq.sequence_id, s.name) for s in seq.segments_to_stitch({chunk.plan.shot})]
+    shot = chunk.plan.shot
+    holds = {f.frame for f in chunk.frames}
+    # A cut is checked as soon as its two boundary frames exist: the chunk that
+    # completes the pair asks for it, the sequence need not be finished.
+    checks = [
+        CheckCut(seq.sequence_id, c.name)
+        for c in seq.cuts_to_check({shot})
+        if (seq.boundary(c)[0] in holds and c.left == shot) or (seq.boundary(c)[1] in holds and c.right == shot)
+    ]
+    return checks + _stitch_ready(seq, {shot})
+
+
+def _stitch_ready(seq: SequenceState, shots: set[str]) -> list[Command]:
+    ready = [s for s in shots if seq.shot_final(s)]
+    return [StitchSegment(seq.sequence_id, s.name) for s in seq.segments_to_stitch(set(ready))] if ready else []
+
+
+def _after_check(seq: SequenceState, event: ev.CutChecked) -> list[Command]:
+    cut = seq.cuts[event.cut]
+    if cut.fingerprint != event.fingerprint or seq.status not in _ACTIVE:
+        return []  # a stale check, ignored by evolve too
+    if cut.status is CutStatus.FIXING:
+        return _fixes(seq, cut)
+    return _stitch_ready(seq, {cut.left, cut.right}) + _deliver_if_ready(seq)
+
+
+def _fixes(seq: SequenceState, cut: CutState) -> list[Command]:
+    """One command per distinct fix the cut's findings carry."""
+    out: list[Command] = []
+    for f in cut.findings:
+        if isinstance(f.fix, Grade | Requeue) and f.severity.rank >= Severity.WARN.rank:
+            if not any(isinstance(c, ApplyFix) and c.fix == f.fix for c in out):
+                out.append(ApplyFix(seq.sequence_id, cut.name, f.rule, f.fix))
+    return out
 
 
 def _deliver_if_ready(seq: SequenceState) -> list[Command]:
@@ -82,6 +132,10 @@ def _resume(state: FarmState) -> list[Command]:
             if seq.master is not None:
                 out.append(Finish(seq.sequence_id))
                 continue
+            for cut in seq.cuts.values():
+                if cut.status is CutStatus.FIXING and cut.fingerprint == seq.cut_fingerprint(cut):
+                    out += _fixes(seq, cut)  # proposed before the restart, never took effect
+            out += [CheckCut(seq.sequence_id, c.name) for c in seq.cuts_to_check() if c.status is not CutStatus.FIXING]
             out += [StitchSegment(seq.sequence_id, s.name) for s in seq.segments_to_stitch()]
             out += _deliver_if_ready(seq)
     return out

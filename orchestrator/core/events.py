@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from pipelines.chunking import ChunkPlan
+from pipelines.color.cdl import CDL
+from pipelines.continuity.findings import Finding, Fix
 from pipelines.spec.sequence import FrameRange
 
 
@@ -109,6 +111,45 @@ class ChunkInvalidated(_Event):
     reason: str
 
 
+class CutChecked(_Event):
+    """The continuity rules ran on a cut's boundary frames."""
+
+    type: Literal["CutChecked"] = "CutChecked"
+    cut: str
+    fingerprint: str = Field(description="The two shots' versions and grades the check saw.")
+    findings: tuple[Finding, ...]
+    report_key: str | None = Field(None, description="Store key of this check's report row (thumbnails).")
+
+
+class FixProposed(_Event):
+    type: Literal["FixProposed"] = "FixProposed"
+    cut: str
+    rule: str
+    fix: Fix
+    attempt: int = Field(ge=1, description="Fix round on this cut, bounded by the policy's max_fix_attempts.")
+
+
+class FixApplied(_Event):
+    """A grade fix took effect: the shot is mastered with this CDL from now on (non-destructive)."""
+
+    type: Literal["FixApplied"] = "FixApplied"
+    cut: str
+    shot: str
+    grade: CDL
+
+
+class ShotRequeued(_Event):
+    """A shot renders again as a new version with its spec patched; its old frames stay in the store."""
+
+    type: Literal["ShotRequeued"] = "ShotRequeued"
+    cut: str
+    shot: str
+    patch: dict[str, Any]
+    version: int = Field(ge=2)
+    shot_spec: dict[str, Any] = Field(description="The patched shot, validated, as JSON.")
+    chunks: tuple[ChunkPlan, ...]
+
+
 class SegmentStitched(_Event):
     """One segment of the master (a shot's cut range, or a gap) was built."""
 
@@ -153,6 +194,10 @@ Event = Annotated[
     | ChunkRendered
     | ChunkFailed
     | ChunkInvalidated
+    | CutChecked
+    | FixProposed
+    | FixApplied
+    | ShotRequeued
     | SegmentStitched
     | MasterStitched
     | SequenceCompleted

@@ -13,16 +13,18 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from orchestrator.core import events as ev
-from orchestrator.core.state import ChunkState, FarmState, NodeState, SequenceState
+from orchestrator.core.state import ChunkState, CutState, FarmState, NodeState, SequenceState
 from orchestrator.core.status import (
     ChunkStatus,
+    CutStatus,
     IllegalTransition,
     SequenceStatus,
     check_chunk,
     check_sequence,
 )
 from pipelines.master.segments import segments
-from pipelines.spec.sequence import Sequence
+from pipelines.continuity.findings import Grade, Requeue, Severity
+from pipelines.spec.sequence import Sequence, Shot
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -80,9 +82,14 @@ def _submitted(state: FarmState, e: ev.SequenceSubmitted) -> FarmState:
         e.spec_digest,
         submitted_at=e.at,
         segment_plan=tuple(segments(spec)),
-        grades=MappingProxyType({s.name: (s.grade,) for s in spec.shots if s.grade is not None}),
+        cuts=MappingProxyType({c.name: c for c in _cuts(spec)}),
     )
     return _put_seq(state, seq)
+
+
+def _cuts(spec: Sequence) -> list[CutState]:
+    shots = spec.timeline
+    return [CutState(name=f"{a.name}>{b.name}", left=a.name, right=b.name) for a, b in zip(shots, shots[1:])]
 
 
 @_fold(ev.ShotsPlanned)
@@ -205,6 +212,81 @@ def _invalidated(state: FarmState, e: ev.ChunkInvalidated) -> FarmState:
     if status is SequenceStatus.STITCHING:
         status = check_sequence(seq.sequence_id, status, SequenceStatus.RENDERING)
     return _put_chunk(state, replace(seq, status=status), chunk)
+
+
+@_fold(ev.CutChecked)
+def _cut_checked(state: FarmState, e: ev.CutChecked) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    cut = seq.cuts[e.cut]
+    if e.fingerprint != seq.cut_fingerprint(cut):
+        return state  # the shots changed while it was being checked; a newer check follows
+    problems = [f for f in e.findings if f.severity.rank >= Severity.WARN.rank]
+    fixable = [f for f in problems if isinstance(f.fix, Grade | Requeue)]
+    if not problems:
+        status = CutStatus.FIXED if cut.attempts else CutStatus.OK
+    elif fixable and cut.attempts < state.policy.max_fix_attempts:
+        status = CutStatus.FIXING
+    else:
+        status = CutStatus.REVIEW
+    reports = (*cut.reports, e.report_key) if e.report_key else cut.reports
+    updated = replace(
+        cut,
+        status=status,
+        fingerprint=e.fingerprint,
+        findings=e.findings,
+        attempts=cut.attempts + (status is CutStatus.FIXING),
+        reports=reports,
+    )
+    return _put_seq(state, replace(seq, cuts=_with(seq.cuts, e.cut, updated)))
+
+
+@_fold(ev.FixProposed)
+def _fix_proposed(state: FarmState, e: ev.FixProposed) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    cut = seq.cuts[e.cut]
+    if cut.status is not CutStatus.FIXING:
+        raise IllegalTransition(f"cut {e.cut}: a fix was proposed while it is {cut.status.value}")
+    # The fix itself arrives as FixApplied or ShotRequeued; this keeps the story.
+    cut = replace(cut, fixes=(*cut.fixes, f"{e.rule}: {e.fix.kind}"))
+    return _put_seq(state, replace(seq, cuts=_with(seq.cuts, e.cut, cut)))
+
+
+def _with_shot(seq: SequenceState, shot: Shot) -> Sequence:
+    shots = [shot if s.name == shot.name else s for s in seq.spec.shots]
+    return seq.spec.model_copy(update={"shots": tuple(shots)})
+
+
+@_fold(ev.FixApplied)
+def _fix_applied(state: FarmState, e: ev.FixApplied) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    graded = seq.spec.shot(e.shot).model_copy(update={"grade": e.grade})
+    return _put_seq(state, replace(seq, spec=_with_shot(seq, graded)))
+
+
+@_fold(ev.ShotRequeued)
+def _shot_requeued(state: FarmState, e: ev.ShotRequeued) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    if e.version != seq.versions[e.shot] + 1:
+        raise IllegalTransition(f"shot {e.shot}: version {e.version} follows version {seq.versions[e.shot]}")
+    old = {cid: c for cid, c in seq.chunks.items() if c.plan.shot == e.shot}
+    chunks = {cid: c for cid, c in seq.chunks.items() if c.plan.shot != e.shot}
+    for plan in e.chunks:
+        # Attempt numbers carry on, so a late answer for the old version is fenced off.
+        last = old[plan.chunk_id].attempt if plan.chunk_id in old else 0
+        chunks[plan.chunk_id] = ChunkState(plan=plan, version=e.version, attempt=last)
+    status = seq.status
+    if status is SequenceStatus.STITCHING:
+        status = check_sequence(seq.sequence_id, status, SequenceStatus.RENDERING)
+    return _put_seq(
+        state,
+        replace(
+            seq,
+            spec=_with_shot(seq, Shot.model_validate(e.shot_spec)),
+            versions=_with(seq.versions, e.shot, e.version),
+            chunks=MappingProxyType(chunks),
+            status=status,
+        ),
+    )
 
 
 @_fold(ev.SegmentStitched)

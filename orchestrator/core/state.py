@@ -11,9 +11,10 @@ from types import MappingProxyType
 from typing import Mapping
 
 from orchestrator.core.events import FrameRecord, MasterStitched, SegmentStitched
-from orchestrator.core.status import ChunkStatus, SequenceStatus
+from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
 from pipelines.chunking import ChunkPlan
 from pipelines.color.cdl import CDL
+from pipelines.continuity.findings import Finding
 from pipelines.master.segments import Segment, fingerprint
 from pipelines.spec.sequence import Sequence
 
@@ -33,6 +34,8 @@ class Policy:
     backoff_base: float = 2.0
     """Seconds before the first retry; doubles each attempt so a flapping node is not hammered."""
     backoff_max: float = 60.0
+    max_fix_attempts: int = 2
+    """Continuity fix rounds per cut before its remaining findings go to a person."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,23 @@ class NodeState:
 
 
 @dataclass(frozen=True)
+class CutState:
+    name: str
+    left: str
+    right: str
+    status: CutStatus = CutStatus.PENDING
+    fingerprint: str | None = None
+    """What the last check saw; a verdict holds only while the shots still match it."""
+    findings: tuple[Finding, ...] = ()
+    attempts: int = 0
+    """Fix rounds proposed so far."""
+    reports: tuple[str, ...] = ()
+    """Store keys of every check's report row, first to last."""
+    fixes: tuple[str, ...] = ()
+    """What was done, in order, e.g. 'exposure: grade', 'axis_180: requeue'."""
+
+
+@dataclass(frozen=True)
 class SequenceState:
     sequence_id: str
     spec: Sequence
@@ -74,8 +94,7 @@ class SequenceState:
     chunks: Mapping[str, ChunkState] = field(default_factory=_empty)
     segment_plan: tuple[Segment, ...] = ()
     """The master's segments, fixed at submission (frame ranges never change after)."""
-    grades: Mapping[str, tuple[CDL, ...]] = field(default_factory=_empty)
-    """The grades each shot goes into the master with, applied in order."""
+    cuts: Mapping[str, CutState] = field(default_factory=_empty)
     segments: Mapping[str, SegmentStitched] = field(default_factory=_empty)
     master: MasterStitched | None = None
     finished_at: float | None = None
@@ -84,13 +103,57 @@ class SequenceState:
     def chunks_in(self, *statuses: ChunkStatus) -> list[ChunkState]:
         return [c for c in self.chunks.values() if c.status in statuses]
 
-    def shot_final(self, shot: str) -> bool:
-        """Every chunk of the shot's current version is rendered."""
+    def grades(self, shot: str) -> tuple[CDL, ...]:
+        """What the shot is mastered with (its spec's grade, which grade fixes replace)."""
+        grade = self.spec.shot(shot).grade
+        return (grade,) if grade is not None else ()
+
+    def _grade_text(self, shot: str) -> str:
+        return " ".join(c.as_asc_sop() for c in self.grades(shot)) or "none"
+
+    def shot_rendered(self, shot: str) -> bool:
         mine = [c for c in self.chunks.values() if c.plan.shot == shot]
         return bool(mine) and all(c.status is ChunkStatus.RENDERED for c in mine)
 
+    def shot_final(self, shot: str) -> bool:
+        """Rendered at its current version, and every cut it is part of has a verdict."""
+        return self.shot_rendered(shot) and all(
+            self.cut_done(c) for c in self.cuts.values() if shot in (c.left, c.right)
+        )
+
+    def cut_fingerprint(self, cut: CutState) -> str:
+        parts = [f"{s}:{self.versions.get(s, 0)}:{self._grade_text(s)}" for s in (cut.left, cut.right)]
+        return "|".join(parts)
+
+    def cut_done(self, cut: CutState) -> bool:
+        settled = cut.status in (CutStatus.OK, CutStatus.FIXED, CutStatus.REVIEW)
+        return settled and cut.fingerprint == self.cut_fingerprint(cut)
+
+    def boundary(self, cut: CutState) -> tuple[int, int]:
+        """The two frames a cut is judged on: the left shot's last cut frame, the right's first."""
+        return self.spec.shot(cut.left).frames.last, self.spec.shot(cut.right).frames.first
+
+    def frame_record(self, shot: str, frame: int) -> FrameRecord | None:
+        chunk = self.chunk_holding(shot, frame)
+        if chunk is None or chunk.status is not ChunkStatus.RENDERED:
+            return None
+        return next((f for f in chunk.frames if f.frame == frame), None)
+
+    def cuts_to_check(self, shots: set[str] | None = None) -> list[CutState]:
+        """Cuts (touching `shots`, or all) whose boundary frames exist and that lack a current verdict."""
+        out = []
+        for cut in self.cuts.values():
+            if shots is not None and not shots & {cut.left, cut.right}:
+                continue
+            if self.cut_done(cut):
+                continue
+            left, right = self.boundary(cut)
+            if self.frame_record(cut.left, left) and self.frame_record(cut.right, right):
+                out.append(cut)
+        return out
+
     def fingerprint(self, segment: Segment) -> str:
-        grades = {shot: " ".join(c.as_asc_sop() for c in chain) for shot, chain in self.grades.items()}
+        grades = {shot: self._grade_text(shot) for shot in segment.shots}
         return fingerprint(segment, dict(self.versions), grades)
 
     def segment_current(self, segment: Segment) -> bool:
@@ -113,7 +176,11 @@ class SequenceState:
 
     @property
     def ready_to_deliver(self) -> bool:
-        return self.all_rendered and all(self.segment_current(seg) for seg in self.segment_plan)
+        return (
+            self.all_rendered
+            and all(self.cut_done(c) for c in self.cuts.values())
+            and all(self.segment_current(seg) for seg in self.segment_plan)
+        )
 
     def chunk_holding(self, shot: str, frame: int) -> ChunkState | None:
         for c in self.chunks.values():

@@ -21,6 +21,16 @@ class ChunkStatus(str, Enum):
     FAILED = "failed"
 
 
+class CutStatus(str, Enum):
+    PENDING = "pending"
+    OK = "ok"
+    FIXING = "fixing"
+    """A fix was proposed; the cut is checked again once it has taken effect."""
+    FIXED = "fixed"
+    REVIEW = "review"
+    """Problems remain that the farm will not fix on its own; a person decides."""
+
+
 class SequenceStatus(str, Enum):
     SUBMITTED = "submitted"
     RENDERING = "rendering"

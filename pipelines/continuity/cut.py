@@ -158,9 +158,9 @@ class Cut:
         px = self._graded if graded else self._raw
         return px.get(which)
 
-    def stats(self, which: Side) -> FrameStats | None:
-        """Statistics of the graded frame; None when the frame cannot be measured."""
-        return self._stats.get(which)
+    def stats(self, which: Side, graded: bool = True) -> FrameStats | None:
+        """Statistics of the frame (graded unless told not to); None when it cannot be measured."""
+        return (self._stats if graded else self._raw_stats).get(which)
 
     @cached_property
     def _raw(self) -> dict[Side, Tensor]:
@@ -177,9 +177,19 @@ class Cut:
 
     @cached_property
     def _stats(self) -> dict[Side, FrameStats]:
-        out: dict[Side, FrameStats] = {}
-        for which, px in self._graded.items():
-            stats = frame_stats(px)
-            if stats is not None:
-                out[which] = stats
-        return out
+        return _measured(self._graded)
+
+    @cached_property
+    def _raw_stats(self) -> dict[Side, FrameStats]:
+        ungraded = {w: px for w, px in self._raw.items() if self.side(w).shot.grade is not None}
+        # An ungraded side's raw statistics are its graded ones: measure once.
+        return {w: st for w, st in self._stats.items() if w not in ungraded} | _measured(ungraded)
+
+
+def _measured(frames: dict[Side, Tensor]) -> dict[Side, FrameStats]:
+    out: dict[Side, FrameStats] = {}
+    for which, px in frames.items():
+        stats = frame_stats(px)
+        if stats is not None:
+            out[which] = stats
+    return out

@@ -46,6 +46,9 @@ FLOOR_BELOW_MEAN = 2.0**-12
 # speculars; they say nothing about the light falling on the set.
 HIGHLIGHT_OVER_KEY = 2.0**3
 _EPS = 1e-12
+# A fit stops when every statistic is within this (in stops, or log2 of a
+# ratio) of its target: a twentieth of the smallest threshold any rule uses.
+SETTLED = 0.002
 
 
 @dataclass(frozen=True)
@@ -111,13 +114,14 @@ def apply_cdl(cdl: CDL | None, px: Tensor) -> Tensor:
 
 
 @dataclass(frozen=True)
-class Match:
-    """Which aspects of the right shot a match grade moves onto the left's; the others are held."""
+class Targets:
+    """Where a match grade should put each statistic of the right frame."""
 
-    exposure: bool = True
-    balance: bool = True
-    contrast: bool = True
-    saturation: bool = True
+    key: float
+    spread: float
+    colour: tuple[float, float, float]
+    """Only its chromaticity counts; luminance is the key's business."""
+    chroma: float
 
 
 def reinhard_cdl(left: FrameStats, right: FrameStats) -> CDL:
@@ -132,30 +136,27 @@ def reinhard_cdl(left: FrameStats, right: FrameStats) -> CDL:
     return CDL(slope=(s, s, s), power=(a, a, a))
 
 
-def fit_match(
-    left: Tensor, right: Tensor, start: CDL | None = None, match: Match = Match(), rounds: int = 4
-) -> CDL:
-    """A CDL that makes the raw `right` pixels look like the (already graded) `left` ones.
+def fit_grade(right: Tensor, targets: Targets, start: CDL | None = None, rounds: int = 16) -> CDL:
+    """A CDL that puts the raw `right` pixels' statistics on `targets`.
 
-    Aspects in `match` move to the left frame's statistics; the others are held
-    where the right shot's current grade (`start`) puts them. Holding matters:
-    a power pivots on 1.0, so correcting contrast alone would also move the key
-    and the saturation. Each round corrects every aspect in turn, measured again
-    on the graded result; four rounds settle the couplings to well under 0.01
-    stop. Offsets stay as they are: a match needs gains, not lifts.
+    Starts from the shot's current grade; an aspect that should not change
+    gets the current graded value as its target, and is then held there (a
+    power pivots on 1.0, so a contrast fix alone would otherwise move the key
+    and the saturation too). Each round corrects every aspect in turn,
+    measured again on the graded result, until every statistic is within
+    SETTLED of its target (two or three rounds for a typical mismatch; a big
+    saturation change couples with the average colour and takes more).
+    Offsets stay as they are: a match needs gains, not lifts.
     """
     cdl = start or CDL()
-    target, now = frame_stats(left), frame_stats(apply_cdl(cdl, right))
-    if target is None or now is None:
+    now = frame_stats(apply_cdl(cdl, right))
+    if now is None:
         return cdl
-    key = target.key if match.exposure else now.key
-    spread = target.spread if match.contrast else now.spread
-    colour = _chromaticity(target.colour if match.balance else now.colour)
-    chroma = target.chroma if match.saturation else now.chroma
+    colour = chromaticity(targets.colour)
     slope, power, sat = list(cdl.slope), cdl.power[0], cdl.saturation
     # First estimate: the closed-form Reinhard CDL on luminance, stacked on the
     # current grade ((x*s1)**p1 then (y*s2)**p2 is slope s1*s2**(1/p1), power p1*p2).
-    seed = reinhard_cdl(replace(now, key=key, spread=spread), now)
+    seed = reinhard_cdl(replace(now, key=targets.key, spread=targets.spread), now)
     slope = [s * seed.slope[0] ** (1.0 / power) for s in slope]
     power *= seed.power[0]
 
@@ -163,22 +164,34 @@ def fit_match(
         return frame_stats(_cdl(slope, cdl.offset, power, sat).apply(right))
 
     for _ in range(rounds):
+        if (now := graded()) is not None and _settled(now, targets, colour):
+            break
+        # Saturation before balance: it moves the average colour, balance barely moves chroma.
         if (now := graded()) is not None and now.spread > _EPS:
-            power *= spread / now.spread
+            power *= targets.spread / now.spread
+        if (now := graded()) is not None and now.chroma > _EPS:
+            sat *= targets.chroma / now.chroma
         if (now := graded()) is not None:
             # Per-channel gains that move the average colour's chromaticity,
-            # keeping its luminance (the key is the exposure step's business).
-            current = _chromaticity(now.colour)
+            # keeping its luminance.
+            current = chromaticity(now.colour)
             slope = [s * (t / c) ** (1.0 / power) for s, t, c in zip(slope, colour, current)]
         if (now := graded()) is not None:
-            gain = 2.0 ** ((key - now.key) / power)
+            gain = 2.0 ** ((targets.key - now.key) / power)
             slope = [s * gain for s in slope]
-        if (now := graded()) is not None and now.chroma > _EPS:
-            sat *= chroma / now.chroma
     return _cdl(slope, cdl.offset, power, sat)
 
 
-def _chromaticity(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
+def _settled(now: FrameStats, targets: Targets, colour: tuple[float, float, float]) -> bool:
+    return (
+        abs(now.key - targets.key) < SETTLED
+        and abs(math.log2(max(now.spread, _EPS) / max(targets.spread, _EPS))) < SETTLED
+        and abs(math.log2(max(now.chroma, _EPS) / max(targets.chroma, _EPS))) < SETTLED
+        and all(abs(math.log2(c / t)) < SETTLED for c, t in zip(chromaticity(now.colour), colour))
+    )
+
+
+def chromaticity(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
     """The colour scaled to unit AP1 luminance: what is left of it once exposure is divided out."""
     y = sum(w * c for w, c in zip(AP1_LUMINANCE, rgb))
     return tuple(c / y for c in rgb)  # type: ignore[return-value]

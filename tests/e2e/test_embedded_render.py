@@ -20,7 +20,11 @@ pytestmark = pytest.mark.ray
 @pytest.fixture(scope="module")
 def finished(ray_session, tmp_path_factory):
     out = tmp_path_factory.mktemp("render")
-    seq = sequence(shot("sh010", 1001, 1006, handles=1), shot("sh020", 1007, 1010, handles=2), shot("sh030", 1013, 1015))
+    seq = sequence(
+        shot("sh010", 1001, 1006, handles=1),
+        shot("sh020", 1007, 1010, handles=2, angle=60),
+        shot("sh030", 1013, 1015, angle=120),
+    )
     seen = []
     progress = render(seq, out, FarmSettings(chunk_frames=3), on_progress=seen.append, poll=0.1)
     return out, seq, progress, seen

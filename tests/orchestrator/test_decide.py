@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.core import events as ev
-from orchestrator.core.commands import Deliver, Dispatch, Fail, Finish, Plan, RetryLater, StitchSegment
+from orchestrator.core.commands import ApplyFix, CheckCut, Deliver, Dispatch, Fail, Finish, Plan, RetryLater, StitchSegment
 from orchestrator.core.decide import backoff, decide
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import Policy
-from tests.builders import SID, failed, farm, planned, pool, rendered, sequence, shot, started, submitted
+from tests.builders import SID, checked, failed, farm, planned, pool, rendered, sequence, shot, started, submitted
 
 FIRST = "sh010.1001-1004"
 
@@ -46,15 +46,21 @@ def test_a_freed_slot_takes_the_next_queued_chunk():
     assert commands == [Dispatch(SID, "sh010.1005-1008", "cpu-0", 1)]
 
 
-def test_the_chunk_that_makes_a_shot_final_asks_for_that_shots_segment_once():
+def test_the_chunk_that_completes_a_cuts_boundary_frames_asks_for_its_check_once():
     state = farm(pool("cpu-0", slots=3), submitted(), planned())
     asked = []
     for cid in state.sequences[SID].chunks:
         state = evolve(state, started(cid))
-    for cid in list(state.sequences[SID].chunks):
+    for cid in ["sh020.1009-1012", "sh010.1001-1004", "sh010.1005-1008"]:
         state, commands = step(state, rendered(state, cid))
-        asked.append([c for c in commands if isinstance(c, StitchSegment)])
-    assert asked == [[], [StitchSegment(SID, "sh010")], [StitchSegment(SID, "sh020")]]
+        asked.append([c for c in commands if isinstance(c, CheckCut | StitchSegment)])
+    assert asked == [[], [], [CheckCut(SID, "sh010>sh020")]]
+
+
+def test_segments_wait_for_the_verdict_on_every_cut_their_shots_touch():
+    state = all_rendered(farm(pool("cpu-0", slots=3), submitted(), planned()))
+    _, commands = step(state, checked(state, "sh010>sh020"))
+    assert commands == [StitchSegment(SID, "sh010"), StitchSegment(SID, "sh020")]
 
 
 def test_a_gap_segment_is_stitched_as_soon_as_the_sequence_is_planned():
@@ -64,10 +70,13 @@ def test_a_gap_segment_is_stitched_as_soon_as_the_sequence_is_planned():
     assert commands[0] == StitchSegment(SID, "gap.1005-1006")
 
 
-def all_rendered(state):
+def all_rendered(state, check=False):
     for cid in list(state.sequences[SID].chunks):
         state = evolve(state, started(cid))
         state = evolve(state, rendered(state, cid))
+    if check:
+        for cut in list(state.sequences[SID].cuts):
+            state = evolve(state, checked(state, cut))
     return state
 
 
@@ -80,7 +89,7 @@ def segment(state, name, fingerprint=None):
 
 
 def test_the_segment_that_completes_the_master_asks_for_the_deliverables():
-    state = all_rendered(farm(pool("cpu-0", slots=3), submitted(), planned()))
+    state = all_rendered(farm(pool("cpu-0", slots=3), submitted(), planned()), check=True)
     state, first = step(state, segment(state, "sh010"))
     _, last = step(state, segment(state, "sh020"))
     assert first == [] and last == [Deliver(SID)]
@@ -102,7 +111,7 @@ def test_an_invalidated_chunk_is_rendered_again_and_the_sequence_goes_back_to_re
 
 
 def test_a_stitched_master_finishes_the_sequence():
-    state = all_rendered(farm(pool("cpu-0", slots=3), submitted(), planned()))
+    state = all_rendered(farm(pool("cpu-0", slots=3), submitted(), planned()), check=True)
     for name in ("sh010", "sh020"):
         state = evolve(state, segment(state, name))
     stitched = ev.MasterStitched(
@@ -158,6 +167,6 @@ def test_a_restart_picks_up_each_stage_where_the_log_left_it(stage):
     expected = {
         "submitted": [Plan(SID)],
         "rendering": [Dispatch(SID, FIRST, "new", 2)],
-        "stitching": [StitchSegment(SID, "sh010"), StitchSegment(SID, "sh020")],
+        "stitching": [CheckCut(SID, "sh010>sh020")],
     }
     assert commands == expected[stage]

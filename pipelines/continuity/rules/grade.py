@@ -1,74 +1,124 @@
 """Grade continuity: exposure, white balance, contrast and saturation across a cut.
 
-These rules compare the two boundary frames as the master will show them (each
-shot's grade applied) and only within one setting (same location and time of
-day): across settings a difference in light is the story, not a mistake.
+The rules compare the two boundary frames as the master shows them (each
+shot's grade applied), and only within one setting (same location and time of
+day): across settings a change of light is the story, not a mistake.
 
-All four propose the same fix, a match grade for the right shot fitted by
-`fit.fit_match` that corrects every aspect found out of tolerance at once, so
-that applying it can never fix one aspect and break another; check_cut keeps
-one copy. The thresholds are on the frame statistics of pipelines.continuity
-.fit; the comment on each says why that value.
+Framing moves frame statistics on its own. Over 300 pairs of random framings
+of the example courtyard (same set, same lights, no grades) the differences
+reached, at the 99th percentile: exposure 0.26 stop, white balance 0.011 Δuv,
+contrast 2.8x, saturation 1.5x. Exposure is therefore judged on the frames
+directly. The other three are judged on the frames only when the two shots
+are not the same rig; when they render the same scene under the same lights
+(the lighting rule finds nothing), their raw renders agree by construction, so
+the rules judge what the grades add: each side's graded statistic against its
+own raw one. That is exact and blind to framing.
 
-This module must never re-render or propose a Requeue: whatever pixels cannot
-fix belongs to the lighting and staging rules.
+All four propose one fix, a match grade for the right shot (fit.fit_grade)
+that corrects every aspect found out of tolerance at once and holds the rest;
+check_cut keeps one copy. This module must never re-render or propose a
+Requeue: what pixels cannot fix belongs to the lighting and staging rules.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from pipelines.color.temperature import acescg_to_xy, cct_from_xy
 from pipelines.continuity.cut import Cut
 from pipelines.continuity.findings import Grade, Severity
-from pipelines.continuity.fit import FrameStats, Match, fit_match
+from pipelines.continuity.fit import FrameStats, Targets, chromaticity, fit_grade
 from pipelines.continuity.rules.base import at_cut, banded, setting, stops
+from pipelines.continuity.rules.lighting import Lighting
 
-# A third of a stop is the finest step printer lights and most exposure
-# controls offer (1/3 stop); a colourist sees it on a cut within one lighting
-# set-up. Two thirds is unmistakable to anyone.
+# A third of a stop is the finest step of printer lights and most exposure
+# controls; a colourist sees it on a cut within one set-up. Two thirds is
+# unmistakable. Framing alone stayed under 0.27 stop (above).
 EXPOSURE_WARN = 1 / 3
 EXPOSURE_ERROR = 2 / 3
-# CIE 1960 uv distance. 0.005 is about 15 mired near daylight (500 K at
-# 5600 K, an eighth-CTB gel) and 3-4 just-noticeable differences for
-# side-by-side colours; a cut shows them side by side in time. 0.010 is a
-# quarter-gel correction a viewer notices without looking for it.
+# CIE 1960 Δuv. 0.005 is about 15 mired near daylight (500 K at 5600 K, an
+# eighth-CTB gel) and 3-4 just-noticeable differences for colours seen side by
+# side, as a cut shows them in time. 0.010 is a quarter-gel cast.
 BALANCE_WARN = 0.005
 BALANCE_ERROR = 0.010
-# log2 of the ratio of log-luminance spreads (contrast) and of chromas
-# (saturation). 1.25x is the smallest change of either that graders report
-# seeing across a cut between different framings, whose content alone moves
-# these statistics by 10-15%; 1.5x is a different look.
+# log2 of a ratio of log-luminance spreads (contrast) or of chromas
+# (saturation): 1.25x is the smallest grade change a colourist reports seeing
+# across a cut; 1.5x is a different look.
 RATIO_WARN = math.log2(1.25)
 RATIO_ERROR = math.log2(1.5)
-_FLAT = 1e-3  # a frame with less spread or chroma than this has no contrast/saturation to compare
+_FLAT = 1e-3  # less spread or chroma than this is nothing to compare
+_LIGHTING = Lighting()
 
 
-def _pair(cut: Cut) -> tuple[FrameStats, FrameStats] | None:
+@dataclass(frozen=True)
+class _Frames:
+    left: FrameStats
+    right: FrameStats
+    left_raw: FrameStats
+    right_raw: FrameStats
+    same_rig: bool
+
+
+def _frames(cut: Cut) -> _Frames | None:
     if not cut.same_setting:
         return None
-    left, right = cut.stats("left"), cut.stats("right")
-    return (left, right) if left is not None and right is not None else None
+    got = [cut.stats("left"), cut.stats("right"), cut.stats("left", False), cut.stats("right", False)]
+    if any(s is None for s in got):
+        return None
+    return _Frames(*got, same_rig=_same_rig(cut))  # type: ignore[arg-type]
+
+
+def _same_rig(cut: Cut) -> bool:
+    """Same scene and lights within the lighting rule's tolerance: raw renders agree but for framing."""
+    if cut.left.shot.scene != cut.right.shot.scene:
+        return False
+    if cut.left.setup.lights == cut.right.setup.lights:
+        return True
+    measured = _LIGHTING.measure(cut)
+    return measured is not None and _LIGHTING.judge(measured) is None
+
+
+def _uv(stats: FrameStats) -> tuple[float, float]:
+    """CIE 1960 uv of the average colour (the space CCT and Δuv are defined in)."""
+    x, y = acescg_to_xy(stats.colour)
+    d = 12 * y - 2 * x + 3
+    return 4 * x / d, 6 * y / d
+
+
+def _ratio(a: float, b: float) -> float:
+    return math.log2(a / b)
 
 
 def match_grade(cut: Cut) -> Grade | None:
     """The right shot's new grade: the current one corrected for every aspect out of tolerance."""
 
     def fit() -> Grade | None:
-        left, right = cut.pixels("left"), cut.pixels("right", graded=False)
-        if left is None or right is None:
+        f, right = _frames(cut), cut.pixels("right", graded=False)
+        if f is None or right is None:
             return None
-        judged = {r.name: (m := r.measure(cut)) is not None and r.judge(m) is not None for r in GRADE_RULES}
-        match = Match(
-            exposure=judged["exposure"],
-            balance=judged["white_balance"],
-            contrast=judged["contrast"],
-            saturation=judged["saturation"],
+        off = {r.name for r in GRADE_RULES if (m := r.measure(cut)) is not None and r.judge(m) is not None}
+        # A same-rig target is the right's raw frame with the left grade's effect on its own frame.
+        l_gain = [a / b for a, b in zip(chromaticity(f.left.colour), chromaticity(f.left_raw.colour))]
+        rig_colour = tuple(c * g for c, g in zip(chromaticity(f.right_raw.colour), l_gain))
+        targets = Targets(
+            key=f.left.key if "exposure" in off else f.right.key,
+            spread=_target(f, "contrast" in off, lambda s: s.spread),
+            colour=(rig_colour if f.same_rig else f.left.colour) if "white_balance" in off else f.right.colour,
+            chroma=_target(f, "saturation" in off, lambda s: s.chroma),
         )
-        cdl = fit_match(left, right, start=cut.right.shot.grade, match=match)
+        cdl = fit_grade(right, targets, start=cut.right.shot.grade)
         return Grade(shot=cut.right.shot.name, cdl=cdl)
 
     return cut.cached("match_grade", fit)
+
+
+def _target(f: _Frames, move: bool, stat) -> float:  # type: ignore[no-untyped-def]
+    if not move:
+        return stat(f.right)
+    if f.same_rig:
+        return stat(f.right_raw) * stat(f.left) / stat(f.left_raw)
+    return stat(f.left)
 
 
 class _GradeRule:
@@ -78,16 +128,30 @@ class _GradeRule:
         return match_grade(cut)
 
 
+def _basis(cut: Cut, measured: dict[str, float]) -> str:
+    if measured["same_rig"]:
+        return (
+            f"{cut.left.shot.name} and {cut.right.shot.name} render the same set under the same lights, "
+            f"so only their grades can make this difference"
+        )
+    return f"within one setting ({setting(cut)}) this shows on the cut"
+
+
 class Exposure(_GradeRule):
     name = "exposure"
     threshold = EXPOSURE_WARN
 
     def measure(self, cut: Cut) -> dict[str, float] | None:
-        pair = _pair(cut)
-        if pair is None:
+        f = _frames(cut)
+        if f is None:
             return None
-        left, right = pair
-        return {"stops": right.key - left.key, "left_key": left.key, "right_key": right.key}
+        return {
+            "stops": f.right.key - f.left.key,
+            "grade_stops": (f.right.key - f.right_raw.key) - (f.left.key - f.left_raw.key),
+            "left_key": f.left.key,
+            "right_key": f.right.key,
+            "same_rig": float(f.same_rig),
+        }
 
     def judge(self, measured: dict[str, float]) -> Severity | None:
         return banded(abs(measured["stops"]), EXPOSURE_WARN, EXPOSURE_ERROR)
@@ -96,9 +160,10 @@ class Exposure(_GradeRule):
         d = measured["stops"]
         return (
             f"{cut.right.shot.name} is {stops(d)} {'brighter' if d > 0 else 'darker'} than "
-            f"{cut.left.shot.name} across the cut from {at_cut(cut)} (log-average luminance "
-            f"2^{measured['left_key']:.2f} against 2^{measured['right_key']:.2f}). Within one setting "
-            f"({setting(cut)}) a jump of {stops(EXPOSURE_WARN)} or more reads as the light changing."
+            f"{cut.left.shot.name} at the cut from {at_cut(cut)} (log-average luminance "
+            f"2^{measured['left_key']:.2f} against 2^{measured['right_key']:.2f}; the grades account for "
+            f"{measured['grade_stops']:+.2f}). Within one setting ({setting(cut)}) a jump of "
+            f"{stops(EXPOSURE_WARN)} or more reads as the light changing."
         )
 
 
@@ -107,92 +172,85 @@ class WhiteBalance(_GradeRule):
     threshold = BALANCE_WARN
 
     def measure(self, cut: Cut) -> dict[str, float] | None:
-        pair = _pair(cut)
-        if pair is None:
+        f = _frames(cut)
+        if f is None:
             return None
-        (lu, lv), (ru, rv) = (_uv(*acescg_to_xy(s.colour)) for s in pair)
-        left_k, right_k = (cct_from_xy(*acescg_to_xy(s.colour)) for s in pair)
+        (lu, lv), (ru, rv), (lu0, lv0), (ru0, rv0) = map(_uv, (f.left, f.right, f.left_raw, f.right_raw))
+        left_k, right_k = (cct_from_xy(*acescg_to_xy(s.colour)) for s in (f.left, f.right))
         return {
             "delta_uv": math.hypot(ru - lu, rv - lv),
+            "grade_delta_uv": math.hypot((ru - ru0) - (lu - lu0), (rv - rv0) - (lv - lv0)),
             "left_cct": left_k,
             "right_cct": right_k,
             "cct_shift": right_k - left_k,
+            "same_rig": float(f.same_rig),
         }
 
     def judge(self, measured: dict[str, float]) -> Severity | None:
-        return banded(measured["delta_uv"], BALANCE_WARN, BALANCE_ERROR)
+        judged = measured["grade_delta_uv" if measured["same_rig"] else "delta_uv"]
+        return banded(judged, BALANCE_WARN, BALANCE_ERROR)
 
     def explain(self, cut: Cut, measured: dict[str, float]) -> str:
         shift = measured["cct_shift"]
+        judged = measured["grade_delta_uv" if measured["same_rig"] else "delta_uv"]
         return (
-            f"{cut.right.shot.name}'s average colour is {measured['delta_uv']:.4f} Δuv (CIE 1960) away "
-            f"from {cut.left.shot.name}'s across the cut from {at_cut(cut)}: about {abs(shift):.0f} K "
-            f"{'cooler' if shift > 0 else 'warmer'} ({measured['left_cct']:.0f} K to "
-            f"{measured['right_cct']:.0f} K, McCamy). Within one setting ({setting(cut)}) a shift of "
-            f"{BALANCE_WARN} Δuv or more shows as the white balance jumping."
+            f"{cut.right.shot.name}'s average colour is {measured['delta_uv']:.4f} Δuv (CIE 1960) away from "
+            f"{cut.left.shot.name}'s at the cut from {at_cut(cut)}, about {abs(shift):.0f} K "
+            f"{'cooler' if shift > 0 else 'warmer'} by McCamy's CCT ({measured['left_cct']:.0f} K to "
+            f"{measured['right_cct']:.0f} K); {_basis(cut, measured)}: {judged:.4f} Δuv against a "
+            f"tolerance of {BALANCE_WARN} Δuv."
         )
 
 
-class Contrast(_GradeRule):
+class _RatioRule(_GradeRule):
+    threshold = RATIO_WARN
+    noun = ""
+
+    def stat(self, s: FrameStats) -> float:
+        raise NotImplementedError
+
+    def measure(self, cut: Cut) -> dict[str, float] | None:
+        f = _frames(cut)
+        if f is None or min(self.stat(s) for s in (f.left, f.right, f.left_raw, f.right_raw)) < _FLAT:
+            return None
+        s = self.stat
+        return {
+            "log2_ratio": _ratio(s(f.right), s(f.left)),
+            "grade_log2_ratio": _ratio(s(f.right), s(f.right_raw)) - _ratio(s(f.left), s(f.left_raw)),
+            f"left_{self.noun}": s(f.left),
+            f"right_{self.noun}": s(f.right),
+            "same_rig": float(f.same_rig),
+        }
+
+    def judge(self, measured: dict[str, float]) -> Severity | None:
+        judged = measured["grade_log2_ratio" if measured["same_rig"] else "log2_ratio"]
+        return banded(abs(judged), RATIO_WARN, RATIO_ERROR)
+
+    def explain(self, cut: Cut, measured: dict[str, float]) -> str:
+        judged = 2 ** measured["grade_log2_ratio" if measured["same_rig"] else "log2_ratio"]
+        return (
+            f"{cut.right.shot.name} has {2 ** measured['log2_ratio']:.2f}x the {self.name} of "
+            f"{cut.left.shot.name} at the cut from {at_cut(cut)} ({self.noun} "
+            f"{measured[f'right_{self.noun}']:.3f} against {measured[f'left_{self.noun}']:.3f}); "
+            f"{_basis(cut, measured)}: {judged:.2f}x, beyond the {2**RATIO_WARN:.2f}x either way at which "
+            f"it looks like a different grade."
+        )
+
+
+class Contrast(_RatioRule):
     name = "contrast"
-    threshold = RATIO_WARN
+    noun = "spread"  # std of log2 luminance, stops
 
-    def measure(self, cut: Cut) -> dict[str, float] | None:
-        pair = _pair(cut)
-        if pair is None or min(pair[0].spread, pair[1].spread) < _FLAT:
-            return None
-        left, right = pair
-        return {
-            "log2_ratio": math.log2(right.spread / left.spread),
-            "left_spread": left.spread,
-            "right_spread": right.spread,
-        }
-
-    def judge(self, measured: dict[str, float]) -> Severity | None:
-        return banded(abs(measured["log2_ratio"]), RATIO_WARN, RATIO_ERROR)
-
-    def explain(self, cut: Cut, measured: dict[str, float]) -> str:
-        ratio = 2 ** measured["log2_ratio"]
-        return (
-            f"{cut.right.shot.name} has {ratio:.2f}x the contrast of {cut.left.shot.name} across the cut "
-            f"from {at_cut(cut)} (log-luminance spread {measured['right_spread']:.2f} against "
-            f"{measured['left_spread']:.2f} stops). Within one setting ({setting(cut)}) a ratio beyond "
-            f"{2**RATIO_WARN:.2f}x either way looks like a different grade."
-        )
+    def stat(self, s: FrameStats) -> float:
+        return s.spread
 
 
-class Saturation(_GradeRule):
+class Saturation(_RatioRule):
     name = "saturation"
-    threshold = RATIO_WARN
+    noun = "chroma"  # grey-world relative chroma
 
-    def measure(self, cut: Cut) -> dict[str, float] | None:
-        pair = _pair(cut)
-        if pair is None or min(pair[0].chroma, pair[1].chroma) < _FLAT:
-            return None
-        left, right = pair
-        return {
-            "log2_ratio": math.log2(right.chroma / left.chroma),
-            "left_chroma": left.chroma,
-            "right_chroma": right.chroma,
-        }
-
-    def judge(self, measured: dict[str, float]) -> Severity | None:
-        return banded(abs(measured["log2_ratio"]), RATIO_WARN, RATIO_ERROR)
-
-    def explain(self, cut: Cut, measured: dict[str, float]) -> str:
-        ratio = 2 ** measured["log2_ratio"]
-        return (
-            f"{cut.right.shot.name} is {ratio:.2f}x as saturated as {cut.left.shot.name} across the cut "
-            f"from {at_cut(cut)} (relative chroma {measured['right_chroma']:.3f} against "
-            f"{measured['left_chroma']:.3f}). Within one setting ({setting(cut)}) a ratio beyond "
-            f"{2**RATIO_WARN:.2f}x either way looks like a different grade."
-        )
-
-
-def _uv(x: float, y: float) -> tuple[float, float]:
-    """CIE 1931 xy -> CIE 1960 uv (the space CCT and Δuv are defined in)."""
-    d = 12 * y - 2 * x + 3
-    return 4 * x / d, 6 * y / d
+    def stat(self, s: FrameStats) -> float:
+        return s.chroma
 
 
 GRADE_RULES = (Exposure(), WhiteBalance(), Contrast(), Saturation())

@@ -1,0 +1,170 @@
+import json
+import os
+import shutil
+import subprocess
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from pipelines.color.pq import BT2020_KB, BT2020_KR, acescg_to_pq_bt2020, pq_encode, pq_to_code10
+from pipelines.master.hdr10 import (
+    LightLevelError,
+    encode_hdr10,
+    hdr10_from_master,
+    measure_light_levels,
+    ycbcr420,
+)
+
+W, H = 128, 72
+FPS = Fraction(24)
+# In CI a missing ffprobe is a broken image and must fail, not skip.
+needs_ffprobe = pytest.mark.skipif(
+    shutil.which("ffprobe") is None and not os.environ.get("CI"), reason="ffprobe (Debian ffmpeg) is not installed"
+)
+
+
+def ffprobe(*args: str) -> dict:
+    exe = shutil.which("ffprobe")
+    assert exe, "ffprobe is required (apt-get install ffmpeg)"
+    out = subprocess.run([exe, "-v", "error", "-of", "json", *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def master_frame(i: int) -> np.ndarray:
+    """A 9-stop ramp, a coloured square and a highlight past the display peak."""
+    xx = np.linspace(0.0, 1.0, W, dtype=np.float32)[None, :, None]
+    f = np.broadcast_to(0.01 * np.exp2(9.0 * xx) * np.array([1.0, 0.9, 0.8], np.float32), (H, W, 3)).copy()
+    f[10:30, 10 + 4 * i : 40 + 4 * i] = (0.6, 0.05, 0.02)
+    f[40:60, 80:110] = 50.0 * (i + 1)
+    return f
+
+
+def decoded_planes(path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    out = []
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            assert frame.format.name == "yuv420p10le"
+            planes = []
+            for plane, (w, h) in zip(frame.planes, [(W, H), (W // 2, H // 2), (W // 2, H // 2)]):
+                planes.append(np.frombuffer(plane, np.uint16).reshape(h, -1)[:, :w].copy())
+            out.append(tuple(planes))
+    return out
+
+
+def test_light_levels_follow_cta_861_3():
+    hundred = np.full((4, 4, 3), pq_encode(100.0), np.float32)
+    bright = hundred.copy()
+    bright[0, 0, 1] = pq_encode(1000.0)  # one pixel, green only: max(R,G,B) counts it
+    dim = np.full((4, 4, 3), pq_encode(50.0), np.float32)
+    maxcll, maxfall = measure_light_levels([dim, bright, hundred])
+    assert maxcll == 1000
+    assert maxfall == round((15 * 100 + 1000) / 16)  # frame average of max(R,G,B), max over frames
+    with pytest.raises(ValueError):
+        measure_light_levels([])
+
+
+def test_ycbcr_bt2020_narrow_range_math():
+    rgb = np.empty((2, 2, 3), np.float32)
+    rgb[:] = (0.6, 0.4, 0.2)
+    y, cb, cr = ycbcr420(rgb, kr=BT2020_KR, kb=BT2020_KB, bits=10)
+    luma = 0.2627 * 0.6 + 0.6780 * 0.4 + 0.0593 * 0.2
+    assert y.dtype == np.uint16 and y.shape == (2, 2) and cb.shape == (1, 1)
+    assert int(y[0, 0]) == round(64 + 876 * luma)
+    assert int(cb[0, 0]) == round(512 + 896 * (0.2 - luma) / 1.8814)
+    assert int(cr[0, 0]) == round(512 + 896 * (0.6 - luma) / 1.4746)
+    with pytest.raises(ValueError, match="even"):
+        ycbcr420(np.zeros((3, 4, 3), np.float32), kr=BT2020_KR, kb=BT2020_KB, bits=10)
+
+
+def test_chroma_is_cosited_with_even_columns():
+    # Blue only in luma column 2: chroma sample 1 (centred on column 2) sees
+    # half of it via the [1 2 1] filter, samples 0 and 2 see none / a quarter.
+    rgb = np.zeros((2, 6, 3), np.float32)
+    rgb[:, 2, 2] = 1.0
+    _, cb, _ = ycbcr420(rgb, kr=BT2020_KR, kb=BT2020_KB, bits=10)
+    full = 896 * (1 - 0.0593) / 1.8814
+    assert cb[0].tolist() == [512, round(512 + full / 2), 512]
+    rgb[:, 2, 2], rgb[:, 3, 2] = 0.0, 1.0  # odd column: split between two samples
+    _, cb, _ = ycbcr420(rgb, kr=BT2020_KR, kb=BT2020_KB, bits=10)
+    assert cb[0].tolist() == [512, round(512 + full / 4), round(512 + full / 4)]
+
+
+@needs_ffprobe
+def test_hdr10_file_signals_hdr10_and_its_measured_light_levels(tmp_path):
+    frames = [master_frame(i) for i in range(4)]
+    expected = measure_light_levels(acescg_to_pq_bt2020(f) for f in frames)
+    calls = []
+
+    def read(i: int) -> np.ndarray:
+        calls.append(i)
+        return frames[i]
+
+    out = tmp_path / "master.mp4"
+    report = hdr10_from_master(read, 4, out, fps=FPS, width=W, height=H, preset="ultrafast")
+    assert calls == [0, 1, 2, 3, 0, 1, 2, 3]  # two passes, nothing held between them
+    assert (report.maxcll, report.maxfall) == expected
+    assert report.frames == 4 and report.path == str(out)
+    assert 900 <= expected[0] <= 1000 and 0 < expected[1] < expected[0]
+    assert list(tmp_path.iterdir()) == [out]  # no partial file left behind
+
+    (stream,) = ffprobe(
+        "-show_entries",
+        "stream=codec_name,codec_tag_string,profile,pix_fmt,color_space,color_transfer,color_primaries,color_range",
+        str(out),
+    )["streams"]
+    assert stream == {
+        "codec_name": "hevc",
+        "codec_tag_string": "hvc1",
+        "profile": "Main 10",
+        "pix_fmt": "yuv420p10le",
+        "color_space": "bt2020nc",
+        "color_transfer": "smpte2084",
+        "color_primaries": "bt2020",
+        "color_range": "tv",
+    }
+    (first,) = ffprobe("-read_intervals", "%+#1", "-show_frames", "-show_entries", "frame=side_data_list", str(out))[
+        "frames"
+    ]
+    side = {d["side_data_type"]: d for d in first["side_data_list"]}
+    cll = side["Content light level metadata"]
+    assert (cll["max_content"], cll["max_average"]) == expected
+    mdcv = side["Mastering display metadata"]
+    assert (mdcv["red_x"], mdcv["red_y"], mdcv["white_point_x"]) == ("34000/50000", "16000/50000", "15635/50000")
+    assert mdcv["max_luminance"] == "10000000/10000"
+
+
+def test_a_1000_nit_patch_decodes_to_the_pq_code(tmp_path):
+    # Far above the view's roll-off, the output transform gives exactly the
+    # 1000-nit display peak on a neutral.
+    patch = np.full((H, W, 3), 1.0e4, np.float32)
+    out = tmp_path / "patch.mp4"
+    encode_hdr10([patch, patch], out, fps=FPS, width=W, height=H, maxcll=1000, maxfall=1000, preset="ultrafast")
+    expected = 64 + 876 * 0.7518
+    assert int(pq_to_code10(pq_encode(1000.0))) == round(expected)
+    for y, cb, cr in decoded_planes(out):
+        assert np.abs(y.astype(float) - expected).max() <= 2
+        assert np.abs(cb.astype(int) - 512).max() <= 2 and np.abs(cr.astype(int) - 512).max() <= 2
+
+
+def test_understated_light_levels_leave_no_file(tmp_path):
+    out = tmp_path / "bad.mp4"
+    frames = [master_frame(i) for i in range(2)]
+    with pytest.raises(LightLevelError):
+        encode_hdr10(frames, out, fps=FPS, width=W, height=H, maxcll=100, maxfall=10, preset="ultrafast")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_bad_input(tmp_path):
+    out = tmp_path / "x.mp4"
+    kw = dict(fps=FPS, width=W, height=H, preset="ultrafast")
+    with pytest.raises(ValueError, match="MaxFALL"):
+        encode_hdr10([master_frame(0)], out, maxcll=100, maxfall=200, **kw)
+    with pytest.raises(ValueError, match="expected"):
+        encode_hdr10([np.zeros((H, W + 2, 3), np.float32)], out, maxcll=1000, maxfall=100, **kw)
+    with pytest.raises(ValueError, match="no frames"):
+        encode_hdr10([], out, maxcll=1000, maxfall=100, **kw)
+    with pytest.raises(ValueError, match="count"):
+        hdr10_from_master(master_frame, 0, out, fps=FPS, width=W, height=H)
+    assert list(tmp_path.iterdir()) == []

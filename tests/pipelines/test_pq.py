@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+
+from pipelines.color import pq
+
+
+def test_pq_reference_values():
+    got = pq.pq_encode(np.array([100.0, 203.0, 1000.0]))
+    assert np.round(got, 4).tolist() == [0.5081, 0.5807, 0.7518]
+
+
+def test_pq_round_trip():
+    nits = np.concatenate([[0.0], np.geomspace(1e-4, 1e4, 500)])
+    np.testing.assert_allclose(pq.pq_decode(pq.pq_encode(nits)), nits, rtol=1e-9, atol=1e-12)
+    assert pq.pq_encode(10000.0) == pytest.approx(1.0)
+    assert pq.pq_decode(1.0) == pytest.approx(10000.0)
+
+
+def test_pq_is_float64_and_clamps_out_of_range():
+    assert pq.pq_encode(np.float32(100.0)).dtype == np.float64
+    assert pq.pq_decode(np.array([-0.5, 1.5])).tolist() == pytest.approx([0.0, 10000.0])
+
+
+def test_fast_decode_agrees():
+    e = np.linspace(0.0, 1.0, 10001, dtype=np.float32)
+    fast = pq.pq_decode_f32(e)
+    assert fast.dtype == np.float32
+    exact = pq.pq_decode(e)
+    np.testing.assert_allclose(fast, exact, rtol=1e-4, atol=1e-7)
+    at_1000 = e <= pq.pq_encode(1000.0)
+    assert np.abs(fast[at_1000] - exact[at_1000]).max() < 0.05
+
+
+def test_narrow_range_codes():
+    assert pq.pq_to_code10(np.array([0.0, 1.0])).tolist() == [64, 940]
+    assert pq.pq_to_code10(np.array([-0.5, 0.0, 0.5]), chroma=True).tolist() == [64, 512, 960]
+    assert pq.narrow_code(np.array([0.0, 1.0]), bits=8).tolist() == [16, 235]
+    assert int(pq.pq_to_code10(pq.pq_encode(1000.0))) == 723  # 64 + 876 * 0.7518
+
+
+def _bradford_matrix(src_xy, src_white, dst_xy, dst_white):
+    """RGB->RGB through XYZ from chromaticities, with Bradford white adaptation."""
+
+    def xyz(x, y):
+        return np.array([x / y, 1.0, (1 - x - y) / y])
+
+    def rgb_to_xyz(prims, white):
+        m = np.stack([xyz(*p) for p in prims], axis=1)
+        return m * np.linalg.solve(m, xyz(*white))
+
+    bradford = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+    cat = np.linalg.inv(bradford) @ np.diag((bradford @ xyz(*dst_white)) / (bradford @ xyz(*src_white))) @ bradford
+    return np.linalg.inv(rgb_to_xyz(dst_xy, dst_white)) @ cat @ rgb_to_xyz(src_xy, src_white)
+
+
+def test_acescg_to_bt2020_matrix_from_primaries():
+    ap1 = [(0.713, 0.293), (0.165, 0.830), (0.128, 0.044)]
+    bt2020 = [(0.708, 0.292), (0.170, 0.797), (0.131, 0.046)]
+    m = _bradford_matrix(ap1, (0.32168, 0.33767), bt2020, (0.3127, 0.3290))
+    np.testing.assert_allclose(pq.ACESCG_TO_BT2020, m, atol=2e-5)
+
+
+def _grey(values) -> np.ndarray:
+    return np.repeat(np.asarray(values, np.float32)[None, :, None], 3, axis=2)
+
+
+def test_output_transform_grey_axis():
+    scene = [0.0, 0.18, 1.0, 16.0, 10000.0]
+    out = pq.acescg_to_pq_bt2020(_grey(scene))
+    assert out.dtype == np.float32 and out.shape == (1, 5, 3)
+    nits = pq.pq_decode(out[0, :, 1])
+    assert nits[0] < 0.01
+    assert nits[1] == pytest.approx(14.5, abs=0.3)  # ACES 2.0 1000-nit view: mid grey
+    assert nits[2] == pytest.approx(106.6, abs=1.0)
+    assert nits[3] == pytest.approx(705.0, abs=5.0)
+    assert nits[4] == pytest.approx(1000.0, abs=0.05)  # the display peak, exactly
+    np.testing.assert_allclose(out[0, :, 0], out[0, :, 2], atol=2e-4)  # neutral stays neutral
+
+
+def test_output_transform_rolls_off_smoothly_to_the_peak():
+    scene = np.geomspace(1e-3, 1e5, 400)
+    nits = pq.pq_decode(pq.acescg_to_pq_bt2020(_grey(scene))[0, :, 1])
+    assert np.all(np.diff(nits) >= -1e-6)
+    assert nits.max() <= 1000.0 + 0.05
+    assert pq.pq_decode(pq.acescg_to_pq_bt2020(_grey([1e5]), peak_nits=4000)[0, 0, 1]) == pytest.approx(4000, abs=1)
+
+
+def test_baked_lut_matches_the_exact_ocio_view():
+    rng = np.random.default_rng(5)
+    lum = np.exp(rng.normal(-1.7, 1.8, (48, 48, 1)))
+    rgb = (lum * np.exp(rng.normal(0.0, 0.35, (48, 48, 3)))).astype(np.float32)
+    err = np.abs(pq.acescg_to_pq_bt2020(rgb) - pq.exact_acescg_to_pq_bt2020(rgb)) * 876  # 10-bit codes
+    assert np.median(err) < 0.3
+    assert np.percentile(err, 99) < 2.0
+
+
+def test_output_transform_refuses_bad_input_and_keeps_its_input():
+    rgb = np.full((2, 2, 3), 0.5, np.float32)
+    before = rgb.copy()
+    pq.acescg_to_pq_bt2020(rgb)
+    np.testing.assert_array_equal(rgb, before)
+    rgb[0, 0, 1] = np.nan
+    with pytest.raises(ValueError, match="not finite"):
+        pq.acescg_to_pq_bt2020(rgb)
+    with pytest.raises(ValueError, match="HDR view"):
+        pq.acescg_to_pq_bt2020(before, peak_nits=1234)
+    with pytest.raises(ValueError, match="H, W, 3"):
+        pq.acescg_to_pq_bt2020(np.zeros((4, 3), np.float32))
