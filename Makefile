@@ -10,7 +10,8 @@ export RAY_USAGE_STATS_ENABLED := 0
 
 # Debian tools the suite drives for real: ffprobe (independent HDR check),
 # prometheus + promtool (scrape and rule tests), kubectl (kustomize).
-SYSTEM_TOOLS := ffprobe:ffmpeg promtool:prometheus prometheus:prometheus kubectl:kubectl
+SYSTEM_TOOLS := ffprobe:ffmpeg promtool:prometheus prometheus:prometheus kubectl:kubectl \
+	radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install install-dev system-deps lint clean
@@ -46,9 +47,11 @@ demo: install
 lint: install-dev
 	$(BIN)/lint-imports
 
+# S3 servers (moto and a single-node Ceph RGW) run for the suite and are
+# stopped afterwards, pass or fail.
 test: install-dev system-deps
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	scripts/s3-servers.sh start && $(BIN)/python -m pytest; rc=$$?; scripts/s3-servers.sh stop; exit $$rc
 
 clean:
 	rm -rf out .pytest_cache

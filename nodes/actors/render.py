@@ -69,6 +69,8 @@ class RenderNode:
             key = order.key(frame)
             try:
                 digest = self.store.put(key, data)
+            except PermanentError:
+                raise  # e.g. refused credentials: another attempt would be refused too
             except OSError as e:
                 raise TransientError(f"writing {key}: {e}") from None
             frames.append(StoredFrame(frame=frame, key=key, digest=digest))

@@ -17,6 +17,7 @@ then renamed into place.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -42,8 +43,9 @@ from pipelines.color.pq import (
 # SMPTE ST 2086 primaries of a P3-D65 display, in the 1/50000 units x265 wants.
 _P3_D65 = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
 _MIN_DISPLAY_NITS = 0.0001
-# VUI code points (ITU-T H.273): BT.2020 primaries, PQ, BT.2020 NCL, limited range.
-_PRIMARIES_BT2020, _TRC_PQ, _MATRIX_BT2020_NCL, _RANGE_LIMITED = 9, 16, 9, 1
+# VUI code points (ITU-T H.273): primaries, transfer, matrix, range.
+# BT.2020, PQ (ST 2084), BT.2020 non-constant luminance, limited ("tv").
+HDR10_VUI = (9, 16, 9, 1)
 _CTA_MAX = 65535  # MaxCLL/MaxFALL are 16-bit fields
 
 
@@ -204,20 +206,16 @@ def prefetched(items: Iterable[np.ndarray], convert: Callable[[np.ndarray], T], 
         worker.join()
 
 
+def set_vui(target: object, vui: tuple[int, int, int, int]) -> None:
+    """Tag a codec context or frame with (primaries, transfer, matrix, range)."""
+    target.color_primaries, target.color_trc, target.colorspace, target.color_range = vui  # type: ignore[attr-defined]
+
+
 def _x265_params(maxcll: int, maxfall: int, peak_nits: int) -> str:
-    return ":".join(
-        [
-            "hdr10=1",
-            "repeat-headers=1",  # SEI + parameter sets at every keyframe, so any cut point is HDR10
-            "colorprim=bt2020",
-            "transfer=smpte2084",
-            "colormatrix=bt2020nc",
-            "range=limited",
-            f"master-display={master_display(peak_nits)}",
-            f"max-cll={maxcll},{maxfall}",
-            "hdr10-opt=1",
-            "log-level=error",
-        ]
+    # repeat-headers: parameter sets and HDR SEI at every keyframe, so any cut point is HDR10.
+    return (
+        "hdr10=1:repeat-headers=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:range=limited:"
+        f"master-display={master_display(peak_nits)}:max-cll={maxcll},{maxfall}:hdr10-opt=1:log-level=error"
     )
 
 
@@ -244,6 +242,7 @@ def encode_hdr10(
     ``maxcll``/``maxfall`` go into the SEI before the first frame; measure
     them first (``hdr10_from_master`` does both passes). Raises
     LightLevelError, leaving no file, if the content exceeds them.
+    ``frames`` is consumed on a worker thread, one or two frames ahead.
     """
     _check_levels(maxcll, maxfall)
     path = Path(path)
@@ -260,13 +259,7 @@ def encode_hdr10(
             )
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
             stream.codec_tag = "hvc1"  # what Apple players and most MP4 validators require
-            cc = stream.codec_context
-            cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = (
-                _PRIMARIES_BT2020,
-                _TRC_PQ,
-                _MATRIX_BT2020_NCL,
-                _RANGE_LIMITED,
-            )
+            set_vui(stream.codec_context, HDR10_VUI)
 
             def convert(rgb: np.ndarray) -> tuple[tuple[float, float], tuple[np.ndarray, ...]]:
                 if rgb.shape != (height, width, 3):
@@ -274,18 +267,15 @@ def encode_hdr10(
                 pq = acescg_to_pq_bt2020(rgb, peak_nits)
                 return frame_light_levels(pq), ycbcr420(pq, kr=BT2020_KR, kb=BT2020_KB, bits=10)
 
-            for (c, a), planes in prefetched(frames, convert):
-                seen_cll, seen_fall = max(seen_cll, c), max(seen_fall, a)
-                vf = video_frame(planes, "yuv420p10le", width, height)
-                vf.color_primaries, vf.color_trc, vf.colorspace, vf.color_range = (
-                    _PRIMARIES_BT2020,
-                    _TRC_PQ,
-                    _MATRIX_BT2020_NCL,
-                    _RANGE_LIMITED,
-                )
-                vf.pts = count
-                container.mux(stream.encode(vf))
-                count += 1
+            # closing(): stop the worker now if encoding fails, not when the traceback dies.
+            with contextlib.closing(prefetched(frames, convert)) as converted:
+                for (c, a), planes in converted:
+                    seen_cll, seen_fall = max(seen_cll, c), max(seen_fall, a)
+                    vf = video_frame(planes, "yuv420p10le", width, height)
+                    set_vui(vf, HDR10_VUI)
+                    vf.pts = count
+                    container.mux(stream.encode(vf))
+                    count += 1
             if count == 0:
                 raise ValueError("no frames to encode")
             container.mux(stream.encode(None))
@@ -331,7 +321,8 @@ def hdr10_from_master(
     def frames() -> Iterator[np.ndarray]:
         return (read_frame(i) for i in range(count))
 
-    maxcll, maxfall = measure_light_levels(acescg_to_pq_bt2020(f, peak_nits) for f in frames())
+    with contextlib.closing(prefetched(frames(), lambda f: acescg_to_pq_bt2020(f, peak_nits))) as pq_frames:
+        maxcll, maxfall = measure_light_levels(pq_frames)
     return encode_hdr10(
         frames(),
         path,

@@ -16,6 +16,8 @@ is display-referred, 8-bit and lossy.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -28,11 +30,11 @@ from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict
 
 from pipelines.color.display import to_display_srgb
-from pipelines.master.hdr10 import video_frame, ycbcr420
+from pipelines.master.hdr10 import prefetched, set_vui, video_frame, ycbcr420
 
 BT709_KR, BT709_KB = 0.2126, 0.0722
 # VUI code points (ITU-T H.273): BT.709 primaries, transfer and matrix; limited range.
-_BT709, _RANGE_LIMITED = 1, 1
+BT709_VUI = (1, 1, 1, 1)
 
 
 def _srgb_to_bt1886_table() -> np.ndarray:
@@ -86,7 +88,9 @@ def encode_sdr_proxy(
     """Encode scene-linear ACEScg (H, W, 3) frames as a Rec.709 8-bit 4:2:0 .mp4.
 
     ``burn_in(i)`` gives the text for the i-th frame (0-based), e.g.
-    "sh010  1012". Frames are streamed; the file appears only when complete.
+    "sh010  1012"; it is called on the worker thread that converts frames
+    ahead of the encoder. Frames are streamed; the file appears only when
+    complete.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
@@ -100,25 +104,25 @@ def encode_sdr_proxy(
                 options["x265-params"] = "log-level=error"
             stream = container.add_stream(codec, rate=Fraction(fps), options=options)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            cc = stream.codec_context
-            cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = _BT709, _BT709, _BT709, _RANGE_LIMITED
-            for rgb in frames:
+            set_vui(stream.codec_context, BT709_VUI)
+            labels = itertools.count()  # the worker numbers frames as it converts them
+
+            def convert(rgb: np.ndarray) -> tuple[np.ndarray, ...]:
+                i = next(labels)
                 if rgb.shape != (height, width, 3):
-                    raise ValueError(f"frame {count} is {rgb.shape}, expected ({height}, {width}, 3)")
+                    raise ValueError(f"frame {i} is {rgb.shape}, expected ({height}, {width}, 3)")
                 rgb8 = to_display_srgb(rgb)
                 if burn_in is not None:
-                    burn_text(rgb8, burn_in(count))
-                planes = ycbcr420(_SRGB_TO_BT1886[rgb8], kr=BT709_KR, kb=BT709_KB, bits=8)
-                vf = video_frame(planes, "yuv420p", width, height)
-                vf.color_primaries, vf.color_trc, vf.colorspace, vf.color_range = (
-                    _BT709,
-                    _BT709,
-                    _BT709,
-                    _RANGE_LIMITED,
-                )
-                vf.pts = count
-                container.mux(stream.encode(vf))
-                count += 1
+                    burn_text(rgb8, burn_in(i))
+                return ycbcr420(_SRGB_TO_BT1886[rgb8], kr=BT709_KR, kb=BT709_KB, bits=8)
+
+            with contextlib.closing(prefetched(frames, convert)) as converted:
+                for planes in converted:
+                    vf = video_frame(planes, "yuv420p", width, height)
+                    set_vui(vf, BT709_VUI)
+                    vf.pts = count
+                    container.mux(stream.encode(vf))
+                    count += 1
             if count == 0:
                 raise ValueError("no frames to encode")
             container.mux(stream.encode(None))

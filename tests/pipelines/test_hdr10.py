@@ -1,7 +1,9 @@
+import contextlib
 import json
 import os
 import shutil
 import subprocess
+import threading
 from fractions import Fraction
 
 import av
@@ -14,6 +16,7 @@ from pipelines.master.hdr10 import (
     encode_hdr10,
     hdr10_from_master,
     measure_light_levels,
+    prefetched,
     ycbcr420,
 )
 
@@ -154,6 +157,31 @@ def test_understated_light_levels_leave_no_file(tmp_path):
     with pytest.raises(LightLevelError):
         encode_hdr10(frames, out, fps=FPS, width=W, height=H, maxcll=100, maxfall=10, preset="ultrafast")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_frame_source_stops_everything_and_leaves_no_file(tmp_path):
+    def frames():
+        yield master_frame(0)
+        raise OSError("store went away")
+
+    with pytest.raises(OSError, match="store went away"):
+        encode_hdr10(frames(), tmp_path / "x.mp4", fps=FPS, width=W, height=H, maxcll=1000, maxfall=500)
+    assert list(tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name == "hdr10-convert"]
+
+
+def test_prefetch_stays_bounded_and_stops_when_closed_early():
+    produced = []
+
+    def items():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    with contextlib.closing(prefetched(items(), lambda x: 2 * x, depth=2)) as it:
+        assert [next(it), next(it)] == [0, 2]
+    assert len(produced) <= 5  # two handed out, at most two queued, one in hand
+    assert not [t for t in threading.enumerate() if t.name == "hdr10-convert"]
 
 
 def test_refuses_bad_input(tmp_path):

@@ -37,9 +37,9 @@ from pipelines.continuity.rules.lighting import Lighting
 # unmistakable. Framing alone stayed under 0.27 stop (above).
 EXPOSURE_WARN = 1 / 3
 EXPOSURE_ERROR = 2 / 3
-# CIE 1960 Δuv. 0.005 is about 15 mired near daylight (500 K at 5600 K, an
-# eighth-CTB gel) and 3-4 just-noticeable differences for colours seen side by
-# side, as a cut shows them in time. 0.010 is a quarter-gel cast.
+# CIE 1960 Δuv. 0.005 is about 15 mired near daylight (500 K at 5600 K, just
+# under a 1/8 CTB gel) and 3-4 just-noticeable differences for colours seen
+# side by side, as a cut shows them in time. 0.010 is a quarter-gel cast.
 BALANCE_WARN = 0.005
 BALANCE_ERROR = 0.010
 # log2 of a ratio of log-luminance spreads (contrast) or of chromas
