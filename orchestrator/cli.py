@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resolution", type=_resolution, help="override, e.g. 64x36 for a quick preview")
     r.add_argument("--samples", type=int, help="override samples per pixel")
     r.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port while rendering")
+    r.add_argument(
+        "--store",
+        help="where frames and masters go: a folder (default: --out) or s3://bucket/prefix "
+        "(endpoint and keys from SHOTFARM_S3_ENDPOINT, SHOTFARM_S3_ACCESS_KEY, SHOTFARM_S3_SECRET_KEY)",
+    )
     v = sub.add_parser("validate", help="check a spec and print every problem with its field path")
     v.add_argument("spec", type=Path)
     sub.add_parser("schema", help="print the sequence spec's JSON Schema")
@@ -97,7 +102,7 @@ def _render(args: argparse.Namespace) -> int:
     bar = ProgressBar()
     embedded.ensure_ray(args.cpus)
     try:
-        progress = embedded.render(seq, out, settings, on_progress=bar)
+        progress = embedded.render(seq, out, settings, on_progress=bar, store_url=args.store)
     except (SpecConflict, LogBusy) as e:
         bar.close()
         print(f"error: {_cause(e)}", file=sys.stderr)
@@ -110,7 +115,7 @@ def _render(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         raise
     bar.close()
-    _summary(progress, out, time.monotonic() - started, seq)
+    _summary(progress, args.store or str(out), time.monotonic() - started, seq)
     return 0 if progress.status.value == "completed" else EXIT_FAILED
 
 
@@ -121,7 +126,10 @@ def _cause(e: BaseException) -> str:
     return text[-1] if text else type(inner).__name__
 
 
-def _summary(p: Progress, out: Path, wall: float, seq: Sequence) -> None:
+def _summary(p: Progress, store: str, wall: float, seq: Sequence) -> None:
+    def where(key: str) -> str:
+        return f"{store.rstrip('/')}/{key}"
+
     print(f"{p.sequence_id}: {p.status.value}")
     if p.reason:
         print(f"  reason: {p.reason}")
@@ -131,11 +139,11 @@ def _summary(p: Progress, out: Path, wall: float, seq: Sequence) -> None:
     print(f"  node time   {p.node_seconds:.1f} node-seconds")
     print(f"  cost        ${p.cost_usd:.4f}")
     if p.master_keys:
-        print(f"  master      {out / p.master_keys[0]} .. {Path(p.master_keys[1]).name}")
+        print(f"  master      {where(p.master_keys[0])} .. {Path(p.master_keys[1]).name}")
     if p.contact_sheet:
-        print(f"  contact     {out / p.contact_sheet}")
+        print(f"  contact     {where(p.contact_sheet)}")
     for name, key in p.deliverables.items():
-        print(f"  {name:<11} {out / key}")
+        print(f"  {name:<15} {where(key)}")
     if p.cuts:
         print("  cuts:")
         for line in p.cuts:

@@ -15,6 +15,7 @@ from typing import Any
 
 import ray
 
+from nodes.storage import open_store
 from orchestrator.coordinator import Coordinator
 from orchestrator.progress import Progress
 from orchestrator.settings import FarmSettings
@@ -39,12 +40,13 @@ def prepare_out(out: Path) -> Path:
     return out
 
 
-def _publish_reports(progress: Progress, out: Path) -> None:
+def _publish_reports(progress: Progress, out: Path, store_url: str) -> None:
     """The continuity report at the top of the output folder, where people look first."""
+    store = open_store(store_url)
     for name, key in progress.deliverables.items():
         if name.startswith("continuity."):
             tmp = out / f".{name}.tmp"
-            tmp.write_bytes((out / key).read_bytes())
+            tmp.write_bytes(store.get(key))
             os.replace(tmp, out / name)
 
 
@@ -65,15 +67,21 @@ def render(
     settings: FarmSettings,
     on_progress: Callable[[Progress], None] = lambda p: None,
     poll: float = 0.5,
+    store_url: str | None = None,
 ) -> Progress:
-    """Render a sequence into `out`, resuming whatever the folder's log shows was done."""
+    """Render a sequence into `out`, resuming whatever the folder's log shows was done.
+
+    Frames and masters go to `store_url` (default: the output folder itself);
+    the event log always lives in the output folder.
+    """
     out = prepare_out(out)
+    store_url = store_url or str(out)
     calls = settings.timeouts.call
     resources = ray.cluster_resources()
     coordinator: Any = (
         ray.remote(Coordinator)
         .options(num_cpus=0, max_concurrency=64)
-        .remote(str(out / LOG_NAME), str(out), settings)
+        .remote(str(out / LOG_NAME), store_url, settings)
     )
     try:
         ray.get(
@@ -85,7 +93,7 @@ def render(
             progress: Progress = ray.get(coordinator.progress.remote(sid), timeout=calls)
             on_progress(progress)
             if progress.finished:
-                _publish_reports(progress, out)
+                _publish_reports(progress, out, store_url)
                 return progress
             time.sleep(poll)
     finally:
