@@ -23,11 +23,12 @@ class CutLine(BaseModel):
     fixes: tuple[str, ...]
 
     def __str__(self) -> str:
-        text = f"{self.cut:<24} {self.status}"
+        """One line per cut, e.g. 'sh030>sh040  fixed   exposure: grade, axis_180: requeue'."""
+        text = f"{self.cut:<22} {self.status:<7}"
         if self.fixes:
-            text += f"  fixed: {', '.join(self.fixes)}"
-        if self.problems and self.status != "ok":
-            text += f"  {'remaining' if self.status == 'review' else 'found'}: {', '.join(self.problems)}"
+            text += " " + ", ".join(dict.fromkeys(self.fixes))
+        if self.problems and self.status == "review":
+            text += f"  for review: {', '.join(dict.fromkeys(self.problems))}"
         return text
 
 

@@ -36,6 +36,11 @@ def patched(cut, fix: Requeue):
     return cut.with_right(cut.right.patched(fix.patch))
 
 
+def problems(cut) -> list[str]:
+    """Rules that fire, leaving out the missing frames (these cuts are judged on their specs)."""
+    return [f.rule for f in check_cut(cut) if f.rule != "frames"]
+
+
 def judged(rule: str, cut):
     m = RULES[rule].measure(cut)
     return None if m is None else RULES[rule].judge(m)
@@ -65,7 +70,7 @@ def test_without_a_line_of_action_or_in_another_location_there_is_nothing_to_cro
 def test_the_explanation_says_who_crosses_whose_line_and_how_far():
     (f,) = [f for f in check_cut(staged([at(-40)], [at(140)])) if f.rule == "axis_180"]
     assert f.explanation.startswith("sh020's camera crosses the line set by sh010")
-    assert "3.86 m on one side" in f.explanation and "4.60 m on the other" in f.explanation
+    assert "sh010's camera is 4.60 m on one side" in f.explanation and "sh020's is 4.60 m on the other" in f.explanation
 
 
 def test_the_fix_mirrors_the_whole_camera_move_across_the_line():
@@ -117,8 +122,8 @@ def test_the_fix_swings_the_camera_around_the_subject_past_30_degrees_at_the_sam
     after = patched(cut, fix)
     m = RULES["jump_cut_30"].measure(after)
     assert 30 <= m["angle"] <= 36
-    key = after.right.shot.camera.keys[0]
-    assert math.dist(key.position, ORB) == pytest.approx(6.0, abs=1e-6)
+    key, before = after.right.shot.camera.keys[0], cut.right.shot.camera.keys[0]
+    assert math.dist(key.position, ORB) == pytest.approx(math.dist(before.position, ORB), abs=1e-9)
     assert key.look_at == pytest.approx(ORB)
     assert judged("axis_180", after) is None  # swung away from the line, not across it
 
@@ -181,7 +186,7 @@ def test_crossing_the_line_also_flips_screen_direction_and_one_re_render_fixes_b
     assert found["screen_direction"].fix is None
     assert "resolves this too" in found["screen_direction"].explanation
     after = patched(cut, found["axis_180"].fix)
-    assert [f.rule for f in check_cut(after)] == []
+    assert problems(after) == []
 
 
 def test_a_camera_across_the_line_and_too_close_in_angle_gets_one_patch_that_clears_both():
