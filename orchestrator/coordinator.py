@@ -112,20 +112,23 @@ class Coordinator:
         self.store_url = store_url
         self._lock_fd = _lock(Path(log_path + ".lock"), settings.timeouts.lock)
         self.log = SqliteEventLog(log_path)
+        metrics = None
+        if settings.metrics_port is not None:
+            from orchestrator.metrics import FarmMetrics
+
+            metrics = FarmMetrics(prices=settings.prices, engine=settings.engine)
         self.state = FarmState(policy=Policy(max_attempts=settings.max_attempts))
         for _, event in self.log.read():
             self.state = evolve(self.state, event)
+            if metrics is not None:  # replayed facts count like live ones
+                metrics.observe(event, self.state)
         self.nodes: dict[str, Any] = {}
         self.master: Any = None
         self._tasks: set[asyncio.Task] = set()
         self._started = time.time()
         self._baseline: dict[str, int] = {}
         self._observers: list[Callable[[ev.Event, FarmState], None]] = []
-        if settings.metrics_port is not None:
-            from orchestrator.metrics import FarmMetrics
-
-            metrics = FarmMetrics(prices=settings.prices)
-            metrics.rebuild(self.state)
+        if metrics is not None:
             metrics.serve(settings.metrics_port, settings.metrics_addr)
             self._observers.append(metrics.observe)
 

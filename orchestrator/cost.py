@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # On-demand list prices per device-hour, rounded, for a single GPU (or one CPU
 # core for "cpu"). They are defaults for a laptop run to show a figure, not a
-# quote: a studio supplies its own book.
-DEFAULT_RATES = {"cpu": 0.05, "a10g": 1.01, "l40s": 1.86, "h100": 3.93}
+# quote: a studio supplies its own book. "gpu" prices a local GPU of unknown
+# model (embedded mode does not ask which one it is).
+DEFAULT_RATES = {"cpu": 0.05, "gpu": 2.0, "a10g": 1.01, "l40s": 1.86, "h100": 3.93}
 
 
 class PriceBook(BaseModel):

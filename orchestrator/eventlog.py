@@ -5,18 +5,39 @@ on it, so after a crash the log holds everything that was decided, and
 replaying it puts the farm back where it was. Rows are never updated or
 deleted; triggers refuse both. Each row keeps the sha256 of its body so a
 damaged record is caught on read instead of folded into state.
+
+One exception, made on open and nowhere else: a torn LAST record (the last
+one ever written, whose body is not a complete JSON document or whose digest
+is not a digest at all: the marks a write cut short leaves) is moved to the
+`quarantine` table with a warning. Dropping it is safe because it is the
+last: the farm is then exactly where it would be had the crash come just
+before that append, and a restart re-derives whatever followed. Anything
+else that fails its digest (a record that is not the last, or a complete
+record whose bytes were altered) raises LogCorrupt on read: the log must
+never lose a fact silently.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from orchestrator.core.events import Event, event_from_json
 
-_SCHEMA = """
+log = logging.getLogger(__name__)
+
+_NO_DELETE = """CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;"""
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     sequence_id TEXT NOT NULL,
@@ -27,13 +48,66 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_sequence ON events (sequence_id, seq);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-    BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+{_NO_DELETE}
+CREATE TABLE IF NOT EXISTS quarantine (
+    seq INTEGER PRIMARY KEY,
+    sequence_id TEXT,
+    type TEXT,
+    body BLOB,
+    digest TEXT,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS quarantine_no_update BEFORE UPDATE ON quarantine
+    BEGIN SELECT RAISE(ABORT, 'the quarantine is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS quarantine_no_delete BEFORE DELETE ON quarantine
+    BEGIN SELECT RAISE(ABORT, 'the quarantine is append-only'); END;
 """
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class LogCorrupt(RuntimeError):
     pass
+
+
+def body_digest(body: object) -> str | None:
+    """sha256 of a stored body, or None when the stored value is not text at all."""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode()
+        except UnicodeDecodeError:
+            return None
+    return hashlib.sha256(body.encode()).hexdigest() if isinstance(body, str) else None
+
+
+def torn_reason(body: object, digest: object) -> str | None:
+    """Why a record that fails its digest looks torn (cut short), or None if it looks altered.
+
+    A write cut short leaves a body that is not one complete JSON document,
+    or a digest that is not 64 hex digits. A complete event under a
+    well-formed digest that does not match it was changed after it was
+    written, which no crash does: that is corruption, not a torn write.
+    """
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        return f"its digest is not a sha256 ({str(digest)[:20]!r})"
+    try:
+        text = body.decode() if isinstance(body, bytes) else body
+        json.loads(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return "its body is not a complete JSON document"
+    return None
+
+
+def check_record(seq: int, body: object, digest: object) -> str | None:
+    """None when the record matches its digest and parses as an event, else what is wrong."""
+    if body_digest(body) != digest:
+        return f"event {seq} does not match its digest"
+    try:
+        event_from_json(body)  # type: ignore[arg-type]
+    except ValidationError as e:
+        return f"event {seq} is not an event this version understands ({e.error_count()} problem(s))"
+    return None
 
 
 class SqliteEventLog:
@@ -43,6 +117,59 @@ class SqliteEventLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._drop_torn_tail()
+
+    def _drop_torn_tail(self) -> None:
+        row = self._db.execute(
+            "SELECT seq, sequence_id, type, body, digest FROM events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return
+        seq, sequence_id, type_, body, digest = row
+        if body_digest(body) == digest:
+            return  # intact; whether it parses is read()'s business (LogCorrupt there)
+        reason = torn_reason(body, digest)
+        if reason is None:
+            return  # altered, not torn: read() raises LogCorrupt, nothing is dropped
+        if seq != self._last_issued():
+            # A later record was written after this one (and set aside since), so
+            # this was not the write a crash interrupted: corruption, for read().
+            return
+        # Moving the row needs one DELETE past the append-only trigger. SQLite
+        # DDL is transactional, so dropping and recreating the trigger inside
+        # the same IMMEDIATE transaction as the copy and the delete means no
+        # other connection ever sees the log without its trigger, and a crash
+        # part-way rolls all of it back (the torn record is found again on the
+        # next open). The log's end is re-checked under the write lock.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            last = self._db.execute("SELECT max(seq) FROM events").fetchone()[0]
+            if last != seq or self._last_issued() != seq:
+                raise LogCorrupt(f"{self.path}: the log grew while its torn record {seq} was being set aside")
+            self._db.execute(
+                "INSERT INTO quarantine (seq, sequence_id, type, body, digest, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (seq, sequence_id, type_, body, digest, f"torn last record: {reason}", time.time()),
+            )
+            self._db.execute("DROP TRIGGER events_no_delete")
+            self._db.execute("DELETE FROM events WHERE seq = ?", (seq,))
+            self._db.execute(_NO_DELETE)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        log.warning(
+            "%s: the last event (seq %d, %s) was torn (%s); it was moved to the quarantine table "
+            "and the farm goes on as if the crash had come just before it",
+            self.path,
+            seq,
+            type_,
+            reason,
+        )
+
+    def _last_issued(self) -> int:
+        """The highest seq ever handed out (AUTOINCREMENT keeps it past deletions)."""
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        return int(row[0]) if row else 0
 
     def append(self, event: Event) -> int:
         body = event.model_dump_json()
@@ -60,9 +187,15 @@ class SqliteEventLog:
             query += " AND sequence_id = ?"
             args += (sequence_id,)
         for seq, body, digest in self._db.execute(query + " ORDER BY seq", args).fetchall():
-            if hashlib.sha256(body.encode()).hexdigest() != digest:
-                raise LogCorrupt(f"{self.path}: event {seq} does not match its digest")
+            problem = check_record(seq, body, digest)
+            if problem is not None:
+                raise LogCorrupt(f"{self.path}: {problem}")
             yield seq, event_from_json(body)
+
+    def quarantined(self) -> list[tuple[int, str, float]]:
+        """(seq, reason, when) of every record ever set aside, oldest first."""
+        rows = self._db.execute("SELECT seq, reason, at FROM quarantine ORDER BY seq").fetchall()
+        return [(int(s), str(r), float(a)) for s, r, a in rows]
 
     def close(self) -> None:
         self._db.close()

@@ -3,9 +3,11 @@
 Every metric the farm exports is defined here, and this is the only module
 that imports prometheus_client. `FarmMetrics.observe` is an observer on the
 coordinator loop: it is called after each event is logged and folded, and
-reads the event and the new state. After a restart `rebuild` re-derives the
-counters from the replayed state, so the USD and GPU-second counters equal
-the log's totals (state accumulates them over every accepted render).
+reads the event and the new state. Observing every event of a replayed log
+gives exactly the counters of the run that wrote it. `rebuild` derives them
+from a replayed state instead: exact while the state still holds every
+render's cost, which stops being true once a shot is re-rendered at a new
+version (state keeps the current version's chunks only).
 
 Labels stay low-cardinality: show, sequence, gpu_class, engine, outcome,
 reason, rule, severity. Never shot, chunk, frame or node ids: per-shot cost
@@ -13,11 +15,13 @@ lives in the event log and the API. Per-sequence gauges are removed when the
 sequence finishes, so a long-lived farm does not keep one series per
 sequence it ever ran; counters stay, since cost must keep summing.
 
-This module must never change what the farm does: it only reads.
+This module must never change what the farm does: it only reads, and an
+error inside it is logged, never raised into the coordinator's loop.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -61,6 +65,7 @@ WAIT_REASONS = {ChunkStatus.QUEUED: "no_free_slot", ChunkStatus.RETRY_WAIT: "ret
 
 # Seconds, from a quick preview chunk to a heavy hero chunk.
 DURATION_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+log = logging.getLogger(__name__)
 _ACTIVE = (SequenceStatus.SUBMITTED, SequenceStatus.RENDERING, SequenceStatus.STITCHING)
 _SEQ = ("show", "sequence")
 
@@ -125,7 +130,15 @@ class FarmMetrics:
     # -- the projection ------------------------------------------------------
 
     def observe(self, event: ev.Event, state: FarmState) -> None:
-        """Fold one event; `state` already has it folded in."""
+        """Fold one event; `state` already has it folded in. Never raises."""
+        try:
+            self.fold(event, state)
+        except Exception:
+            # A wrong number on a dashboard must not stop a render.
+            log.exception("metrics: could not fold %s", type(event).__name__)
+
+    def fold(self, event: ev.Event, state: FarmState) -> None:
+        """observe, with errors raised (for tests)."""
         before, self._state = self._state, state
         match event:
             case ev.ChunkRendered():
@@ -136,6 +149,10 @@ class FarmMetrics:
                 self._invalidated(before, state, event)
             case ev.MasterStitched() if (seq := state.sequences.get(event.sequence_id)) is not None:
                 self.master_frames.labels(**_labels(seq)).inc(len(event.frames))
+            case ev.CutChecked() if (seq := state.sequences.get(event.sequence_id)) is not None:
+                cut = seq.cuts.get(event.cut)
+                if cut is not None and event.fingerprint == seq.cut_fingerprint(cut):  # evolve's own test
+                    self.record_findings(seq.spec.show, seq.spec.sequence, event.findings)
             case ev.PoolStarted():
                 self._pool(state)
         if event.sequence_id == ev.FARM:
@@ -149,10 +166,11 @@ class FarmMetrics:
     def rebuild(self, state: FarmState) -> None:
         """Re-derive every metric from a replayed state, dropping what was there.
 
-        USD and GPU-seconds come out exactly as the log has them. Chunk and
-        frame counts are each chunk's standing result and its recorded
-        failures; renders superseded by a ChunkInvalidated before the restart
-        are not counted again.
+        Counts what the state holds: each current chunk's accumulated cost
+        and node-seconds, its standing result and recorded failures, each
+        cut's latest findings. Work on shot versions that a ShotRequeued
+        replaced, and renders a ChunkInvalidated superseded, are not in the
+        state and so not counted; observe the replayed events to count them.
         """
         for metric in self._labelled:
             metric.clear()
@@ -165,6 +183,8 @@ class FarmMetrics:
                 self._rebuild_chunk(state, seq, chunk)
             if seq.master is not None:
                 self.master_frames.labels(**labels).inc(len(seq.master.frames))
+            for cut in seq.cuts.values():
+                self.record_findings(seq.spec.show, seq.spec.sequence, cut.findings)
             # The replayed state does not say when this sequence last moved; its
             # submission is a lower bound, and the PoolStarted a restart records
             # next refreshes every active sequence.

@@ -285,6 +285,8 @@ def _shot_requeued(state: FarmState, e: ev.ShotRequeued) -> FarmState:
             versions=_with(seq.versions, e.shot, e.version),
             chunks=MappingProxyType(chunks),
             status=status,
+            retired_node_seconds=seq.retired_node_seconds + sum(c.node_seconds for c in old.values()),
+            retired_cost_usd=seq.retired_cost_usd + sum(c.cost_usd for c in old.values()),
         ),
     )
 

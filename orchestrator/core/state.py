@@ -97,6 +97,9 @@ class SequenceState:
     cuts: Mapping[str, CutState] = field(default_factory=_empty)
     segments: Mapping[str, SegmentStitched] = field(default_factory=_empty)
     master: MasterStitched | None = None
+    retired_node_seconds: float = 0.0
+    retired_cost_usd: float = 0.0
+    """What shot versions replaced by a re-render cost: spent all the same."""
     finished_at: float | None = None
     reason: str | None = None
 
@@ -202,11 +205,11 @@ class SequenceState:
 
     @property
     def node_seconds(self) -> float:
-        return sum(c.node_seconds for c in self.chunks.values())
+        return self.retired_node_seconds + sum(c.node_seconds for c in self.chunks.values())
 
     @property
     def cost_usd(self) -> float:
-        return sum(c.cost_usd for c in self.chunks.values())
+        return self.retired_cost_usd + sum(c.cost_usd for c in self.chunks.values())
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,9 @@ class CDL(BaseModel):
             raise TypeError(f"CDL grades float pixels, got {rgb.dtype}")
         dt = rgb.dtype
         # Constants in the input's dtype, so float32 frames stay float32.
-        slope, offset, power, luma_w = (np.asarray(v, dtype=dt) for v in (self.slope, self.offset, self.power, LUMA_709))
+        slope, offset, power, luma_w = (
+            np.asarray(v, dtype=dt) for v in (self.slope, self.offset, self.power, LUMA_709)
+        )
         out = np.power(np.maximum(rgb * slope + offset, dt.type(0)), power)
         if self.saturation != 1.0:
             luma = (out * luma_w).sum(axis=-1, keepdims=True)

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipelines.continuity.cut import Cut
-from pipelines.continuity.findings import Finding, Grade, Requeue, Review, merge_patch
+from pipelines.continuity.findings import Finding, Fix, Grade, Requeue, Review, merge_patch
 from pipelines.continuity.rules.base import Rule
 
 
@@ -94,28 +94,39 @@ def _merged(
             left_over[id(f)] = Review(reason=f"Apply by hand after fixing {first.shot}: {f.explanation}")
         return patch, None, left_over
     for f in requeues[1:]:
-        rule = rules.get(f.rule)
-        measured = rule.measure(patched) if rule is not None else None
-        if rule is None or measured is None or rule.judge(measured) is None:
+        fix = _ask(rules.get(f.rule), patched)
+        if fix is None:
             continue  # the patch so far already fixes it
-        fix = rule.fix(patched, measured)
-        candidate = merge_patch(patch, fix.patch) if isinstance(fix, Requeue) else None
-        try:
-            if candidate is None:
-                raise ValueError("no requeue on the patched shot")
-            patched = cut.with_right(cut.right.patched(candidate))
-            patch = candidate
-        except (ValidationError, ValueError):
-            left_over[id(f)] = fix if isinstance(fix, Review) else Review(reason=f.explanation)
+        if isinstance(fix, Requeue):
+            candidate = merge_patch(patch, fix.patch)
+            try:
+                patched = cut.with_right(cut.right.patched(candidate))
+                patch = candidate
+                continue
+            except ValidationError:
+                pass
+        left_over[id(f)] = fix if isinstance(fix, Review) else Review(reason=f.explanation)
     return patch, patched, left_over
+
+
+def _ask(rule: Rule | None, cut: Cut) -> Fix | None:
+    """The rule's fix on `cut`, None when it no longer fires, a Review when it cannot be asked."""
+    if rule is None:
+        return Review(reason="The rule that proposed this fix is not registered.")
+    try:
+        measured = rule.measure(cut)
+        if measured is None or rule.judge(measured) is None:
+            return None
+        return rule.fix(cut, measured) or Review(reason=rule.explain(cut, measured))
+    except Exception as e:  # a rule that cannot be re-asked leaves its finding to a person
+        return Review(reason=f"The {rule.name} rule failed on the patched shot ({type(e).__name__}: {e}).")
 
 
 def _resolved(finding: Finding, patched: Cut | None, rules: Mapping[str, Rule]) -> bool:
     rule = rules.get(finding.rule)
-    if patched is None or rule is None or rule.uses_pixels:
+    if patched is None or rule is None or rule.uses_pixels or finding.measured.get("crashed"):
         return False
-    measured = rule.measure(patched)
-    return measured is None or rule.judge(measured) is None
+    return _ask(rule, patched) is None
 
 
 def _covered(finding: Finding, note: str) -> Finding:

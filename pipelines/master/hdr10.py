@@ -1,8 +1,9 @@
 """HDR10 deliverable: HEVC Main10, PQ, BT.2020, with CTA-861.3 light levels.
 
 Scene-linear ACEScg master frames go through the ACES 2.0 HDR output
-transform (pipelines.color.pq), then to narrow-range 4:2:0 Y'CbCr with the
-BT.2020 non-constant-luminance matrix computed here, then to x265 via PyAV.
+transform, then to narrow-range 4:2:0 Y'CbCr with the BT.2020
+non-constant-luminance matrix (both in pipelines.color.pq, in our own numpy
+maths), then to x265 via PyAV.
 HDR10 signalling is carried twice, as decoders expect: VUI colour tags
 (BT.2020 / PQ / BT.2020 NCL / limited) and SEI messages (mastering display
 colour volume of a P3-D65 display, and content light level MaxCLL/MaxFALL),
@@ -34,8 +35,9 @@ from pydantic import BaseModel, ConfigDict
 from pipelines.color.pq import (
     BT2020_KB,
     BT2020_KR,
-    acescg_to_pq_bt2020,
+    acescg_to_pq_bt2020_planar,
     output_transform_name,
+    planar_ycbcr420,
     pq_decode,
     pq_decode_f32,
 )
@@ -75,12 +77,16 @@ def _cta_round(nits: float) -> int:
 
 
 def frame_light_levels(frame_pq: np.ndarray) -> tuple[float, float]:
-    """(max, mean) over the frame of max(R, G, B) in cd/m^2, from PQ R'G'B'."""
-    # PQ is monotonic, so the channel max can be taken on the signal and only
-    # one value per pixel decoded. Pairwise maxima: numpy's max(axis=-1) over
-    # a length-3 axis is ~6x slower on a 1080p frame.
+    """(max, mean) over the frame of max(R, G, B) in cd/m^2, from PQ R'G'B' (H, W, 3)."""
     pq = np.asarray(frame_pq)
-    max_rgb = np.maximum(np.maximum(pq[..., 0], pq[..., 1]), pq[..., 2])
+    return planar_light_levels(pq[..., 0], pq[..., 1], pq[..., 2])
+
+
+def planar_light_levels(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """``frame_light_levels`` for separate PQ R', G', B' planes."""
+    # PQ is monotonic, so the channel max can be taken on the signal and only
+    # one value per pixel decoded.
+    max_rgb = np.maximum(np.maximum(r, g), b)
     # The peak is one value: decode it exactly. The average needs every pixel,
     # where float32 is 3x faster and its error (< 0.05 nit up to 1000 nits) is
     # far below the whole nit the field holds.
@@ -94,58 +100,17 @@ def measure_light_levels(frames_pq: Iterable[np.ndarray]) -> tuple[int, int]:
     MaxCLL is the brightest max(R, G, B) of any pixel of any frame; MaxFALL
     the largest per-frame average of max(R, G, B). Both in whole cd/m^2.
     """
+    return _combine(frame_light_levels(frame) for frame in frames_pq)
+
+
+def _combine(per_frame: Iterable[tuple[float, float]]) -> tuple[int, int]:
     cll = fall = 0.0
     n = 0
-    for frame in frames_pq:
-        c, a = frame_light_levels(frame)
+    for c, a in per_frame:
         cll, fall, n = max(cll, c), max(fall, a), n + 1
     if n == 0:
         raise ValueError("no frames to measure")
     return _cta_round(cll), _cta_round(fall)
-
-
-def ycbcr420(rgb_prime: np.ndarray, *, kr: float, kb: float, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Non-linear R'G'B' in [0, 1] (H, W, 3) -> narrow-range Y', Cb, Cr planes, 4:2:0.
-
-    Chroma is sited as H.264/HEVC assume when nothing else is signalled
-    (type 0: co-sited with even luma columns, between rows): a [1 2 1]
-    horizontal and [1 1] vertical filter, replicating the left edge.
-    """
-    h, w, _ = rgb_prime.shape
-    if h % 2 or w % 2:
-        raise ValueError(f"4:2:0 needs an even width and height, got {w}x{h}")
-    scale = float(1 << (bits - 8))
-    kg = 1.0 - kr - kb
-    rgb = np.asarray(rgb_prime, dtype=np.float32)
-    # Per-channel multiply-adds on strided views: ~2x faster than a (N, 3) @ (3,)
-    # matmul, whose inner dimension is too short for BLAS to help.
-    y = _weighted(rgb, np.array([kr, kg, kb]) * 219.0 * scale, 16.0 * scale)
-    rows = rgb[0::2] + rgb[1::2]
-    even, odd = rows[:, 0::2], rows[:, 1::2]
-    filtered = even * np.float32(2.0)
-    filtered += odd
-    filtered[:, 1:] += odd[:, :-1]
-    filtered[:, 0] += even[:, 0]
-    # Cb = (B' - Y') / 2(1 - kb), Cr = (R' - Y') / 2(1 - kr), scaled to codes;
-    # the 1/8 undoes the filter's gain (2 rows x [1 2 1]).
-    chroma_scale = 224.0 * scale / 8.0
-    cb = _weighted(filtered, np.array([-kr, -kg, 1.0 - kb]) / (2.0 * (1.0 - kb)) * chroma_scale, 128.0 * scale)
-    cr = _weighted(filtered, np.array([1.0 - kr, -kg, -kb]) / (2.0 * (1.0 - kr)) * chroma_scale, 128.0 * scale)
-    dtype, top = (np.uint8 if bits <= 8 else np.uint16), (1 << bits) - 1
-    planes = []
-    for plane in (y, cb, cr):
-        np.rint(plane, out=plane)
-        np.clip(plane, 0, top, out=plane)
-        planes.append(plane.astype(dtype))
-    return planes[0], planes[1], planes[2]
-
-
-def _weighted(rgb: np.ndarray, weights: np.ndarray, offset: float) -> np.ndarray:
-    out = rgb[..., 0] * np.float32(weights[0])
-    out += rgb[..., 1] * np.float32(weights[1])
-    out += rgb[..., 2] * np.float32(weights[2])
-    out += np.float32(offset)
-    return out
 
 
 def video_frame(planes: tuple[np.ndarray, ...], pix_fmt: str, width: int, height: int) -> av.VideoFrame:
@@ -211,7 +176,8 @@ def set_vui(target: object, vui: tuple[int, int, int, int]) -> None:
     target.color_primaries, target.color_trc, target.colorspace, target.color_range = vui  # type: ignore[attr-defined]
 
 
-def _x265_params(maxcll: int, maxfall: int, peak_nits: int) -> str:
+def x265_params(maxcll: int, maxfall: int, peak_nits: int) -> str:
+    """x265's HDR10 settings: VUI tags, mastering display and light levels in the SEI."""
     # repeat-headers: parameter sets and HDR SEI at every keyframe, so any cut point is HDR10.
     return (
         "hdr10=1:repeat-headers=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:range=limited:"
@@ -255,7 +221,7 @@ def encode_hdr10(
             stream = container.add_stream(
                 "libx265",
                 rate=Fraction(fps),
-                options={"x265-params": _x265_params(maxcll, maxfall, peak_nits), "preset": preset, "crf": str(crf)},
+                options={"x265-params": x265_params(maxcll, maxfall, peak_nits), "preset": preset, "crf": str(crf)},
             )
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
             stream.codec_tag = "hvc1"  # what Apple players and most MP4 validators require
@@ -264,8 +230,8 @@ def encode_hdr10(
             def convert(rgb: np.ndarray) -> tuple[tuple[float, float], tuple[np.ndarray, ...]]:
                 if rgb.shape != (height, width, 3):
                     raise ValueError(f"a frame is {rgb.shape}, expected ({height}, {width}, 3)")
-                pq = acescg_to_pq_bt2020(rgb, peak_nits)
-                return frame_light_levels(pq), ycbcr420(pq, kr=BT2020_KR, kb=BT2020_KB, bits=10)
+                r, g, b = acescg_to_pq_bt2020_planar(rgb, peak_nits)
+                return planar_light_levels(r, g, b), planar_ycbcr420(r, g, b, kr=BT2020_KR, kb=BT2020_KB, bits=10)
 
             # closing(): stop the worker now if encoding fails, not when the traceback dies.
             with contextlib.closing(prefetched(frames, convert)) as converted:
@@ -313,7 +279,8 @@ def hdr10_from_master(
     """Two passes over a master: measure MaxCLL/MaxFALL, then encode with them.
 
     ``read_frame(i)`` returns master frame i (0-based) as ACEScg (H, W, 3);
-    it is called twice per frame, so nothing is kept between passes.
+    it is called twice per frame, so nothing is kept between passes, and
+    from a worker thread that reads and converts ahead of the consumer.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
@@ -321,8 +288,11 @@ def hdr10_from_master(
     def frames() -> Iterator[np.ndarray]:
         return (read_frame(i) for i in range(count))
 
-    with contextlib.closing(prefetched(frames(), lambda f: acescg_to_pq_bt2020(f, peak_nits))) as pq_frames:
-        maxcll, maxfall = measure_light_levels(pq_frames)
+    def levels(rgb: np.ndarray) -> tuple[float, float]:
+        return planar_light_levels(*acescg_to_pq_bt2020_planar(rgb, peak_nits))
+
+    with contextlib.closing(prefetched(frames(), levels)) as per_frame:
+        maxcll, maxfall = _combine(per_frame)
     return encode_hdr10(
         frames(),
         path,

@@ -7,7 +7,7 @@ display (gamma 2.4, zero black level) instead of sRGB: the file is tagged
 BT.709, which players and reference monitors decode with BT.1886, so a
 review monitor shows the same display light as an sRGB screen shows the
 thumbnails. Y'CbCr conversion uses the BT.709 matrix in our own numpy math
-(pipelines.master.hdr10.ycbcr420), never swscale's guesswork. An optional
+(pipelines.color.pq.ycbcr420), never swscale's guesswork. An optional
 per-frame text (shot and frame) is burnt into a darkened strip at the bottom.
 
 It must never be used as a master or measured for light levels: the proxy
@@ -17,6 +17,7 @@ is display-referred, 8-bit and lossy.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import time
@@ -30,7 +31,8 @@ from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict
 
 from pipelines.color.display import to_display_srgb
-from pipelines.master.hdr10 import prefetched, set_vui, video_frame, ycbcr420
+from pipelines.color.pq import ycbcr420
+from pipelines.master.hdr10 import prefetched, set_vui, video_frame
 
 BT709_KR, BT709_KB = 0.2126, 0.0722
 # VUI code points (ITU-T H.273): BT.709 primaries, transfer and matrix; limited range.
@@ -61,6 +63,11 @@ def proxy_codec() -> str:
     return "libx264" if "libx264" in av.codecs_available else "libx265"
 
 
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)  # Pillow's bundled font: no system fonts needed
+
+
 def burn_text(rgb8: np.ndarray, text: str) -> np.ndarray:
     """Draw ``text`` in white on a darkened strip along the bottom, in place."""
     h = rgb8.shape[0]
@@ -68,7 +75,7 @@ def burn_text(rgb8: np.ndarray, text: str) -> np.ndarray:
     strip = rgb8[h - strip_h :]
     strip //= 4  # darken rather than blank, so the picture under it stays readable
     img = Image.fromarray(strip)
-    font = ImageFont.load_default(size=max(8, strip_h - 4))
+    font = _font(max(8, strip_h - 4))
     ImageDraw.Draw(img).text((4, strip_h // 2), text, fill=(255, 255, 255), font=font, anchor="lm")
     strip[:] = np.asarray(img)
     return rgb8

@@ -16,6 +16,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from nodes.storage import S3Settings
 from orchestrator.cluster.discovery import ClassTable
 from orchestrator.cluster.scaling import worker_groups
 from orchestrator.cost import PriceBook
@@ -135,7 +136,8 @@ REMOVALS = [
     ("StatefulSet", [[*SPEC, "securityContext", "seccompProfile"]],
      "StatefulSet/shotfarm-minio container minio: seccompProfile is not RuntimeDefault"),
     # Set on the pod and on the container: only removing both loses it.
-    ("RayCluster", [[*HEAD, "securityContext", "runAsNonRoot"], [*HEAD, "containers", 0, "securityContext", "runAsNonRoot"]],
+    ("RayCluster",
+     [[*HEAD, "securityContext", "runAsNonRoot"], [*HEAD, "containers", 0, "securityContext", "runAsNonRoot"]],
      "RayCluster/shotfarm head container ray-head: runAsNonRoot is not true"),
     ("RayCluster", [["spec", "workerGroupSpecs", 1, "template", "spec", "containers", 0, "resources", "limits"]],
      "RayCluster/shotfarm group gpu-l40s container ray-worker: no cpu limit"),
@@ -174,11 +176,11 @@ def test_no_secret_is_shipped_and_every_credential_comes_from_the_minio_secret(r
 def test_rbac_is_least_privilege_for_the_orchestrator(rendered):
     cluster_role, role = one(rendered, "ClusterRole"), one(rendered, "Role")
     assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}]
-    assert role["rules"] == [
-        {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "resourceNames": ["shotfarm"], "verbs": ["get", "patch"]}
-    ]
+    scaler = {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "resourceNames": ["shotfarm"]}
+    assert role["rules"] == [{**scaler, "verbs": ["get", "patch"]}]
     for binding in (one(rendered, "ClusterRoleBinding"), one(rendered, "RoleBinding")):
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "shotfarm-orchestrator", "namespace": "shotfarm"}]
+        subject = {"kind": "ServiceAccount", "name": "shotfarm-orchestrator", "namespace": "shotfarm"}
+        assert binding["subjects"] == [subject]
     pods = {where: pod for d in rendered for where, pod in pod_specs(d)}
     tokens = [w for w, pod in pods.items() if pod.get("automountServiceAccountToken") is not False]
     assert tokens == ["Deployment/shotfarm-orchestrator"]
@@ -215,9 +217,25 @@ def test_the_monitors_select_what_exports_metrics(rendered):
     assert ports == {"http": 8000, "metrics": 9400}
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
     pod_monitor = one(rendered, "PodMonitor")
-    assert pod_monitor["spec"]["selector"]["matchLabels"] == {"ray.io/cluster": one(rendered, "RayCluster")["metadata"]["name"]}
+    cluster = one(rendered, "RayCluster")["metadata"]["name"]
+    assert pod_monitor["spec"]["selector"]["matchLabels"] == {"ray.io/cluster": cluster}
     ray = [c for where, c in containers([one(rendered, "RayCluster")])]
     assert all({"name": "metrics", "containerPort": 8080} in c["ports"] for c in ray)
+
+
+def test_every_pod_that_stores_frames_is_configured_for_minio_through_its_service(rendered):
+    port = one(rendered, "Service", "shotfarm-minio")["spec"]["ports"][0]["port"]
+    url = next(
+        e["value"] for _, c in containers(rendered) for e in c.get("env", []) if e["name"] == "SHOTFARM_STORE_URL"
+    )
+    stores = 0
+    for where, c in containers(rendered):
+        env = {e["name"]: e.get("value", f"from-secret-{e['name']}") for e in c.get("env", [])}
+        if "SHOTFARM_S3_ACCESS_KEY" in env:
+            settings = S3Settings.from_url(url, env)
+            assert (settings.endpoint, settings.secure) == (f"shotfarm-minio:{port}", False), where
+            stores += 1
+    assert stores >= 3  # the orchestrator, the Ray head, every worker group
 
 
 def test_the_ray_head_does_no_rendering_and_ray_does_not_autoscale_against_the_orchestrator(rendered):
@@ -265,11 +283,12 @@ def test_network_policies_deny_by_default_and_admit_each_workload(rendered):
         '{"app.kubernetes.io/name": "shotfarm-minio"}',
         '{"ray.io/cluster": "shotfarm"}',
     }
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
     scrape_ports = sorted(
         port["port"]
         for p in policies
         for rule in p["spec"].get("ingress", [])
-        if any(f.get("podSelector", {}).get("matchLabels") == {"app.kubernetes.io/name": "prometheus"} for f in rule["from"])
+        if any(f.get("podSelector", {}).get("matchLabels") == prometheus for f in rule["from"])
         for port in rule["ports"]
     )
     assert scrape_ports == [8080, 9400]

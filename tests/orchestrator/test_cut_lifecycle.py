@@ -166,3 +166,11 @@ def test_a_restart_reapplies_a_fix_that_was_proposed_but_never_took_effect():
     state = evolve(state, checked(state, CUT, (finding("exposure", GRADE),)))
     _, commands = step(state, pool("cpu-9"))
     assert ApplyFix(SID, CUT, "exposure", GRADE) in commands
+
+
+def test_what_a_replaced_shot_version_cost_stays_in_the_sequence_cost():
+    state = rendered_farm()
+    before = (state.sequences[SID].cost_usd, state.sequences[SID].node_seconds)
+    state = evolve(state, checked(state, CUT, (finding("axis_180", REQUEUE),)))
+    state = evolve(state, requeued(state))
+    assert (state.sequences[SID].cost_usd, state.sequences[SID].node_seconds) == before

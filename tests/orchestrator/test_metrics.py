@@ -13,9 +13,12 @@ from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState, Policy
 from orchestrator.cost import PriceBook
 from orchestrator.metrics import EXPORTED, FarmMetrics, MetricNames
-from tests.builders import SID, failed, planned, pool, rendered, started, submitted
+from pipelines.chunking import plan_chunks
+from pipelines.continuity.findings import Finding, Severity as FindingSeverity
+from tests.builders import SID, checked, failed, planned, pool, rendered, started, submitted
 
 FIRST, SECOND, THIRD = "sh010.1001-1004", "sh010.1005-1008", "sh020.1009-1012"
+CUT = "sh010>sh020"
 SEQ = {"show": "demo", "sequence": "sq010"}
 ALLOWED_LABELS = {"show", "sequence", "gpu_class", "engine", "outcome", "reason", "rule", "severity", "status", "le"}
 
@@ -33,7 +36,7 @@ class Farm:
         for e in events:
             self.state = evolve(self.state, e)
             self.events.append(e)
-            self.metrics.observe(e, self.state)
+            self.metrics.fold(e, self.state)  # observe, but raising: a bug must fail the test
         return self
 
     def render(self, chunk_id: str, attempt: int = 1, **update) -> ev.ChunkRendered:
@@ -326,3 +329,66 @@ def test_the_endpoint_serves_the_registry_in_the_text_format():
         farm.metrics.close()
     assert 'shotfarm_cost_usd_total{gpu_class="cpu",sequence="sq010",show="demo"} 0.5' in text
     assert "# TYPE shotfarm_chunk_duration_seconds histogram" in text
+
+
+def finding(rule: str, severity: FindingSeverity) -> Finding:
+    return Finding(
+        rule=rule, cut=CUT, left="sh010", right="sh020", measured={"x": 1.0}, threshold=0.5,
+        severity=severity, explanation="sh020 does not match sh010",
+    )  # fmt: skip
+
+
+def rendered_farm() -> Farm:
+    farm = planned_farm()
+    for cid in (FIRST, SECOND, THIRD):
+        farm.render(cid)
+    return farm
+
+
+def test_a_checked_cut_counts_its_findings_and_a_stale_check_counts_nothing():
+    farm = rendered_farm()
+    findings = (finding("exposure", FindingSeverity.WARN), finding("axis_180", FindingSeverity.ERROR))
+    farm(checked(farm.state, CUT, findings))
+    get = farm.metrics.registry.get_sample_value
+    assert get("shotfarm_continuity_findings_total", {**SEQ, "rule": "exposure", "severity": "warn"}) == 1
+    assert get("shotfarm_continuity_findings_total", {**SEQ, "rule": "axis_180", "severity": "error"}) == 1
+    stale = checked(farm.state, CUT, findings[:1])
+    farm(stale.model_copy(update={"fingerprint": "old"}))
+    assert get("shotfarm_continuity_findings_total", {**SEQ, "rule": "exposure", "severity": "warn"}) == 1
+
+
+def requeued(farm: Farm) -> ev.ShotRequeued:
+    seq = farm.state.sequences[SID]
+    shot = seq.spec.shot("sh020").model_dump(mode="json")
+    chunks = tuple(c for c in plan_chunks(seq.spec, 4) if c.shot == "sh020")
+    return ev.ShotRequeued(
+        at=7, sequence_id=SID, cut=CUT, shot="sh020", patch={}, version=2, shot_spec=shot, chunks=chunks
+    )
+
+
+def test_observing_a_replayed_log_counts_the_cost_of_replaced_shot_versions():
+    farm = rendered_farm()
+    farm(checked(farm.state, CUT, (finding("axis_180", FindingSeverity.ERROR),)), requeued(farm))
+    farm.render(THIRD, attempt=2, cost_usd=0.005)
+    log_usd = sum(e.cost_usd for e in farm.events if isinstance(e, ev.ChunkRendered))
+    replayed = Farm(*farm.events)
+    assert replayed.value("shotfarm_cost_usd_total", **SEQ, gpu_class="cpu") == pytest.approx(log_usd)
+    # The state keeps what the replaced version cost as well, so the summary agrees.
+    assert farm.state.sequences[SID].cost_usd == pytest.approx(log_usd)
+    # rebuild() counts the chunks standing in the state: sh020 v1's render is not one of them.
+    rebuilt = FarmMetrics(PriceBook())
+    rebuilt.rebuild(farm.state)
+    assert rebuilt.registry.get_sample_value("shotfarm_cost_usd_total", {**SEQ, "gpu_class": "cpu"}) == pytest.approx(
+        log_usd - 0.001
+    )
+
+
+def test_an_error_inside_the_metrics_is_logged_and_never_reaches_the_coordinator(caplog):
+    metrics = FarmMetrics(PriceBook())
+
+    def broken(event, state):
+        raise RuntimeError("bug in a projection")
+
+    metrics.fold = broken  # type: ignore[method-assign]
+    metrics.observe(submitted(), FarmState())
+    assert "metrics: could not fold SequenceSubmitted" in caplog.text

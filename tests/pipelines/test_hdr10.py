@@ -10,15 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from pipelines.color.pq import BT2020_KB, BT2020_KR, acescg_to_pq_bt2020, pq_encode, pq_to_code10
-from pipelines.master.hdr10 import (
-    LightLevelError,
-    encode_hdr10,
-    hdr10_from_master,
-    measure_light_levels,
-    prefetched,
-    ycbcr420,
-)
+from pipelines.color.pq import acescg_to_pq_bt2020, pq_encode, pq_to_code10
+from pipelines.master.hdr10 import LightLevelError, encode_hdr10, hdr10_from_master, measure_light_levels, prefetched
 
 W, H = 128, 72
 FPS = Fraction(24)
@@ -66,32 +59,6 @@ def test_light_levels_follow_cta_861_3():
     assert maxfall == round((15 * 100 + 1000) / 16)  # frame average of max(R,G,B), max over frames
     with pytest.raises(ValueError):
         measure_light_levels([])
-
-
-def test_ycbcr_bt2020_narrow_range_math():
-    rgb = np.empty((2, 2, 3), np.float32)
-    rgb[:] = (0.6, 0.4, 0.2)
-    y, cb, cr = ycbcr420(rgb, kr=BT2020_KR, kb=BT2020_KB, bits=10)
-    luma = 0.2627 * 0.6 + 0.6780 * 0.4 + 0.0593 * 0.2
-    assert y.dtype == np.uint16 and y.shape == (2, 2) and cb.shape == (1, 1)
-    assert int(y[0, 0]) == round(64 + 876 * luma)
-    assert int(cb[0, 0]) == round(512 + 896 * (0.2 - luma) / 1.8814)
-    assert int(cr[0, 0]) == round(512 + 896 * (0.6 - luma) / 1.4746)
-    with pytest.raises(ValueError, match="even"):
-        ycbcr420(np.zeros((3, 4, 3), np.float32), kr=BT2020_KR, kb=BT2020_KB, bits=10)
-
-
-def test_chroma_is_cosited_with_even_columns():
-    # Blue only in luma column 2: chroma sample 1 (centred on column 2) sees
-    # half of it via the [1 2 1] filter, samples 0 and 2 see none / a quarter.
-    rgb = np.zeros((2, 6, 3), np.float32)
-    rgb[:, 2, 2] = 1.0
-    _, cb, _ = ycbcr420(rgb, kr=BT2020_KR, kb=BT2020_KB, bits=10)
-    full = 896 * (1 - 0.0593) / 1.8814
-    assert cb[0].tolist() == [512, round(512 + full / 2), 512]
-    rgb[:, 2, 2], rgb[:, 3, 2] = 0.0, 1.0  # odd column: split between two samples
-    _, cb, _ = ycbcr420(rgb, kr=BT2020_KR, kb=BT2020_KB, bits=10)
-    assert cb[0].tolist() == [512, round(512 + full / 4), round(512 + full / 4)]
 
 
 @needs_ffprobe

@@ -38,6 +38,32 @@ def test_narrow_range_codes():
     assert int(pq.pq_to_code10(pq.pq_encode(1000.0))) == 723  # 64 + 876 * 0.7518
 
 
+def test_ycbcr_bt2020_narrow_range_math():
+    rgb = np.empty((2, 2, 3), np.float32)
+    rgb[:] = (0.6, 0.4, 0.2)
+    y, cb, cr = pq.ycbcr420(rgb, kr=pq.BT2020_KR, kb=pq.BT2020_KB, bits=10)
+    luma = 0.2627 * 0.6 + 0.6780 * 0.4 + 0.0593 * 0.2
+    assert y.dtype == np.uint16 and y.shape == (2, 2) and cb.shape == (1, 1)
+    assert int(y[0, 0]) == round(64 + 876 * luma)
+    assert int(cb[0, 0]) == round(512 + 896 * (0.2 - luma) / 1.8814)
+    assert int(cr[0, 0]) == round(512 + 896 * (0.6 - luma) / 1.4746)
+    with pytest.raises(ValueError, match="even"):
+        pq.ycbcr420(np.zeros((3, 4, 3), np.float32), kr=pq.BT2020_KR, kb=pq.BT2020_KB, bits=10)
+
+
+def test_chroma_is_cosited_with_even_columns():
+    # Blue only in luma column 2: chroma sample 1 (centred on column 2) sees
+    # half of it via the [1 2 1] filter, samples 0 and 2 see none / a quarter.
+    rgb = np.zeros((2, 6, 3), np.float32)
+    rgb[:, 2, 2] = 1.0
+    _, cb, _ = pq.ycbcr420(rgb, kr=pq.BT2020_KR, kb=pq.BT2020_KB, bits=10)
+    full = 896 * (1 - 0.0593) / 1.8814
+    assert cb[0].tolist() == [512, round(512 + full / 2), 512]
+    rgb[:, 2, 2], rgb[:, 3, 2] = 0.0, 1.0  # odd column: split between two samples
+    _, cb, _ = pq.ycbcr420(rgb, kr=pq.BT2020_KR, kb=pq.BT2020_KB, bits=10)
+    assert cb[0].tolist() == [512, round(512 + full / 4), round(512 + full / 4)]
+
+
 def _bradford_matrix(src_xy, src_white, dst_xy, dst_white):
     """RGB->RGB through XYZ from chromaticities, with Bradford white adaptation."""
 

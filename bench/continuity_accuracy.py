@@ -1,0 +1,389 @@
+"""How well the continuity rules find planted errors, stay quiet on clean cuts, and fix what they find.
+
+Four sets of cuts, printed as tables (no assertions; run by hand):
+
+A. plates: frames the renderer does not vouch for (two scenes at one
+   location), synthetic crops of one procedural set, errors planted in the
+   pixels (gain, colour cast, contrast about the key, saturation).
+B. renders: tiny renders of the example courtyard from random cameras under
+   one rig, errors planted as wrong shot grades. Clean cuts here are real
+   framing changes, so their false positives are the ones that matter.
+C. specs: random staging, lights, tags and formats for the spec-only rules.
+D. the example sequence at 320x180: each planted error found, fixed, clean.
+
+Magnitudes are multiples of each rule's warn threshold (for the 30-degree
+rule, the angle is 30 degrees divided by it). Run from the repository root:
+    .venv/bin/python bench/continuity_accuracy.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import pipelines.render.engines  # noqa: F401  (registers the path tracer)
+from pipelines.color.cdl import CDL
+from pipelines.color.temperature import acescg_to_xy, kelvin_to_acescg
+from pipelines.continuity import RULES, Cut, CutSide, Grade, Requeue, Severity, apply_patch, check_cut
+from pipelines.continuity.rules.staging import MIN_SCREEN_SPEED
+from pipelines.render.engines.base import make_engine
+from pipelines.spec.loading import load_sequence
+from pipelines.spec.scene import Camera, CameraKey
+
+MAGNITUDES = (1.1, 1.25, 1.5, 2.0, 3.0)
+PER_MAGNITUDE = 8
+EXAMPLE = Path(__file__).parents[1] / "examples" / "continuity_errors.yaml"
+rng = random.Random(7)
+
+
+class Tally:
+    def __init__(self, rules: tuple[str, ...] = tuple(RULES)) -> None:
+        self.rules = {name: RULES[name] for name in rules}
+        self.hits: dict[str, dict[float, list[bool]]] = defaultdict(lambda: defaultdict(list))
+        self.fixed: dict[str, list[bool]] = defaultdict(list)
+        self.clean: list[set[str]] = []
+        self.residual: list[float] = []
+
+    def planted(self, rule: str, magnitude: float, cut: Cut) -> list:
+        found = [f for f in check_cut(cut, self.rules) if f.severity != Severity.INFO]
+        self.hits[rule][magnitude].append(any(f.rule == rule for f in found))
+        return found
+
+    def quiet(self, cut: Cut) -> None:
+        self.clean.append({f.rule for f in check_cut(cut, self.rules) if f.severity != Severity.INFO})
+
+    def report(self, title: str) -> None:
+        print(f"\n== {title}")
+        print(f"{'rule':18}" + "".join(f"{m:>7}x" for m in MAGNITUDES) + "   recall   fixed")
+        for rule, by_m in self.hits.items():
+            cells = "".join(f"{sum(by_m[m]) / len(by_m[m]):8.2f}" if by_m[m] else "       -" for m in MAGNITUDES)
+            every = [h for hs in by_m.values() for h in hs]
+            fixed = self.fixed.get(rule)
+            fixed_s = f"{sum(fixed) / len(fixed):7.2f}" if fixed else "      -"
+            print(f"{rule:18}{cells}  {sum(every) / len(every):7.3f} {fixed_s}   (n={len(every)})")
+        noisy = [c for c in self.clean if c]
+        rules = defaultdict(int)
+        for c in noisy:
+            for r in c:
+                rules[r] += 1
+        print(f"clean cuts: {len(self.clean)}, with any warn/error: {len(noisy)} "
+              f"(FP rate {len(noisy) / max(1, len(self.clean)):.3f}) {dict(rules) or ''}")
+        if self.residual:
+            r = sorted(abs(x) for x in self.residual)
+            print(f"exposure after the grade fix: mean {statistics.mean(r):.4f}, p95 {r[int(0.95 * len(r))]:.4f}, "
+                  f"max {r[-1]:.4f} stops (n={len(r)})")
+
+
+def regraded(cut: Cut, cdl: CDL | None) -> Cut:
+    return cut.with_right(dataclasses.replace(cut.right, shot=cut.right.shot.model_copy(update={"grade": cdl})))
+
+
+def apply_fixes(cut: Cut, found: list) -> Cut:
+    for f in found:
+        if isinstance(f.fix, Grade):
+            cut = regraded(cut, f.fix.cdl)
+        elif isinstance(f.fix, Requeue):
+            cut = cut.with_right(cut.right.patched(f.fix.patch))
+    return cut
+
+
+def still_fires(rule: str, cut: Cut) -> bool:
+    m = RULES[rule].measure(cut)
+    return m is not None and RULES[rule].judge(m) is not None
+
+
+def score_fix(t: Tally, rule: str, cut: Cut, found: list) -> None:
+    if any(f.rule == rule for f in found):
+        after = apply_fixes(cut, found)
+        t.fixed[rule].append(not still_fires(rule, after))
+        if rule == "exposure" and RULES["exposure"].measure(after):
+            t.residual.append(RULES["exposure"].measure(after)["stops"])
+
+
+# -- plants -------------------------------------------------------------------
+
+def neutral_duv(gains: np.ndarray) -> float:
+    """Δuv a per-channel gain gives a neutral grey: the planted magnitude of a cast."""
+    def uv(rgb):
+        x, y = acescg_to_xy(rgb)
+        d = 12 * y - 2 * x + 3
+        return 4 * x / d, 6 * y / d
+    (a, b), (c, d) = uv((1.0, 1.0, 1.0)), uv(tuple(gains))
+    return math.hypot(c - a, d - b)
+
+
+def cast_gains(duv: float, warmer: bool) -> np.ndarray:
+    """Gains moving 5600 K light along the Planckian locus until a grey shifts by `duv`."""
+    lo, hi = 0.0, (400.0 if warmer else 150.0)  # mired; 150 bluer than 5600 K is already 40000 K
+    for _ in range(40):
+        mired = (lo + hi) / 2
+        k = 1e6 / (1e6 / 5600 + (mired if warmer else -mired))
+        g = np.array(kelvin_to_acescg(k)) / np.array(kelvin_to_acescg(5600))
+        lo, hi = (mired, hi) if neutral_duv(g) < duv else (lo, mired)
+    return g.astype(np.float32)
+
+
+def pivot_contrast(px: np.ndarray, log2p: float) -> np.ndarray:
+    y = px @ np.array([0.2722, 0.6741, 0.0537], np.float32)
+    key = np.float32(np.exp2(np.log2(np.maximum(y, 1e-8)).mean()))
+    return (key * (np.maximum(px, 0) / key) ** np.float32(2**log2p)).astype(np.float32)
+
+
+THRESHOLDS = {r: RULES[r].threshold for r in ("exposure", "white_balance", "contrast", "saturation")}
+
+
+def pixel_plant(rule: str, px: np.ndarray, m: float) -> np.ndarray:
+    sign = rng.choice((-1, 1))
+    size = m * THRESHOLDS[rule]
+    if rule == "exposure":
+        return px * np.float32(2 ** (sign * size))
+    if rule == "white_balance":
+        return px * cast_gains(size, sign > 0)
+    if rule == "contrast":
+        return pivot_contrast(px, sign * size)
+    return CDL(saturation=2 ** (sign * size)).apply(px)
+
+
+def grade_plant(rule: str, m: float) -> CDL:
+    sign = rng.choice((-1, 1))
+    size = m * THRESHOLDS[rule]
+    if rule == "exposure":
+        return CDL(slope=(2 ** (sign * size),) * 3)
+    if rule == "white_balance":
+        return CDL(slope=tuple(float(g) for g in cast_gains(size, sign > 0)))
+    if rule == "contrast":
+        return CDL(power=(2 ** (sign * size),) * 3)
+    return CDL(saturation=2 ** (sign * size))
+
+
+# -- A: plates -----------------------------------------------------------------
+
+
+def texture(size: tuple[int, int] = (720, 1280)) -> np.ndarray:
+    """A procedural set: 1.2 stops of smooth light variation over muted materials, with grain."""
+    h, w = size
+    g = np.random.default_rng(3)
+
+    def smooth(cells: tuple[int, int], resample=Image.Resampling.BICUBIC) -> np.ndarray:
+        return np.asarray(Image.fromarray(g.normal(size=cells).astype(np.float32)).resize((w, h), resample))
+
+    light = sum(smooth((4 * 2**o, 7 * 2**o)) / 2**o for o in range(3))
+    light = -2.2 + 1.2 * light / light.std()
+    palette = np.array([[0.9, 0.8, 0.65], [0.5, 0.55, 0.6], [0.75, 0.5, 0.35], [0.45, 0.5, 0.4], [0.8, 0.78, 0.75]])
+    regions = np.asarray(Image.fromarray(g.integers(0, len(palette), (18, 32)).astype(np.uint8)).resize(
+        (w, h), Image.Resampling.NEAREST))
+    return (np.exp2(light)[..., None] * palette[regions]).astype(np.float32)
+
+
+def crop(tex: np.ndarray, h: int = 90, w: int = 160) -> np.ndarray:
+    zoom = rng.uniform(1.0, 1.6)
+    ch, cw = int(h * zoom), int(w * zoom)
+    y, x = rng.randrange(tex.shape[0] - ch), rng.randrange(tex.shape[1] - cw)
+    region = tex[y : y + ch, x : x + cw]
+    px = np.stack([np.asarray(Image.fromarray(region[..., c]).resize((w, h), Image.Resampling.BOX)) for c in range(3)], -1)
+    return px * np.exp(np.random.default_rng(rng.randrange(1 << 30)).normal(0, 0.05, px.shape)).astype(np.float32)
+
+
+def plates(seq, tex) -> Tally:
+    t = Tally()
+    left_side = CutSide.of(seq, "sh010", 1020, None)
+    right_side = CutSide.of(seq, "sh020", 1021, None)
+    # Another scene at the same location: the renderer does not vouch for these frames.
+    right_side = dataclasses.replace(right_side, shot=right_side.shot.model_copy(update={"scene": "plate", "lights": None}))
+
+    def cut(a, b):
+        return Cut(dataclasses.replace(left_side, pixels=a), dataclasses.replace(right_side, pixels=b))
+
+    for _ in range(200):
+        t.quiet(cut(crop(tex), crop(tex)))
+    for rule in THRESHOLDS:
+        for m in MAGNITUDES:
+            for _ in range(PER_MAGNITUDE):
+                c = cut(crop(tex), pixel_plant(rule, crop(tex), m))
+                score_fix(t, rule, c, t.planted(rule, m, c))
+    return t
+
+
+# -- B: rendered framings under one rig ----------------------------------------
+
+
+def renders(seq, count: int = 60) -> list[tuple[Camera, np.ndarray]]:
+    tiny = seq.with_quality(resolution=(96, 54), samples=8)
+    base = CutSide.of(tiny, "sh010", 1020, None)
+    engine = make_engine("pathtracer")
+    out = []
+    for _ in range(count):
+        az, r, hgt = math.radians(rng.uniform(-70, 70)), rng.uniform(3.5, 8.0), rng.uniform(0.8, 3.0)
+        cam = Camera(keys=(CameraKey(frame=0, position=(r * math.sin(az), hgt, r * math.cos(az)),
+                                     look_at=(0.0, 0.6, 0.0), fov=rng.uniform(30, 50)),))
+        engine.load(base.setup.model_copy(update={"camera": cam}))
+        out.append((cam, engine.render(1020).numpy()))
+    return out
+
+
+def rendered(seq, frames) -> Tally:
+    # Random cameras make real jump cuts and line crossings; those rules are section C's business.
+    t = Tally(rules=("format", "tags", "lighting", *THRESHOLDS))
+    left_side, right_side = CutSide.of(seq, "sh010", 1020, None), CutSide.of(seq, "sh030", 1041, None)
+    # sh030 overrides the sun; give it the scene's lights so the two are one rig.
+    right_side = right_side.with_shot(right_side.shot.model_copy(update={"lights": None}))
+
+    def cut(a, b, grade=None):
+        (ca, pa), (cb, pb) = a, b
+        left = left_side.with_shot(left_side.shot.model_copy(update={"camera": ca}))
+        right = right_side.with_shot(right_side.shot.model_copy(update={"camera": cb, "grade": grade}))
+        return Cut(dataclasses.replace(left, pixels=pa), dataclasses.replace(right, pixels=pb))
+
+    for _ in range(200):
+        a, b = rng.sample(frames, 2)
+        t.quiet(cut(a, b))
+    for rule in THRESHOLDS:
+        for m in MAGNITUDES:
+            for _ in range(PER_MAGNITUDE):
+                a, b = rng.sample(frames, 2)
+                c = cut(a, b, grade_plant(rule, m))
+                score_fix(t, rule, c, t.planted(rule, m, c))
+    return t
+
+
+# -- C: the spec-only rules -----------------------------------------------------
+
+
+def staged(seq, left_cam: tuple, right_cam: tuple, motion=None, axis=True, right_changes=None) -> Cut:
+    """A cut of two shots of the courtyard with these cameras (position, look_at) and ball motion."""
+    scene = seq.scenes["courtyard"]
+    objects = tuple(o.model_copy(update={"motion": motion or ()}) if o.name == "ball" else o for o in scene.objects)
+    scene = scene.model_copy(update={"objects": objects, "action_axis": scene.action_axis if axis else None})
+
+    def side(name: str, frame: int, cam: tuple, changes: dict) -> CutSide:
+        s = CutSide.of(seq, name, frame, None)
+        s = dataclasses.replace(s, setup=s.setup.model_copy(update={"scene": scene}))
+        keys = (CameraKey(frame=0, position=cam[0], look_at=cam[1], fov=cam[2] if len(cam) > 2 else 40.0),)
+        return s.with_shot(s.shot.model_copy(update={"camera": Camera(keys=keys), "lights": None} | changes))
+
+    return Cut(side("sh010", 1020, left_cam, {}), side("sh020", 1021, right_cam, right_changes or {}))
+
+
+def orbit(az: float, r: float = 5.5, h: float = 1.4, fov: float = 40.0) -> tuple:
+    a = math.radians(az)
+    return ((r * math.sin(a), h, r * math.cos(a)), (0.0, 0.5, 0.0), fov)
+
+
+def specs(seq) -> Tally:
+    t = Tally()
+    sun = seq.scenes["courtyard"].lights[0]
+    spaced = lambda: (lambda a: (a, a + rng.choice((-1, 1)) * rng.uniform(35, 70)))(rng.uniform(-45, 45))  # noqa: E731
+    for _ in range(100):  # clean: same side, 35+ degrees apart, no motion
+        a, b = spaced()
+        t.quiet(staged(seq, orbit(a), orbit(b)))
+    for _ in range(100):  # clean: a moving ball, cameras on one side, lights within tolerance, tags equal
+        a, b = spaced()
+        v = rng.uniform(0.005, 0.2)
+        lights = [sun.model_copy(update={"kelvin": 1e6 / (1e6 / 5600 + rng.uniform(-12, 12)),
+                                         "intensity": 3.0 * 2 ** rng.uniform(-0.3, 0.3)}), seq.scenes["courtyard"].lights[1]]
+        motion = ({"frame": 0, "offset": (-11.5 * v, 0, 0)}, {"frame": 23, "offset": (11.5 * v, 0, 0)})
+        from pipelines.spec.scene import MotionKey
+        t.quiet(staged(seq, orbit(a), orbit(b), tuple(MotionKey(**k) for k in motion), right_changes={"lights": tuple(lights)}))
+    for m in MAGNITUDES:
+        for _ in range(PER_MAGNITUDE):
+            # 180: the right camera on the far side, m x 5 degrees off the line.
+            a = rng.uniform(-60, 60)
+            off = 5.0 * m
+            b = 180 - (90 - off) * rng.choice((-1, 1))
+            c = staged(seq, orbit(a), orbit(b))
+            score_fix(t, "axis_180", c, t.planted("axis_180", m, c))
+            # 30 degrees: the right camera 30/m degrees round, at the same distance and size.
+            a = rng.uniform(-40, 40)
+            c = staged(seq, orbit(a), orbit(a + rng.choice((-1, 1)) * 30.0 / m))
+            score_fix(t, "jump_cut_30", c, t.planted("jump_cut_30", m, c))
+            # Lights: the sun m x 15 mired off, or m x 1/3 stop.
+            if rng.random() < 0.5:
+                k = 1e6 / (1e6 / 5600 + rng.choice((-1, 1)) * 15.0 * m)
+                new = sun.model_copy(update={"kelvin": k})
+            else:
+                new = sun.model_copy(update={"intensity": 3.0 * 2 ** (rng.choice((-1, 1)) * m / 3)})
+            c = staged(seq, orbit(-30), orbit(30), right_changes={"lights": (new, seq.scenes["courtyard"].lights[1])})
+            score_fix(t, "lighting", c, t.planted("lighting", m, c))
+            # Screen direction: the ball crossing at m x the minimum speed, seen from both sides (no line).
+            from pipelines.spec.scene import MotionKey
+            a = rng.uniform(-30, 30)
+            width = 2 * 5.5 * math.tan(math.radians(20)) * 16 / 9  # frame width at the ball, metres
+            v = m * MIN_SCREEN_SPEED * width / math.cos(math.radians(30)) * 1.1
+            motion = (MotionKey(frame=0, offset=(-11.5 * v, 0, 0)), MotionKey(frame=23, offset=(11.5 * v, 0, 0)))
+            c = staged(seq, orbit(a), orbit(180 + a + rng.uniform(-30, 30)), motion, axis=False)
+            t.planted("screen_direction", m, c)
+    for kind in ("time", "wardrobe", "prop", "gap", "fps"):
+        for _ in range(PER_MAGNITUDE):
+            base = staged(seq, orbit(-30), orbit(30))
+            right = base.right
+            tags = right.shot.continuity
+            if kind == "time":
+                tags = tags.model_copy(update={"time_of_day": "dusk"})
+            elif kind == "wardrobe":
+                left_tags = base.left.shot.continuity.model_copy(update={"wardrobe": {"hero": "red"}})
+                base = Cut(dataclasses.replace(base.left, shot=base.left.shot.model_copy(update={"continuity": left_tags})), right)
+                tags = tags.model_copy(update={"wardrobe": {"hero": "blue"}})
+            elif kind == "prop":
+                tags = tags.model_copy(update={"props": ()})
+            shot = right.shot.model_copy(update={"continuity": tags})
+            if kind == "gap":
+                shot = shot.model_copy(update={"frames": shot.frames.model_copy(update={"first": 1021 + rng.randint(1, 5)})})
+            right = dataclasses.replace(right, shot=shot, fps=right.fps + 1 if kind == "fps" else right.fps)
+            rule = "format" if kind in ("gap", "fps") else "tags"
+            t.planted(rule, 1.1, Cut(base.left, right))
+    return t
+
+
+# -- D: the example sequence ------------------------------------------------------
+
+
+def example(seq) -> None:
+    print("\n== D. examples/continuity_errors.yaml at 320x180, fixes applied in timeline order")
+    engine, cache = make_engine("pathtracer"), {}
+
+    def side(shot, frame):
+        s = CutSide.of(seq, shot.name, frame, None).with_shot(shot)
+        key = (s.setup.digest, frame)
+        if key not in cache:
+            engine.load(s.setup)
+            cache[key] = engine.render(frame).numpy()
+        return dataclasses.replace(s, pixels=cache[key])
+
+    shots = {s.name: s for s in seq.shots}
+    order = [s.name for s in seq.timeline]
+    for a, b in zip(order, order[1:]):
+        for attempt in range(3):
+            found = [f for f in check_cut(Cut(side(shots[a], shots[a].frames.last), side(shots[b], shots[b].frames.first)))
+                     if f.severity != Severity.INFO]
+            fixes = [f"{f.fix.kind} {f.fix.shot}" for f in found if isinstance(f.fix, Grade | Requeue)]
+            print(f"  {a}>{b} check {attempt + 1}: " + (", ".join(f"{f.rule} ({f.severity.value})" for f in found) or "clean")
+                  + (f"  -> {', '.join(fixes)}" if fixes else ""))
+            if not found:
+                break
+            for f in found:
+                if isinstance(f.fix, Requeue):
+                    shots[b] = apply_patch(shots[b], f.fix.patch)
+                elif isinstance(f.fix, Grade):
+                    shots[b] = shots[b].model_copy(update={"grade": f.fix.cdl})
+
+
+def main() -> None:
+    seq = load_sequence(EXAMPLE)
+    started = time.perf_counter()
+    plates(seq, texture()).report("A. plates: synthetic crops, errors planted in the pixels (frame comparison)")
+    rendered(seq, renders(seq)).report("B. renders: courtyard framings under one rig, errors planted as shot grades")
+    specs(seq).report("C. specs: staging, lights, tags and format")
+    example(seq)
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""`shotfarm log verify`: is an event log consistent, and does the store hold what it promises?
+
+Every record is checked against its digest and its own columns, sequence
+numbers must rise with no gap the quarantine does not explain, the whole log
+is replayed through `evolve` exactly as a coordinator replays it (an illegal
+transition becomes a finding, not a crash), every ChunkRendered must name
+each frame of its chunk once under a key no other render ever recorded
+(attempts write apart), and every completed sequence must have a master
+whose frames, contact sheet and deliverables are in the store with the
+digests the log recorded.
+
+Reads only. The log is opened read-only, so a torn last record is reported
+here and set aside by the farm the next time it opens the log; the store is
+only read. This module must never write to either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from nodes.errors import NodeError
+from nodes.storage import open_store
+from nodes.storage.base import DigestMismatch, ObjectMissing, Store, get_verified
+from orchestrator.core import events as ev
+from orchestrator.core.evolve import evolve
+from orchestrator.core.state import FarmState, SequenceState
+from orchestrator.core.status import ChunkStatus, IllegalTransition, SequenceStatus
+from orchestrator.eventlog import check_record, torn_reason
+
+# The embedded log's name (orchestrator.embedded.LOG_NAME; not imported, since
+# that module starts Ray and `log verify` needs none of it).
+LOG_NAME = "shotfarm.db"
+EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class LogUnreadable(ValueError):
+    """There is no event log to check at that path (bad input, not a finding)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Literal["error", "warning"]
+    what: str
+    seq: int | None = None
+    sequence_id: str | None = None
+
+    def __str__(self) -> str:
+        where = " ".join(p for p in (f"seq {self.seq}" if self.seq else "", self.sequence_id or "") if p)
+        return f"{self.level:<7} {where + ': ' if where else ''}{self.what}"
+
+
+@dataclass(frozen=True)
+class SequenceSummary:
+    sequence_id: str
+    status: str
+    chunks_rendered: int
+    chunks: int
+    master_frames: int
+    objects_checked: int
+    reason: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.sequence_id}  {self.status}  {self.chunks_rendered}/{self.chunks} chunks rendered"
+        if self.master_frames:
+            text += f"  master {self.master_frames} frames ({self.objects_checked} stored objects checked)"
+        return text + (f"  ({self.reason})" if self.reason else "")
+
+
+@dataclass
+class Report:
+    path: Path
+    records: int = 0
+    quarantined: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    sequences: list[SequenceSummary] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.level == "error" for f in self.findings)
+
+    def add(self, level: Literal["error", "warning"], what: str, seq: int | None = None, sid: str | None = None) -> None:
+        self.findings.append(Finding(level, what, seq, sid))
+
+    def lines(self) -> list[str]:
+        out = [f"{self.path}: {self.records} events, {len(self.sequences)} sequences, {self.quarantined} quarantined"]
+        out += [f"  {s}" for s in self.sequences]
+        out += [str(f) for f in self.findings]
+        errors = sum(f.level == "error" for f in self.findings)
+        out.append("consistent" if self.ok else f"{errors} problem{'s' * (errors != 1)} found")
+        return out
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise LogUnreadable(f"{path}: no event log there")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as e:
+        raise LogUnreadable(f"{path}: not an SQLite database ({e})") from None
+    if "events" not in tables:
+        db.close()
+        raise LogUnreadable(f"{path}: not a shotfarm event log (no events table)")
+    return db
+
+
+def verify(log_path: str | Path, store_url: str | None = None) -> Report:
+    """Check the log at `log_path`, and its completed masters in `store_url` (default: the log's folder)."""
+    path = Path(log_path)
+    db = _open_read_only(path)
+    report = Report(path)
+    try:
+        store = open_store(store_url or str(path.parent))  # ValueError for a URL it cannot use
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        integrity = db.execute("PRAGMA quick_check").fetchone()[0]
+        if integrity != "ok":
+            report.add("error", f"SQLite finds the file damaged: {integrity}")
+        rows = db.execute("SELECT seq, sequence_id, type, body, digest FROM events ORDER BY seq").fetchall()
+        quarantine = []
+        if "quarantine" in tables:
+            quarantine = db.execute("SELECT seq, type, reason FROM quarantine ORDER BY seq").fetchall()
+        issued = None
+        if "sqlite_sequence" in tables:  # AUTOINCREMENT's record of the highest seq ever issued
+            issued = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    finally:
+        db.close()
+    report.records, report.quarantined = len(rows), len(quarantine)
+    for seq, type_, reason in quarantine:
+        report.add("warning", f"{type_} record set aside: {reason}", seq)
+    last_issued = int(issued[0]) if issued else (rows[-1][0] if rows else 0)
+    state = _replay(rows, {q[0] for q in quarantine}, last_issued, report)
+    for seq in state.sequences.values():
+        checked = _check_sequence(seq, store, report)
+        report.sequences.append(
+            SequenceSummary(
+                sequence_id=seq.sequence_id,
+                status=seq.status.value,
+                chunks_rendered=len(seq.chunks_in(ChunkStatus.RENDERED)),
+                chunks=len(seq.chunks),
+                master_frames=len(seq.master.frames) if seq.master else 0,
+                objects_checked=checked,
+                reason=seq.reason,
+            )
+        )
+    return report
+
+
+def _replay(rows: list[tuple], quarantined: set[int], last_issued: int, report: Report) -> FarmState:
+    state = FarmState()
+    recorded: dict[str, int] = {}  # frame key -> the seq of the render that recorded it
+    previous = 0
+    for seq, sequence_id, type_, body, digest in rows:
+        missing = sorted(set(range(previous + 1, seq)) - quarantined)
+        if missing:
+            report.add("error", f"records {missing[0]}..{missing[-1]} are gone and not in the quarantine", seq)
+        previous = seq
+        problem = check_record(seq, body, digest)
+        if problem is not None:
+            torn = seq == rows[-1][0] == last_issued and torn_reason(body, digest)
+            if torn:
+                report.add("warning", f"torn last record ({torn}); the farm sets it aside when it next opens the log", seq)
+            else:
+                report.add("error", problem, seq, sequence_id)
+            continue
+        event = ev.event_from_json(body)
+        if (event.sequence_id, event.type) != (sequence_id, type_):
+            report.add("error", f"columns say {type_} of {sequence_id}, the body {event.type} of {event.sequence_id}", seq)
+        if isinstance(event, ev.ChunkRendered):
+            _check_render(state, event, seq, recorded, report)
+        try:
+            state = evolve(state, event)
+        except IllegalTransition as e:
+            report.add("error", f"{event.type} is illegal here: {e}", seq, event.sequence_id)
+        except (KeyError, ValueError) as e:  # e.g. a chunk or node the log never introduced
+            report.add("error", f"{event.type} does not fit the log so far ({type(e).__name__}: {e})", seq, event.sequence_id)
+    missing = sorted(set(range(previous + 1, last_issued + 1)) - quarantined)
+    if missing:
+        report.add("error", f"records {missing[0]}..{missing[-1]} after the last one are gone and not in the quarantine")
+    return state
+
+
+def _check_render(state: FarmState, e: ev.ChunkRendered, seq: int, recorded: dict[str, int], report: Report) -> None:
+    """Each frame of the chunk once, each under a key no other render recorded."""
+    sid = e.sequence_id
+    keys = [f.key for f in e.frames]
+    if len(set(keys)) != len(keys):
+        report.add("error", f"chunk {e.chunk_id} attempt {e.attempt} records one key for two frames", seq, sid)
+    for key in keys:
+        if key in recorded:
+            report.add("error", f"{key} was already recorded by the render at seq {recorded[key]}", seq, sid)
+        recorded.setdefault(key, seq)
+    sequence = state.sequences.get(sid)
+    chunk = sequence.chunks.get(e.chunk_id) if sequence else None
+    if chunk is not None and sorted(f.frame for f in e.frames) != list(chunk.plan.frames):
+        report.add("error", f"chunk {e.chunk_id} attempt {e.attempt} does not record each of its frames once", seq, sid)
+
+
+def _check_sequence(seq: SequenceState, store: Store, report: Report) -> int:
+    """Completed sequences: the master is whole, agrees with its segments and is in the store."""
+    sid = seq.sequence_id
+    if seq.status is not SequenceStatus.COMPLETED:
+        return 0
+    if seq.master is None:
+        report.add("error", "completed without a MasterStitched", sid=sid)
+        return 0
+    if not seq.all_rendered:
+        report.add("error", "completed with chunks that are not rendered", sid=sid)
+    master = seq.master
+    numbers = [f.frame for f in master.frames]
+    if numbers != list(range(master.range.first, master.range.last + 1)):
+        report.add("error", f"the master does not hold each frame {master.range.first}..{master.range.last} once", sid=sid)
+    segments = [f for s in seq.segment_plan if s.name in seq.segments for f in seq.segments[s.name].frames]
+    if not all(seq.segment_current(s) for s in seq.segment_plan) or tuple(segments) != master.frames:
+        report.add("error", "the master is not the current segments' frames", sid=sid)
+    objects = [*master.frames, master.contact_sheet, *master.deliverables.values()]
+    for record in objects:
+        try:
+            get_verified(store, record.key, record.digest)
+        except ObjectMissing:
+            report.add("error", f"{record.key} is missing from the store", sid=sid)
+        except DigestMismatch as e:
+            report.add("error", str(e), sid=sid)
+        except (OSError, NodeError) as e:
+            report.add("error", f"{record.key} could not be read: {e}", sid=sid)
+    return len(objects)
+
+
+def log_verify_main(args: argparse.Namespace) -> int:
+    """`shotfarm log verify [--out DIR] [--store URL]`: 0 consistent, 1 problems found, 2 bad input."""
+    out = Path(args.out)
+    try:
+        report = verify(out / LOG_NAME, args.store or str(out))
+    except ValueError as e:  # no log there, or a store URL it cannot use
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for line in report.lines():
+        print(line)
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
