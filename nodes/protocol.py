@@ -106,6 +106,8 @@ class DeliverOrder(_Msg):
     fps: Fraction
     sheet: tuple[SheetTile, ...] = Field(description="One tile per shot for the contact sheet.")
     cuts: tuple[CutRow, ...] = ()
+    labels: tuple[str, ...] = Field((), description="Burn-in text per master frame for the review proxy.")
+    resolution: tuple[int, int] = (0, 0)
 
 
 class DeliverResult(_Msg):

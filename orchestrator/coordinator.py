@@ -66,6 +66,7 @@ from orchestrator.progress import Progress, progress_of
 from orchestrator.settings import FarmSettings
 from pipelines.chunking import plan_chunks
 from pipelines.continuity.findings import Grade, Requeue, apply_patch
+from pipelines.master.conform import conform
 from pipelines.master.segments import segment_frames
 from pipelines.spec.sequence import Sequence
 from pipelines.spec.setup import shot_setup
@@ -388,6 +389,8 @@ class Coordinator:
             cuts=tuple(
                 CutRow(cut=c.name, status=c.status.value, reports=c.reports) for c in seq.cuts.values() if c.reports
             ),
+            labels=tuple(f"{m.shot or 'gap'} {m.frame}" for m in conform(spec)),
+            resolution=spec.resolution,
         )
 
     async def _deliver(self, sequence_id: str) -> None:

@@ -9,6 +9,9 @@ frame in it.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 from nodes.errors import PermanentError
@@ -26,6 +29,8 @@ from nodes.storage.base import DigestMismatch, ObjectMissing, get_verified
 from pipelines.exr import FrameDecodeError, decode_frame, encode_frame, timecode
 from pipelines.continuity.report import CutReport, Verdict, report_html, report_json
 from pipelines.master.contact_sheet import contact_sheet
+from pipelines.master.hdr10 import hdr10_from_master
+from pipelines.master.sdr import encode_sdr_proxy
 
 
 class SourceFrameBad(PermanentError):
@@ -106,13 +111,38 @@ class MasterNode:
         tiles = [(t.label, self._read(t.shot, t.source)) for t in order.sheet]
         png = contact_sheet(tiles, title=order.title)
         sheet = self._put(f"{order.key_prefix}/contact_sheet.png", png)
-        deliverables = {}
+        deliverables, (maxcll, maxfall) = self._videos(order)
         if order.cuts:
             rows = [self._final_row(c) for c in order.cuts]
             deliverables["continuity.json"] = self._put(f"{order.key_prefix}/continuity.json", report_json(rows).encode())
             html = report_html(rows, title=f"Continuity: {order.title}")
             deliverables["continuity.html"] = self._put(f"{order.key_prefix}/continuity.html", html.encode())
-        return DeliverResult(contact_sheet=sheet, deliverables=deliverables)
+        return DeliverResult(contact_sheet=sheet, deliverables=deliverables, maxcll=maxcll, maxfall=maxfall)
+
+    def _videos(self, order: DeliverOrder) -> tuple[dict[str, StoredFrame], tuple[int, int]]:
+        """HDR10 and the SDR review proxy, encoded from the master EXRs as stored."""
+        width, height = order.resolution
+        labels = order.labels or tuple("" for _ in order.frames)
+
+        def read(i: int) -> np.ndarray:
+            # A bad master frame names its shot: re-rendering it rebuilds its segment.
+            return self._read(labels[i].split(" ")[0] or "master", order.frames[i])
+
+        with tempfile.TemporaryDirectory(prefix="shotfarm-deliver-") as tmp:
+            hdr = hdr10_from_master(read, len(order.frames), Path(tmp) / "hdr10.mp4", fps=order.fps, width=width, height=height)
+            encode_sdr_proxy(
+                (read(i) for i in range(len(order.frames))),
+                Path(tmp) / "review.mp4",
+                fps=order.fps,
+                width=width,
+                height=height,
+                burn_in=lambda i: labels[i],
+            )
+            out = {
+                "hdr10.mp4": self._put(f"{order.key_prefix}/hdr10.mp4", (Path(tmp) / "hdr10.mp4").read_bytes()),
+                "review_sdr.mp4": self._put(f"{order.key_prefix}/review_sdr.mp4", (Path(tmp) / "review.mp4").read_bytes()),
+            }
+        return out, (hdr.maxcll, hdr.maxfall)
 
     def _put(self, key: str, data: bytes) -> StoredFrame:
         return StoredFrame(frame=0, key=key, digest=self.store.put(key, data))

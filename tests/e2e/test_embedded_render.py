@@ -108,3 +108,25 @@ def test_rendering_the_same_spec_again_renders_nothing_new(finished, ray_session
     after = log_types(out)
     assert again.status.value == "completed"
     assert after[len(before):] == ["PoolStarted"]
+
+
+def test_hdr10_and_sdr_deliverables_are_made_with_measured_light_levels(finished):
+    import json
+    import subprocess
+
+    out, _, progress, _ = finished
+    assert set(progress.deliverables) >= {"hdr10.mp4", "review_sdr.mp4"}
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", str(out / progress.deliverables["hdr10.mp4"])],
+        capture_output=True, text=True, check=True,
+    )
+    stream = json.loads(probe.stdout)["streams"][0]
+    assert (stream["profile"], stream["color_transfer"], stream["color_primaries"]) == ("Main 10", "smpte2084", "bt2020")
+    assert int(stream["nb_frames"]) == 15
+
+
+def test_every_cut_has_a_verdict_and_the_report_is_at_the_top_of_the_output(finished):
+    out, _, progress, _ = finished
+    assert [c.cut for c in progress.cuts] == ["sh010>sh020", "sh020>sh030"]
+    assert all(c.status in {"ok", "fixed", "review"} for c in progress.cuts)
+    assert (out / "continuity.json").is_file() and (out / "continuity.html").is_file()

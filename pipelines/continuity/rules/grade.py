@@ -7,17 +7,21 @@ day): across settings a change of light is the story, not a mistake.
 Framing moves frame statistics on its own. Over 300 pairs of random framings
 of the example courtyard (same set, same lights, no grades) the differences
 reached, at the 99th percentile: exposure 0.26 stop, white balance 0.011 Δuv,
-contrast 2.8x, saturation 1.5x. Exposure is therefore judged on the frames
-directly. The other three are judged on the frames only when the two shots
-are not the same rig; when they render the same scene under the same lights
-(the lighting rule finds nothing), their raw renders agree by construction, so
-the rules judge what the grades add: each side's graded statistic against its
-own raw one. That is exact and blind to framing.
+contrast 2.8x, saturation 1.5x. So what is judged depends on what the farm
+knows about the frames:
 
-All four propose one fix, a match grade for the right shot (fit.fit_grade)
-that corrects every aspect found out of tolerance at once and holds the rest;
-check_cut keeps one copy. This module must never re-render or propose a
-Requeue: what pixels cannot fix belongs to the lighting and staging rules.
+- same rig (both shots render the same scene under lights the lighting rule
+  accepts): the raw renders agree by construction but for framing, so the
+  rules judge what the grades add, each side's graded statistic against its
+  own raw one. Exact, and blind to framing.
+- otherwise (two scenes sharing a location, frames from outside the renderer,
+  lights that differ): the rules judge the graded frames against each other.
+
+Every finding reports both numbers. All four rules propose one fix, a match
+grade for the right shot (fit.fit_grade) that corrects every aspect found out
+of tolerance at once and holds the rest; check_cut keeps one copy. This module
+must never re-render or propose a Requeue: what pixels cannot fix belongs to
+the lighting and staging rules.
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ def match_grade(cut: Cut) -> Grade | None:
         l_gain = [a / b for a, b in zip(chromaticity(f.left.colour), chromaticity(f.left_raw.colour))]
         rig_colour = tuple(c * g for c, g in zip(chromaticity(f.right_raw.colour), l_gain))
         targets = Targets(
-            key=f.left.key if "exposure" in off else f.right.key,
+            key=math.log2(_target(f, "exposure" in off, lambda s: 2.0**s.key)),
             spread=_target(f, "contrast" in off, lambda s: s.spread),
             colour=(rig_colour if f.same_rig else f.left.colour) if "white_balance" in off else f.right.colour,
             chroma=_target(f, "saturation" in off, lambda s: s.chroma),
@@ -132,9 +136,9 @@ def _basis(cut: Cut, measured: dict[str, float]) -> str:
     if measured["same_rig"]:
         return (
             f"{cut.left.shot.name} and {cut.right.shot.name} render the same set under the same lights, "
-            f"so only their grades can make this difference"
+            f"so framing explains the rest and their grades account for"
         )
-    return f"within one setting ({setting(cut)}) this shows on the cut"
+    return f"within one setting ({setting(cut)}) that shows on the cut as"
 
 
 class Exposure(_GradeRule):
@@ -154,17 +158,21 @@ class Exposure(_GradeRule):
         }
 
     def judge(self, measured: dict[str, float]) -> Severity | None:
-        return banded(abs(measured["stops"]), EXPOSURE_WARN, EXPOSURE_ERROR)
+        return banded(abs(_judged(measured, "stops")), EXPOSURE_WARN, EXPOSURE_ERROR)
 
     def explain(self, cut: Cut, measured: dict[str, float]) -> str:
         d = measured["stops"]
         return (
             f"{cut.right.shot.name} is {stops(d)} {'brighter' if d > 0 else 'darker'} than "
             f"{cut.left.shot.name} at the cut from {at_cut(cut)} (log-average luminance "
-            f"2^{measured['left_key']:.2f} against 2^{measured['right_key']:.2f}; the grades account for "
-            f"{measured['grade_stops']:+.2f}). Within one setting ({setting(cut)}) a jump of "
-            f"{stops(EXPOSURE_WARN)} or more reads as the light changing."
+            f"2^{measured['left_key']:.2f} against 2^{measured['right_key']:.2f}); {_basis(cut, measured)}: "
+            f"{stops(_judged(measured, 'stops'))} against a tolerance of {stops(EXPOSURE_WARN)}."
         )
+
+
+def _judged(measured: dict[str, float], key: str) -> float:
+    """The number a rule judges: what the grades add on the same rig, the frames' difference otherwise."""
+    return measured[f"grade_{key}" if measured["same_rig"] else key]
 
 
 class WhiteBalance(_GradeRule):
@@ -187,12 +195,10 @@ class WhiteBalance(_GradeRule):
         }
 
     def judge(self, measured: dict[str, float]) -> Severity | None:
-        judged = measured["grade_delta_uv" if measured["same_rig"] else "delta_uv"]
-        return banded(judged, BALANCE_WARN, BALANCE_ERROR)
+        return banded(_judged(measured, "delta_uv"), BALANCE_WARN, BALANCE_ERROR)
 
     def explain(self, cut: Cut, measured: dict[str, float]) -> str:
-        shift = measured["cct_shift"]
-        judged = measured["grade_delta_uv" if measured["same_rig"] else "delta_uv"]
+        shift, judged = measured["cct_shift"], _judged(measured, "delta_uv")
         return (
             f"{cut.right.shot.name}'s average colour is {measured['delta_uv']:.4f} Δuv (CIE 1960) away from "
             f"{cut.left.shot.name}'s at the cut from {at_cut(cut)}, about {abs(shift):.0f} K "
@@ -223,11 +229,10 @@ class _RatioRule(_GradeRule):
         }
 
     def judge(self, measured: dict[str, float]) -> Severity | None:
-        judged = measured["grade_log2_ratio" if measured["same_rig"] else "log2_ratio"]
-        return banded(abs(judged), RATIO_WARN, RATIO_ERROR)
+        return banded(abs(_judged(measured, "log2_ratio")), RATIO_WARN, RATIO_ERROR)
 
     def explain(self, cut: Cut, measured: dict[str, float]) -> str:
-        judged = 2 ** measured["grade_log2_ratio" if measured["same_rig"] else "log2_ratio"]
+        judged = 2 ** _judged(measured, "log2_ratio")
         return (
             f"{cut.right.shot.name} has {2 ** measured['log2_ratio']:.2f}x the {self.name} of "
             f"{cut.left.shot.name} at the cut from {at_cut(cut)} ({self.noun} "

@@ -70,7 +70,7 @@ def test_a_rule_that_raises_becomes_an_error_finding_and_the_others_still_run():
 
 def test_errors_come_before_warnings():
     left = frame(8)
-    seq = two_shots(right={"frames": {"first": 1030, "last": 1040}})  # a gap: warn
+    seq = two_shots(right={"frames": {"first": 1030, "last": 1040}}, right_scene="other")  # a gap: warn
     found = check_cut(cut_of(seq, left, mirrored(left) * np.float32(4.0)))  # 2 stops: error
     assert [f.severity for f in found] == sorted((f.severity for f in found), key=lambda s: -s.rank)
     assert rules_of(found)[0] == "exposure" and "format" in rules_of(found)

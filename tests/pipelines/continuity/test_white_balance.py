@@ -72,7 +72,7 @@ def test_on_the_same_rig_framing_is_not_a_colour_jump_but_a_tinted_grade_is():
     assert findings_of(plain, "white_balance") == []
     tinted = cut_of(two_shots(right=graded(CDL(slope=tuple(cast(7600))))), left, right)
     (f,) = findings_of(tinted, "white_balance")
-    assert f.severity == Severity.ERROR and "only their grades can make this difference" in f.explanation
+    assert f.severity == Severity.ERROR and "their grades account for" in f.explanation
     assert findings_of(regraded(tinted, f.fix.cdl), "white_balance") == []
 
 
