@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--chunk-frames", type=int, default=8, help="chunk length at the default quality")
     r.add_argument("--resolution", type=_resolution, help="override, e.g. 64x36 for a quick preview")
     r.add_argument("--samples", type=int, help="override samples per pixel")
+    r.add_argument(
+        "--rerender", action="append", default=[], metavar="SHOT",
+        help="render this shot again as a new version (repeatable); only its master segments are rebuilt",
+    )
     r.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port while rendering")
     r.add_argument(
         "--store",
@@ -92,7 +96,7 @@ class ProgressBar:
 def _render(args: argparse.Namespace) -> int:
     # Heavy imports wait until the spec is known to be good: `validate` stays instant.
     from orchestrator import embedded
-    from orchestrator.coordinator import LogBusy, SpecConflict
+    from orchestrator.coordinator import BadRequest
     from orchestrator.settings import FarmSettings
 
     seq = load_sequence(args.spec).with_quality(args.resolution, args.samples)
@@ -102,18 +106,16 @@ def _render(args: argparse.Namespace) -> int:
     bar = ProgressBar()
     embedded.ensure_ray(args.cpus)
     try:
-        progress = embedded.render(seq, out, settings, on_progress=bar, store_url=args.store)
-    except (SpecConflict, LogBusy) as e:
+        progress = embedded.render(
+            seq, out, settings, on_progress=bar, store_url=args.store, rerender=tuple(args.rerender)
+        )
+    except Exception as e:
+        # Refusals raised inside the coordinator actor arrive wrapped by Ray.
+        if not isinstance(getattr(e, "cause", None) or e, BadRequest):
+            raise
         bar.close()
         print(f"error: {_cause(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except Exception as e:
-        cause = _cause(e)
-        if "SpecConflict" in type(e).__name__ + repr(e) or "LogBusy" in repr(e):
-            bar.close()
-            print(f"error: {cause}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        raise
     bar.close()
     _summary(progress, args.store or str(out), time.monotonic() - started, seq)
     return 0 if progress.status.value == "completed" else EXIT_FAILED

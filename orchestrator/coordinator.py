@@ -72,11 +72,15 @@ from pipelines.spec.sequence import Sequence
 from pipelines.spec.setup import shot_setup
 
 
-class SpecConflict(ValueError):
+class BadRequest(ValueError):
+    """Something asked of the coordinator that it must refuse; the message says why."""
+
+
+class SpecConflict(BadRequest):
     """The log already holds this sequence with a different spec."""
 
 
-class LogBusy(RuntimeError):
+class LogBusy(BadRequest):
     """Another coordinator still owns the event log."""
 
 
@@ -283,18 +287,23 @@ class Coordinator:
             self._emit(ev.FixApplied(shot=fix.shot, grade=fix.cdl, **base))
             return
         assert isinstance(fix, Requeue)
-        seq = self.state.sequences[command.sequence_id]
-        patched = apply_patch(seq.spec.shot(fix.shot), fix.patch)
-        spec = seq.spec.model_copy(update={"shots": tuple(patched if s.name == fix.shot else s for s in seq.spec.shots)})
-        chunks = tuple(c for c in plan_chunks(spec, self.settings.chunk_frames) if c.shot == fix.shot)
+        self._requeue(command.sequence_id, fix.shot, fix.patch, command.cut)
+
+    def _requeue(self, sequence_id: str, shot: str, patch: dict[str, Any], cut: str | None) -> None:
+        """Record a new version of the shot (patched) and the chunks it renders as."""
+        seq = self.state.sequences[sequence_id]
+        patched = apply_patch(seq.spec.shot(shot), patch)
+        spec = seq.spec.model_copy(update={"shots": tuple(patched if s.name == shot else s for s in seq.spec.shots)})
         self._emit(
             ev.ShotRequeued(
-                shot=fix.shot,
-                patch=fix.patch,
-                version=seq.versions[fix.shot] + 1,
+                at=time.time(),
+                sequence_id=sequence_id,
+                cut=cut,
+                shot=shot,
+                patch=patch,
+                version=seq.versions[shot] + 1,
                 shot_spec=patched.model_dump(mode="json"),
-                chunks=chunks,
-                **base,
+                chunks=tuple(c for c in plan_chunks(spec, self.settings.chunk_frames) if c.shot == shot),
             )
         )
 
@@ -449,6 +458,19 @@ class Coordinator:
             )
         )
         return sid
+
+    async def rerender(self, sequence_id: str, shot: str) -> None:
+        """Render a shot again as a new version; only its master segments and the
+        deliverables are rebuilt afterwards."""
+        seq = self.state.sequences.get(sequence_id)
+        if seq is None:
+            raise BadRequest(f"no sequence {sequence_id}")
+        if shot not in seq.versions:
+            raise BadRequest(f"--rerender {shot}: {sequence_id} has no such shot (shots: {', '.join(seq.versions)})")
+        self._baseline[sequence_id] = seq.frames_rendered - sum(
+            len(c.frames) for c in seq.chunks.values() if c.plan.shot == shot
+        )
+        self._requeue(sequence_id, shot, {}, None)
 
     async def progress(self, sequence_id: str) -> Progress:
         seq = self.state.sequences[sequence_id]

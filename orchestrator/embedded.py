@@ -68,6 +68,7 @@ def render(
     on_progress: Callable[[Progress], None] = lambda p: None,
     poll: float = 0.5,
     store_url: str | None = None,
+    rerender: tuple[str, ...] = (),
 ) -> Progress:
     """Render a sequence into `out`, resuming whatever the folder's log shows was done.
 
@@ -89,6 +90,8 @@ def render(
             timeout=calls + settings.timeouts.lock,
         )
         sid = ray.get(coordinator.submit.remote(sequence.model_dump(mode="json")), timeout=calls)
+        for shot in rerender:
+            ray.get(coordinator.rerender.remote(sid, shot), timeout=calls)
         while True:
             progress: Progress = ray.get(coordinator.progress.remote(sid), timeout=calls)
             on_progress(progress)

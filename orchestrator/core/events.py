@@ -142,7 +142,7 @@ class ShotRequeued(_Event):
     """A shot renders again as a new version with its spec patched; its old frames stay in the store."""
 
     type: Literal["ShotRequeued"] = "ShotRequeued"
-    cut: str
+    cut: str | None = Field(description="The cut whose fix asked for it; None when a person asked.")
     shot: str
     patch: dict[str, Any]
     version: int = Field(ge=2)

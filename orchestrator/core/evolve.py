@@ -275,12 +275,14 @@ def _shot_requeued(state: FarmState, e: ev.ShotRequeued) -> FarmState:
         last = old[plan.chunk_id].attempt if plan.chunk_id in old else 0
         chunks[plan.chunk_id] = ChunkState(plan=plan, version=e.version, attempt=last)
     status = seq.status
-    if status is SequenceStatus.STITCHING:
+    if status in (SequenceStatus.STITCHING, SequenceStatus.COMPLETED):
         status = check_sequence(seq.sequence_id, status, SequenceStatus.RENDERING)
     return _put_seq(
         state,
         replace(
             seq,
+            master=None,  # the deliverables are made again from the new segments
+            finished_at=None,
             spec=_with_shot(seq, Shot.model_validate(e.shot_spec)),
             versions=_with(seq.versions, e.shot, e.version),
             chunks=MappingProxyType(chunks),

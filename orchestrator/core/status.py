@@ -63,7 +63,8 @@ SEQUENCE_TRANSITIONS: dict[SequenceStatus, frozenset[SequenceStatus]] = {
     SequenceStatus.STITCHING: frozenset(
         {SequenceStatus.RENDERING, SequenceStatus.COMPLETED, SequenceStatus.FAILED, SequenceStatus.CANCELLED}
     ),
-    SequenceStatus.COMPLETED: frozenset(),
+    # COMPLETED -> RENDERING: a person asked for a shot to be rendered again.
+    SequenceStatus.COMPLETED: frozenset({SequenceStatus.RENDERING}),
     SequenceStatus.FAILED: frozenset(),
     SequenceStatus.CANCELLED: frozenset(),
 }
