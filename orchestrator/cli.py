@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         "--rerender", action="append", default=[], metavar="SHOT",
         help="render this shot again as a new version (repeatable); only its master segments are rebuilt",
     )
+    r.add_argument("--no-burn-in", action="store_true", help="no shot name and frame number on the SDR review proxy")
     r.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port while rendering")
     r.add_argument(
         "--store",
@@ -101,7 +102,7 @@ def _render(args: argparse.Namespace) -> int:
 
     seq = load_sequence(args.spec).with_quality(args.resolution, args.samples)
     out = embedded.prepare_out(args.out)
-    settings = FarmSettings(chunk_frames=args.chunk_frames, metrics_port=args.metrics_port)
+    settings = FarmSettings(chunk_frames=args.chunk_frames, metrics_port=args.metrics_port, burn_in=not args.no_burn_in)
     started = time.monotonic()
     bar = ProgressBar()
     embedded.ensure_ray(args.cpus)

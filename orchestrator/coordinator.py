@@ -398,7 +398,7 @@ class Coordinator:
             cuts=tuple(
                 CutRow(cut=c.name, status=c.status.value, reports=c.reports) for c in seq.cuts.values() if c.reports
             ),
-            labels=tuple(f"{m.shot or 'gap'} {m.frame}" for m in conform(spec)),
+            labels=tuple(f"{m.shot or 'gap'} {m.frame}" for m in conform(spec)) if self.settings.burn_in else (),
             resolution=spec.resolution,
         )
 

@@ -40,6 +40,8 @@ class FarmSettings(_Settings):
     """Chunk length in frames at the sequence's default quality (see pipelines.chunking)."""
     max_attempts: int = Field(3, ge=1)
     engine: str = "pathtracer"
+    burn_in: bool = True
+    """Burn shot name and frame number into the SDR review proxy."""
     metrics_port: int | None = Field(None, ge=0, le=65535)
     """Serve Prometheus metrics on this port while the farm runs (None: off)."""
     metrics_addr: str = "127.0.0.1"

@@ -136,7 +136,7 @@ class MasterNode:
                 fps=order.fps,
                 width=width,
                 height=height,
-                burn_in=lambda i: labels[i],
+                burn_in=(lambda i: labels[i]) if order.labels else None,
             )
             out = {
                 "hdr10.mp4": self._put(f"{order.key_prefix}/hdr10.mp4", (Path(tmp) / "hdr10.mp4").read_bytes()),
