@@ -472,6 +472,27 @@ class Coordinator:
         )
         self._requeue(sequence_id, shot, {}, None)
 
+    async def cancel(self, sequence_id: str, reason: str = "cancelled by user") -> None:
+        """Stop dispatching the sequence; chunks already on nodes finish and are ignored."""
+        seq = self.state.sequences.get(sequence_id)
+        if seq is None:
+            raise BadRequest(f"no sequence {sequence_id}")
+        if seq.status in (SequenceStatus.COMPLETED, SequenceStatus.FAILED, SequenceStatus.CANCELLED):
+            raise BadRequest(f"{sequence_id} is already {seq.status.value}")
+        self._emit(ev.SequenceCancelled(at=time.time(), sequence_id=sequence_id, reason=reason))
+
+    async def sequences(self) -> list[str]:
+        return list(self.state.sequences)
+
+    async def events(self, after: int = 0, sequence_id: str | None = None, limit: int = 1000) -> list[tuple[int, dict]]:
+        """Logged events after a position (for live views): (seq, event as JSON)."""
+        out = []
+        for seq, event in self.log.read(after, sequence_id):
+            out.append((seq, event.model_dump(mode="json")))
+            if len(out) >= limit:
+                break
+        return out
+
     async def progress(self, sequence_id: str) -> Progress:
         seq = self.state.sequences[sequence_id]
         return progress_of(seq, time.time() - self._started, self._baseline.get(sequence_id, 0))
