@@ -61,7 +61,7 @@ def chaos_spec() -> dict:
                 "camera": {"keys": keys}}  # fmt: skip
 
     return {
-        "show": "demo", "sequence": "chaos", "resolution": [64, 36], "samples": 48, "bounces": 2,
+        "show": "demo", "sequence": "chaos", "resolution": [64, 36], "samples": 192, "bounces": 2,
         "scenes": {"set": {
             "materials": {"grey": {"type": "diffuse", "albedo": [0.5, 0.5, 0.5]},
                           "lamp": {"type": "emissive", "color": [1, 0.8, 0.6], "intensity": 6}},

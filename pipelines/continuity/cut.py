@@ -6,8 +6,9 @@ resolved ShotSetup (camera and lights as rendered), the boundary timeline frame
 that frame and its format. Rules compare the two sides.
 
 Pixels are the raw render (scene-linear ACEScg, before the shot's grade); the
-grade rules measure what the master will show, so they look at `graded`.
-Statistics are computed once per side and cached on the Cut.
+grade rules measure what the master will show, so Cut.pixels and Cut.stats
+apply each shot's grade unless asked for the raw frame. They are computed
+once per side and cached on the Cut.
 
 This module must never read files or render: the caller hands the frames in.
 """
@@ -68,7 +69,11 @@ class CutSide:
         if self.pixels is None:
             return 0, 0
         px = np.asarray(self.pixels)
-        return int(np.isnan(px).sum()), int(np.isinf(px).sum())
+        bad = ~np.isfinite(px)
+        if not bad.any():  # the common case: one pass over the frame, not two
+            return 0, 0
+        nan = int(np.isnan(px).sum())
+        return nan, int(bad.sum()) - nan
 
     @property
     def usable(self) -> bool:

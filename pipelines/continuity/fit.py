@@ -17,7 +17,8 @@ correct them together:
 
 Per-pixel work runs in torch (CPU or CUDA) on a strided sample of at most
 SAMPLE_PIXELS pixels: the statistics of a 1080p frame and of its sample differ
-by far less than any threshold, and a whole check stays a few milliseconds.
+by far less than any threshold, and a statistic costs milliseconds, not
+tens of them.
 
 This module must never read files or decide anything: it measures and fits.
 """
@@ -66,16 +67,16 @@ class FrameStats:
 
 
 def as_pixels(rgb: np.ndarray | Tensor, device: str | torch.device = "cpu") -> Tensor:
-    """(..., 3) pixels as a float32 (N, 3) tensor on `device`, subsampled to SAMPLE_PIXELS."""
-    t = torch.as_tensor(rgb) if isinstance(rgb, Tensor) else torch.from_numpy(np.ascontiguousarray(rgb))
-    t = t.to(device=device, dtype=torch.float32)
-    if t.ndim == 3:
-        h, w = t.shape[:2]
+    """(H, W, 3) or (N, 3) pixels as a float32 (N, 3) tensor on `device`, an (H, W, 3) frame
+    subsampled to at most SAMPLE_PIXELS first (so only the sample travels to a GPU)."""
+    if rgb.ndim == 3:
+        h, w = rgb.shape[:2]
         stride = max(1, math.ceil(math.sqrt(h * w / SAMPLE_PIXELS)))
         # A regular grid, not a random draw: the same frame always gives the
         # same numbers, and a grid covers the frame evenly.
-        t = t[stride // 2 :: stride, stride // 2 :: stride]
-    return t.reshape(-1, 3)
+        rgb = rgb[stride // 2 :: stride, stride // 2 :: stride]
+    t = rgb if isinstance(rgb, Tensor) else torch.from_numpy(np.ascontiguousarray(rgb))
+    return t.to(device=device, dtype=torch.float32).reshape(-1, 3)
 
 
 def frame_stats(px: Tensor) -> FrameStats | None:
@@ -164,11 +165,12 @@ def fit_grade(right: Tensor, targets: Targets, start: CDL | None = None, rounds:
         return frame_stats(_cdl(slope, cdl.offset, power, sat).apply(right))
 
     for _ in range(rounds):
-        if (now := graded()) is not None and _settled(now, targets, colour):
+        now = graded()
+        if now is None or _settled(now, targets, colour):
             break
-        # Saturation before balance: it moves the average colour, balance barely moves chroma.
-        if (now := graded()) is not None and now.spread > _EPS:
+        if now.spread > _EPS:
             power *= targets.spread / now.spread
+        # Saturation before balance: it moves the average colour, balance barely moves chroma.
         if (now := graded()) is not None and now.chroma > _EPS:
             sat *= targets.chroma / now.chroma
         if (now := graded()) is not None:

@@ -31,6 +31,23 @@ from pipelines.continuity.findings import Finding, Grade, Requeue, Review, Sever
 from pipelines.continuity.report_style import CSS
 
 THUMB_WIDTH = 320
+# How a rule and its threshold read on the page: (name, unit of the threshold).
+_LABELS = {
+    "exposure": ("Exposure", "stop"),
+    "white_balance": ("White balance", "Δuv"),
+    "contrast": ("Contrast", "log2 ratio"),
+    "saturation": ("Saturation", "log2 ratio"),
+    "lighting": ("Lighting", "mired"),
+    "axis_180": ("180-degree rule", "° off the line"),
+    "jump_cut_30": ("30-degree rule", "°"),
+    "screen_direction": ("Screen direction", "frame widths a frame"),
+    "tags": ("Continuity notes", "mismatch"),
+    "format": ("Format", "frame"),
+    "frames": ("Frames", ""),
+    "pixels": ("Pixels", "bad value"),
+}
+# What a Requeue patch changes, in words.
+_PATCHED = {"lights": "the left shot's lights", "camera": "a new camera"}
 
 
 class Verdict(str, Enum):
@@ -164,11 +181,12 @@ def _pair(caption: str, uris: tuple[str | None, str | None], r: CutReport) -> st
 
 def _finding(f: Finding) -> str:
     measured = "".join(f"<dt>{_e(k)}</dt><dd>{v:.4g}</dd>" for k, v in f.measured.items())
+    name, unit = _LABELS.get(f.rule, (f.rule.replace("_", " ").capitalize(), ""))
     return (
         f'<li class="finding {f.severity.value}"><div class="head">'
         f'<span class="sev {f.severity.value}">{f.severity.value}</span>'
-        f"<strong>{_e(f.rule.replace('_', ' '))}</strong>"
-        f'<span class="threshold">threshold {f.threshold:.4g}</span></div>'
+        f"<strong>{_e(name)}</strong>"
+        f'<span class="threshold">threshold {f.threshold:.3g} {_e(unit)}</span></div>'
         f"<p>{_e(f.explanation)}</p>{_fix(f)}"
         f'<details><summary>measured</summary><dl>{measured}</dl></details></li>'
     )
@@ -186,10 +204,10 @@ def _fix(f: Finding) -> str:
         )
         return f'<p class="fix grade"><b>Grade {_e(fix.shot)}</b> <code>{_e(sop)}</code></p>'
     if isinstance(fix, Requeue):
-        keys = ", ".join(sorted(fix.patch)) or "nothing (render again as is)"
+        changes = " and ".join(_PATCHED.get(k, f"a new {k}") for k in sorted(fix.patch)) or "nothing changed"
         patch = json.dumps(fix.patch, indent=1)
         return (
-            f'<p class="fix requeue"><b>Re-render {_e(fix.shot)}</b> with a new {_e(keys)}</p>'
+            f'<p class="fix requeue"><b>Re-render {_e(fix.shot)}</b> with {_e(changes)}</p>'
             f'<details class="patch"><summary>patch</summary><pre>{_e(patch)}</pre></details>'
         )
     return f'<p class="fix review"><b>Review</b> {_e(fix.reason)}</p>'

@@ -44,7 +44,7 @@ figcaption { color: var(--dim); font-size: 13px; margin-top: 6px; }
 ol.findings { list-style: none; margin: 0; padding: 0; }
 li.finding { border-top: 1px solid var(--line); padding: 12px 0 10px 14px; border-left: 3px solid var(--mark); }
 li.finding .head { display: flex; align-items: center; gap: 10px; }
-li.finding strong { font-weight: 600; text-transform: capitalize; }
+li.finding strong { font-weight: 600; }
 .threshold { margin-left: auto; color: var(--dim); font-size: 12px; font-variant-numeric: tabular-nums; }
 li.finding p { margin: 6px 0; max-width: 78ch; }
 p.fix { color: var(--text); }

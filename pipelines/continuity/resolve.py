@@ -9,9 +9,10 @@ so the list it receives must already be consistent:
    later rule is asked again on the cut as patched so far, so a 30-degree swing
    is computed on the camera the 180-degree mirror produced, not the old one.
    The first requeueing finding carries the merged Requeue.
-2. A Requeue beats a Grade: re-rendering replaces the pixels a grade was
-   fitted on, so grade findings on such a cut keep their severity and numbers
-   but propose nothing; the cut is checked again on the new frames.
+2. A Requeue beats whatever was judged on pixels: re-rendering replaces the
+   pixels a grade was fitted on (or a colourist would look at), so those
+   findings keep their severity and numbers but propose nothing; the cut is
+   checked again on the new frames.
 3. A spec-only finding that asks for Review is dropped to no fix when the
    merged re-render already resolves it (a mirrored camera also restores
    screen direction).
@@ -66,9 +67,9 @@ def _with_one_requeue(
             out.append(f.model_copy(update={"fix": left_over[id(f)]}))
         elif isinstance(f.fix, Requeue):
             out.append(_covered(f, f"Its fix is part of {by}."))
-        elif isinstance(f.fix, Grade):
+        elif isinstance(f.fix, Grade) or (f.fix is not None and _reads_pixels(f, rules)):
             out.append(
-                _covered(f, f"No grade is proposed: {by} replaces these pixels, and the cut is checked again on the new frames.")
+                _covered(f, f"Nothing is proposed: {by} replaces these pixels, and the cut is checked again on the new frames.")
             )
         elif isinstance(f.fix, Review) and _resolved(f, patched, rules):
             out.append(_covered(f, f"{by[0].upper()}{by[1:]} resolves this too."))
@@ -127,6 +128,11 @@ def _resolved(finding: Finding, patched: Cut | None, rules: Mapping[str, Rule]) 
     if patched is None or rule is None or rule.uses_pixels or finding.measured.get("crashed"):
         return False
     return _ask(rule, patched) is None
+
+
+def _reads_pixels(finding: Finding, rules: Mapping[str, Rule]) -> bool:
+    rule = rules.get(finding.rule)
+    return rule is not None and rule.uses_pixels and not finding.measured.get("crashed")
 
 
 def _covered(finding: Finding, note: str) -> Finding:

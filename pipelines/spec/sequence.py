@@ -91,6 +91,14 @@ class Sequence(Frozen):
     bounces: int = Field(3, ge=1, le=16)
     seed: int = Field(0, ge=0)
     start_timecode: str = Field("01:00:00:00", description="Timecode of the first timeline frame.")
+    priority: int = Field(
+        50, ge=0, le=100,
+        description="Scheduling priority (higher first) among this show's work, and for spare capacity.",
+    )
+    budget_usd: float | None = Field(
+        None, gt=0,
+        description="Dispatch pauses when the projected cost of the sequence passes this many USD.",
+    )
     scenes: dict[Name, Scene] = Field(min_length=1)
     shots: tuple[Shot, ...] = Field(min_length=1)
 

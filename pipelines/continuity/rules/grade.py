@@ -17,11 +17,14 @@ knows about the frames:
 - otherwise (two scenes sharing a location, frames from outside the renderer,
   lights that differ): the rules judge the graded frames against each other.
 
-Every finding reports both numbers. All four rules propose one fix, a match
-grade for the right shot (fit.fit_grade) that corrects every aspect found out
-of tolerance at once and holds the rest; check_cut keeps one copy. This module
-must never re-render or propose a Requeue: what pixels cannot fix belongs to
-the lighting and staging rules.
+Every finding reports both numbers. The fix is one match grade for the right
+shot (fit.fit_grade) that corrects every aspect found out of tolerance at once
+and holds the rest; check_cut keeps one copy. Off the same rig only exposure
+is graded automatically: white balance, contrast and saturation compared
+frame against frame are too easily moved by framing (above) for a grade to be
+trusted, so those findings ask a colourist to look (as the notes advise for
+shots that are not one set-up). This module must never re-render or propose a
+Requeue: what pixels cannot fix belongs to the lighting and staging rules.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 
 from pipelines.color.temperature import acescg_to_xy, cct_from_xy
 from pipelines.continuity.cut import Cut
-from pipelines.continuity.findings import Grade, Severity
+from pipelines.continuity.findings import Grade, Review, Severity
 from pipelines.continuity.fit import FrameStats, Targets, chromaticity, fit_grade
 from pipelines.continuity.rules.base import at_cut, banded, setting, stops
 from pipelines.continuity.rules.lighting import Lighting
@@ -101,7 +104,11 @@ def match_grade(cut: Cut) -> Grade | None:
         f, right = _frames(cut), cut.pixels("right", graded=False)
         if f is None or right is None:
             return None
-        off = {r.name for r in GRADE_RULES if (m := r.measure(cut)) is not None and r.judge(m) is not None}
+        off = {
+            r.name
+            for r in GRADE_RULES
+            if (m := r.measure(cut)) is not None and r.judge(m) is not None and (f.same_rig or r.name == "exposure")
+        }
         # A same-rig target is the right's raw frame with the left grade's effect on its own frame.
         l_gain = [a / b for a, b in zip(chromaticity(f.left.colour), chromaticity(f.left_raw.colour))]
         rig_colour = tuple(c * g for c, g in zip(chromaticity(f.right_raw.colour), l_gain))
@@ -127,18 +134,26 @@ def _target(f: _Frames, move: bool, stat) -> float:  # type: ignore[no-untyped-d
 
 class _GradeRule:
     uses_pixels = True
+    name = ""
 
-    def fix(self, cut: Cut, measured: dict[str, float]) -> Grade | None:
-        return match_grade(cut)
+    def fix(self, cut: Cut, measured: dict[str, float]) -> Grade | Review | None:
+        if measured["same_rig"] or self.name == "exposure":
+            return match_grade(cut)
+        return Review(
+            reason=f"{cut.left.shot.name} and {cut.right.shot.name} are not one rig, and framing alone moves "
+            f"whole-frame {self.name.replace('_', ' ')} this much; compare the shots by eye and grade "
+            f"{cut.right.shot.name} if it is wrong."
+        )
 
 
 def _basis(cut: Cut, measured: dict[str, float]) -> str:
+    """How the judged number was arrived at, ending where the number goes."""
     if measured["same_rig"]:
         return (
-            f"{cut.left.shot.name} and {cut.right.shot.name} render the same set under the same lights, "
-            f"so framing explains the rest and their grades account for"
+            f"both shots render the same set under the same lights, so framing explains the frames' "
+            f"difference and what the grades add is judged"
         )
-    return f"within one setting ({setting(cut)}) that shows on the cut as"
+    return f"they are not one rig, so the frames are judged against each other within one setting ({setting(cut)})"
 
 
 class Exposure(_GradeRule):
@@ -166,7 +181,8 @@ class Exposure(_GradeRule):
             f"{cut.right.shot.name} is {stops(d)} {'brighter' if d > 0 else 'darker'} than "
             f"{cut.left.shot.name} at the cut from {at_cut(cut)} (log-average luminance "
             f"2^{measured['left_key']:.2f} against 2^{measured['right_key']:.2f}); {_basis(cut, measured)}: "
-            f"{stops(_judged(measured, 'stops'))} against a tolerance of {stops(EXPOSURE_WARN)}."
+            f"{stops(_judged(measured, 'stops'))} against a tolerance of {stops(EXPOSURE_WARN)}, the step at which "
+            f"a cut reads as the light changing."
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipelines.color.cdl import CDL
 from pipelines.continuity import RULES, Grade, Review, Severity, check_cut
 from tests.pipelines.continuity.synthetic import SKY, SUN, cut_of, frame, mirrored, two_shots
 
@@ -78,8 +79,8 @@ def test_errors_come_before_warnings():
 
 def test_several_grade_findings_carry_one_grade_between_them():
     left = frame(9)
-    right = mirrored(left) * np.array([4.0, 3.0, 1.5], np.float32)  # brighter and warmer
-    found = check_cut(cut_of(two_shots(right_scene="other"), left, right))
+    warm_and_bright = CDL(slope=(4.0, 3.0, 1.5))
+    found = check_cut(cut_of(two_shots(right={"grade": warm_and_bright.model_dump(mode="json")}), left, mirrored(left)))
     assert {"exposure", "white_balance"} <= set(rules_of(found))
     grades = [f.fix for f in found if isinstance(f.fix, Grade)]
     assert len(grades) == 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipelines.color.cdl import CDL
-from pipelines.continuity import RULES, Grade, Severity, check_cut
+from pipelines.continuity import RULES, Grade, Review, Severity, check_cut
 from pipelines.continuity.rules.grade import RATIO_WARN
 from tests.pipelines.continuity.synthetic import cut_of, findings_of, frame, graded, mirrored, regraded, two_shots
 
@@ -60,7 +60,8 @@ def test_the_explanation_names_both_shots_and_the_ratio(rule):
 @pytest.mark.parametrize(("power", "saturation"), [(1.6, 1.0), (0.7, 1.0), (1.0, 1.7), (1.0, 0.6), (1.5, 0.55)])
 def test_one_grade_fix_restores_every_aspect_found_out_of_tolerance(power, saturation):
     left = frame(4)
-    cut = plates(CDL(saturation=saturation).apply(contrasty(mirrored(left), power)), left)
+    wrong = CDL(power=(power,) * 3, saturation=saturation)
+    cut = cut_of(two_shots(right=graded(wrong)), left, frame(8))
     found = check_cut(cut)
     flagged = {f.rule for f in found}
     grades = [f.fix for f in found if isinstance(f.fix, Grade)]
@@ -68,7 +69,15 @@ def test_one_grade_fix_restores_every_aspect_found_out_of_tolerance(power, satur
     fixed = regraded(cut, grades[0].cdl)
     assert [f for f in check_cut(fixed) if f.severity != Severity.INFO] == []
     for rule in flagged & {"contrast", "saturation"}:
-        assert abs(RULES[rule].measure(fixed)["log2_ratio"]) < 0.02, rule
+        assert abs(RULES[rule].measure(fixed)["grade_log2_ratio"]) < 0.02, rule
+
+
+@pytest.mark.parametrize("rule", ["contrast", "saturation"])
+def test_off_the_rig_a_contrast_or_saturation_jump_is_shown_to_a_colourist_not_graded(rule):
+    left = frame(5)
+    right = contrasty(mirrored(left), 1.8) if rule == "contrast" else CDL(saturation=1.8).apply(mirrored(left))
+    (f,) = findings_of(plates(right, left), rule)
+    assert isinstance(f.fix, Review) and "framing alone moves" in f.fix.reason
 
 
 def test_on_the_same_rig_a_framing_with_twice_the_contrast_is_not_a_finding():

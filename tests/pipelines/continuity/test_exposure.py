@@ -37,7 +37,7 @@ def test_the_explanation_names_both_shots_and_the_numbers():
     (f,) = findings_of(plates(1.0), "exposure")
     assert "sh020 is 1.00 stop brighter than sh010" in f.explanation
     assert "frame 1024" in f.explanation and "frame 1025" in f.explanation
-    assert "within one setting (quarry, noon) that shows on the cut as: 1.00 stop" in f.explanation
+    assert "frames are judged against each other within one setting (quarry, noon): 1.00 stop" in f.explanation
     assert "tolerance of 0.33 stop" in f.explanation
     assert f.cut == "sh010>sh020" and f.left == "sh010" and f.right == "sh020"
 
@@ -61,7 +61,7 @@ def test_a_wrong_grade_on_the_same_rig_is_found_and_the_fix_replaces_it():
     assert f.measured["grade_stops"] == pytest.approx(np.log2(1.8), abs=0.01)
     assert f.measured["same_rig"] == 1.0
     assert "render the same set under the same lights" in f.explanation
-    assert "their grades account for: 0.85 stop" in f.explanation
+    assert "what the grades add is judged: 0.85 stop" in f.explanation
     assert f.fix.cdl.slope == pytest.approx((1.0, 1.0, 1.0), abs=0.02)  # the full grade, not a correction on top
     assert findings_of(regraded(cut, f.fix.cdl), "exposure") == []
 

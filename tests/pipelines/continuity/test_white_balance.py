@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.color.cdl import CDL
 from pipelines.color.temperature import kelvin_to_acescg
-from pipelines.continuity import RULES, Grade, Severity
+from pipelines.continuity import RULES, Grade, Review, Severity
 from tests.pipelines.continuity.synthetic import cut_of, findings_of, frame, graded, mirrored, regraded, two_shots
 
 RULE = RULES["white_balance"]
@@ -54,13 +54,19 @@ def test_the_explanation_names_both_shots_the_delta_and_the_kelvin_shift():
 
 
 @pytest.mark.parametrize("kelvin", [3200, 4500, 6500, 9000])
-def test_the_grade_fix_neutralises_the_shift(kelvin):
-    cut = plates(kelvin)
+def test_the_grade_fix_neutralises_a_tinted_grade(kelvin):
+    left = frame(1)
+    cut = cut_of(two_shots(right=graded(CDL(slope=tuple(float(g) for g in cast(kelvin))))), left, frame(9))
     (f,) = findings_of(cut, "white_balance")
-    assert isinstance(f.fix, Grade)
+    assert isinstance(f.fix, Grade) and f.fix.shot == "sh020"
     fixed = regraded(cut, f.fix.cdl)
-    assert RULE.measure(fixed)["delta_uv"] < 0.001
-    assert findings_of(fixed, "exposure") == []  # the fix keeps the luminance
+    assert RULE.measure(fixed)["grade_delta_uv"] < 0.001
+    assert findings_of(fixed, "white_balance") == [] and findings_of(fixed, "exposure") == []
+
+
+def test_off_the_rig_a_colour_jump_is_shown_to_a_colourist_not_graded():
+    (f,) = findings_of(plates(7600), "white_balance")
+    assert isinstance(f.fix, Review) and "not one rig" in f.fix.reason
 
 
 def test_on_the_same_rig_framing_is_not_a_colour_jump_but_a_tinted_grade_is():
@@ -72,7 +78,7 @@ def test_on_the_same_rig_framing_is_not_a_colour_jump_but_a_tinted_grade_is():
     assert findings_of(plain, "white_balance") == []
     tinted = cut_of(two_shots(right=graded(CDL(slope=tuple(cast(7600))))), left, right)
     (f,) = findings_of(tinted, "white_balance")
-    assert f.severity == Severity.ERROR and "their grades account for" in f.explanation
+    assert f.severity == Severity.ERROR and "what the grades add is judged" in f.explanation
     assert findings_of(regraded(tinted, f.fix.cdl), "white_balance") == []
 
 

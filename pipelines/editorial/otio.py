@@ -1,0 +1,221 @@
+"""OpenTimelineIO timelines -> EditorialCut; the only module that imports opentimelineio.
+
+Ranges are taken from OTIO itself: a clip's length is its `trimmed_range()`
+and its place on the track is `range_of_child_at_index`, so a shot covers
+exactly the frames editorial cut. A dissolve (an SMPTE_Dissolve between two
+clips) becomes the incoming clip's `dissolve`; what shotfarm cannot represent
+(other transitions, fades from or to nothing, asymmetric dissolves) is kept
+as a warning rather than guessed at. Nested compositions are refused.
+
+Must never read files, follow media references or run OTIO media linkers:
+it parses the bytes it is given and nothing else.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import opentimelineio as otio
+
+from pipelines.color.cdl import CDL
+from pipelines.editorial.cut import ClipEvent, EditorialCut, EditorialError, Note, SourceRange
+from pipelines.spec.sequence import FrameRange
+
+_NO_LINKING = otio.media_linker.MediaLinkingPolicy.DoNotLinkMedia
+
+
+def read_otio(data: bytes, source: str, track: int = 0) -> EditorialCut:
+    """An .otio (JSON) document holding a Timeline."""
+    text = _text(data, source)
+    try:
+        timeline = otio.adapters.read_from_string(text, "otio_json", media_linker_name=_NO_LINKING)
+    except Exception as e:  # the parser's own exception types vary; all mean "not a usable file"
+        raise EditorialError(source, [("", f"not an OpenTimelineIO file: {_first_line(e)}")]) from None
+    return cut_from_timeline(timeline, source, track)
+
+
+def read_cmx3600(text: str, source: str, rate: Fraction, track: int = 0) -> EditorialCut:
+    """A CMX3600 EDL's text, read by otio-cmx3600-adapter at `rate` (EDLs do not carry one)."""
+    try:
+        timeline = otio.adapters.read_from_string(
+            text, "cmx_3600", media_linker_name=_NO_LINKING, rate=float(rate)
+        )
+    except Exception as e:
+        raise EditorialError(source, [("", f"not a readable CMX3600 EDL: {_first_line(e)}")]) from None
+    cut = cut_from_timeline(timeline, source, track, fps=rate)
+    # The adapter keeps the first event's record timecode as the track's
+    # negative start offset (an EDL has no global start time of its own).
+    placed = list(timeline.video_tracks())[track].source_range
+    if cut.start_timecode is None and placed is not None and placed.start_time.value < 0:
+        start = otio.opentime.RationalTime(-placed.start_time.value, placed.start_time.rate)
+        cut = cut.model_copy(update={"start_timecode": otio.opentime.to_timecode(start, float(rate))})
+    return cut
+
+
+def _text(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise EditorialError(source, [("", f"not UTF-8 text (byte {e.start})")]) from None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:300] if lines else type(e).__name__
+
+
+def cut_from_timeline(timeline: Any, source: str, track: int = 0, fps: Fraction | None = None) -> EditorialCut:
+    if not isinstance(timeline, otio.schema.Timeline):
+        raise EditorialError(source, [("", f"expected a Timeline, found {type(timeline).__name__}")])
+    tracks = list(timeline.video_tracks())
+    if not tracks:
+        raise EditorialError(source, [("tracks", "the timeline has no video track")])
+    if not 0 <= track < len(tracks):
+        raise EditorialError(source, [("track", f"the timeline has {len(tracks)} video track(s); {track} is not one")])
+    warnings = [
+        f"video track {i} ({t.name or 'unnamed'}) is ignored: shots come from track {track}"
+        for i, t in enumerate(tracks)
+        if i != track and any(isinstance(c, otio.schema.Clip) for c in t)
+    ]
+    chosen = tracks[track]
+    rate = _rate(chosen, source, fps)
+    reader = _TrackReader(chosen, source, rate, warnings)
+    clips = reader.clips()
+    if not clips:
+        raise EditorialError(source, [(f"tracks[{track}]", "the track has no clips")])
+    start = timeline.global_start_time
+    return EditorialCut(
+        source=source,
+        name=timeline.name or "",
+        fps=_fraction(rate),
+        start_timecode=otio.opentime.to_timecode(start, rate) if start is not None else None,
+        clips=tuple(clips),
+        warnings=tuple(warnings),
+    )
+
+
+def _rate(track: Any, source: str, fps: Fraction | None) -> float:
+    if fps is not None:
+        return float(fps)
+    for item in track:
+        if isinstance(item, otio.schema.Clip):
+            try:
+                return float(item.trimmed_range().duration.rate)
+            except Exception as e:
+                raise EditorialError(source, [(f"clip {item.name!r}", f"has no usable range: {_first_line(e)}")]) from None
+    raise EditorialError(source, [("", "the track has no clips")])
+
+
+def _fraction(rate: float) -> Fraction:
+    # OTIO stores 23.976 or 24000/1001 as a float; the nearest NTSC-style ratio is meant.
+    return Fraction(rate).limit_denominator(1001)
+
+
+class _TrackReader:
+    def __init__(self, track: Any, source: str, rate: float, warnings: list[str]):
+        self.track, self.source, self.rate, self.warnings = track, source, rate, warnings
+
+    def frames(self, t: Any, what: str) -> int:
+        value = t.rescaled_to(self.rate).value
+        if abs(value - round(value)) > 1e-6:
+            raise EditorialError(self.source, [(what, f"{value:g} is not a whole frame at {self.rate:g} fps")])
+        return int(round(value))
+
+    def clips(self) -> list[ClipEvent]:
+        items = list(self.track)
+        clips: list[ClipEvent] = []
+        pending_dissolve = 0
+        for i, item in enumerate(items):
+            where = f"{self.track.name or 'track'}[{i}]"
+            if isinstance(item, otio.schema.Transition):
+                pending_dissolve = self._transition(items, i, where)
+                continue
+            if isinstance(item, otio.schema.Gap):
+                continue
+            if not isinstance(item, otio.schema.Clip):
+                raise EditorialError(
+                    self.source,
+                    [(where, f"{type(item).__name__} {item.name!r} is a nested composition; flatten the edit first")],
+                )
+            clips.append(self._clip(item, i, len(clips), where, pending_dissolve))
+            pending_dissolve = 0
+        return self._with_track_markers(clips)
+
+    def _transition(self, items: list[Any], i: int, where: str) -> int:
+        t = items[i]
+        before = items[i - 1] if i > 0 else None
+        after = items[i + 1] if i + 1 < len(items) else None
+        between_clips = isinstance(before, otio.schema.Clip) and isinstance(after, otio.schema.Clip)
+        kind = t.transition_type
+        if kind != otio.schema.TransitionTypes.SMPTE_Dissolve:
+            self.warnings.append(f"{where}: {kind} transition {t.name!r} is not supported; it plays as a cut")
+            return 0
+        if not between_clips:
+            self.warnings.append(f"{where}: dissolve {t.name!r} does not join two clips (a fade); it is ignored")
+            return 0
+        into, out_of = self.frames(t.in_offset, f"{where}.in_offset"), self.frames(t.out_offset, f"{where}.out_offset")
+        total = into + out_of
+        if total and into != total // 2:
+            self.warnings.append(
+                f"{where}: dissolve into {after.name!r} runs {into} frame(s) before the cut and {out_of} after; "
+                f"shotfarm centres dissolves on the cut, so its {total} frames start {total // 2} before it"
+            )
+        return total
+
+    def _clip(self, clip: Any, i: int, index: int, where: str, dissolve: int) -> ClipEvent:
+        try:
+            trimmed = clip.trimmed_range()
+        except Exception as e:
+            raise EditorialError(self.source, [(where, f"clip {clip.name!r} has no usable range: {_first_line(e)}")]) from None
+        placed = self.track.range_of_child_at_index(i)
+        first = self.frames(placed.start_time, f"{where}.record_in")
+        length = self.frames(trimmed.duration, f"{where}.duration")
+        if length < 1:
+            raise EditorialError(self.source, [(where, f"clip {clip.name!r} is {length} frames long")])
+        notes = []
+        for m in clip.markers:
+            at = self.frames(m.marked_range.start_time - trimmed.start_time, f"{where}.markers")
+            notes.append(Note(text=m.name or "(marker)", offset=at, color=_color(m)))
+        return ClipEvent(
+            index=index,
+            name=clip.name or "",
+            record=FrameRange(first=first, last=first + length - 1),
+            source=SourceRange(
+                start=trimmed.start_time.value, duration=trimmed.duration.value, rate=trimmed.duration.rate
+            ),
+            dissolve=dissolve,
+            grade=self._grade(clip, where),
+            notes=tuple(notes),
+        )
+
+    def _grade(self, clip: Any, where: str) -> CDL | None:
+        cdl = clip.metadata.get("cdl")
+        if cdl is None:
+            return None
+        try:
+            sop = cdl.get("asc_sop") or {}
+            values: dict[str, Any] = {k: tuple(float(v) for v in sop[k]) for k in ("slope", "offset", "power") if k in sop}
+            if cdl.get("asc_sat") is not None:
+                values["saturation"] = float(cdl["asc_sat"])
+            return CDL.model_validate(values)
+        except Exception as e:
+            raise EditorialError(self.source, [(f"{where}.cdl", f"ASC_SOP/ASC_SAT of {clip.name!r}: {_first_line(e)}")]) from None
+
+    def _with_track_markers(self, clips: list[ClipEvent]) -> list[ClipEvent]:
+        """Markers on the track itself go to the clip they fall in."""
+        for m in self.track.markers:
+            at = self.frames(m.marked_range.start_time, "track.markers")
+            for n, c in enumerate(clips):
+                if c.record.first <= at <= c.record.last:
+                    note = Note(text=m.name or "(marker)", offset=at - c.record.first, color=_color(m))
+                    clips[n] = c.model_copy(update={"notes": (*c.notes, note)})
+                    break
+            else:
+                self.warnings.append(f"track marker {m.name!r} at frame {at} is not on a clip; it is ignored")
+        return clips
+
+
+def _color(marker: Any) -> str | None:
+    color = getattr(marker, "color", None)
+    return str(color) if color else None
