@@ -1,30 +1,29 @@
 """Chaos report: real `shotfarm render` runs with faults injected, and what they cost.
 
-Run by hand:  .venv/bin/python bench/chaos.py --repeat 3   (S3 outage: scripts/s3-servers.sh start first)
+Run by hand:  .venv/bin/python bench/chaos.py --repeat 3   (the S3 outage needs scripts/s3-servers.sh start)
 
 Scenarios, each on the same small sequence, measured against one clean run:
-- orchestrator: SIGKILL the CLI at random log positions, restarting each time;
-- render-node: SIGKILL RenderNode actor processes while they render;
-- s3-outage: render into s3:// through a TCP proxy that goes down for a while;
-- corrupt-frame: flip bytes of a recorded frame before its shot is mastered.
-Columns: faults injected, runs completed, frames lost (master frames that are
-missing or differ from the clean run's, plus accepted frames missing or
-altered in the store; must be 0), chunks re-rendered after being recorded
-(started again with no ChunkInvalidated in between; must be 0), retries and
-invalidations from the log, and extra node-seconds over the clean run (renders
-as recorded, plus abandoned attempts charged from dispatch to their end, an
-upper bound). tests/e2e/test_chaos.py runs each scenario once, with
-assertions; this module is shared so both run the very same code.
+- orchestrator: SIGKILL the CLI at random log positions, restarting it each time;
+- render-node: SIGKILL RenderNode actor processes while they render (Ray restarts them);
+- s3-outage: render into s3:// through a TCP proxy in front of moto that goes down, then up;
+- corrupt-frame: flip a byte of a recorded frame before its shot is mastered.
+Columns: faults injected; runs completed; frames lost (master objects missing or
+different from the clean run's, plus accepted frames missing or altered in the
+store; must be 0); chunks re-rendered after being recorded (started again with
+no ChunkInvalidated in between; must be 0); retries and invalidations from the
+log; extra node-seconds over the clean run (renders as recorded, plus abandoned
+attempts charged from dispatch to their failure or kill: an upper bound).
+tests/e2e/test_chaos.py runs each scenario once with assertions; both use this
+module so they run the very same code.
 
-It must never touch processes it did not start: kills go to the CLI it
-launched and to that process's own descendants only.
+It must never touch a process it did not start: kills go to the CLI it launched
+and to that process's own descendants, found by walking the process tree.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import threading
 import os
 import random
 import signal
@@ -32,6 +31,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -40,20 +40,20 @@ from pathlib import Path
 
 import yaml
 
-from nodes.storage import open_store
+from nodes.storage import S3Settings, open_store
 from nodes.storage.base import Store, get_verified
 from orchestrator.core import events as ev
-from orchestrator.core.evolve import evolve
-from orchestrator.core.state import FarmState
+from orchestrator.core.evolve import replay
 from orchestrator.core.status import ChunkStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--chunk-frames", "2", "--cpus", "2"]
 RUN_TIMEOUT = 240.0
+BUCKET = "shotfarm-chaos"
 
 
 def chaos_spec() -> dict:
-    """Three shots, 28 rendered frames in 14 chunks, cameras far enough apart that every cut is ok."""
+    """Three shots, 28 rendered frames in 14 chunks, cameras 60 degrees apart so every cut is ok."""
 
     def shot(name: str, first: int, last: int, handles: int, position: list[float]) -> dict:
         keys = [{"frame": 0, "position": position, "look_at": [0, 1, 0], "fov": 35}]
@@ -79,7 +79,7 @@ def write_spec(folder: Path) -> Path:
     return path
 
 
-# -- running and killing the CLI ------------------------------------------------
+# -- running, watching and killing the CLI ---------------------------------------------
 
 
 def start(spec: Path, out: Path, store: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -100,22 +100,18 @@ def finish(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> tuple[int, s
     except subprocess.TimeoutExpired:
         proc.kill()
         output, _ = proc.communicate(timeout=30)
-        return -1, output + f"\n(chaos: killed after {timeout:.0f}s)"
+        return -1, f"{output}\n(chaos: killed after {timeout:.0f}s)"
     return proc.returncode, output
 
 
-def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = RUN_TIMEOUT) -> bool:
-    """SIGKILL the CLI once `ready()` holds; False if it ended (or the wait ran out) first."""
+def wait_for(ready: Callable[[], bool], proc: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> bool:
+    """Poll until `ready()` holds; False if the CLI ended (or the wait ran out) first."""
     end = time.monotonic() + timeout
-    while proc.poll() is None and not ready():
-        if time.monotonic() > end:
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > end:
             return False
         time.sleep(0.05)
-    if proc.poll() is not None:
-        return False
-    proc.kill()
-    proc.communicate(timeout=30)
-    return True
+    return proc.poll() is None
 
 
 def descendants(pid: int) -> dict[int, str]:
@@ -123,21 +119,14 @@ def descendants(pid: int) -> dict[int, str]:
     ps = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout
     children: dict[int, list[tuple[int, str]]] = {}
     for line in ps.splitlines():
-        p, pp, *args = line.split(None, 2)
-        children.setdefault(int(pp), []).append((int(p), args[0] if args else ""))
+        child, parent, *title = line.split(None, 2)
+        children.setdefault(int(parent), []).append((int(child), title[0] if title else ""))
     found, todo = {}, [pid]
     while todo:
         for child, title in children.get(todo.pop(), []):
             found[child] = title
             todo.append(child)
     return found
-
-
-def busy_render_nodes(pid: int) -> list[int]:
-    return [p for p, title in descendants(pid).items() if title.startswith("ray::RenderNode.render")]
-
-
-# -- reading what a run left -------------------------------------------------------
 
 
 def log_events(out: Path) -> list[ev.Event]:
@@ -152,63 +141,34 @@ def log_events(out: Path) -> list[ev.Event]:
 
 
 def count(out: Path, *types: str) -> int:
+    """Events in the log so far, of these types (all when none are named)."""
+    where = f" WHERE type IN ({','.join('?' * len(types))})" if types else ""
     try:
         db = sqlite3.connect(f"file:{out / 'shotfarm.db'}?mode=ro", uri=True, timeout=5)
-        marks = ",".join("?" * len(types))
-        query = f"SELECT count(*) FROM events{f' WHERE type IN ({marks})' if types else ''}"
-        n = db.execute(query, types).fetchone()[0]
+        n = db.execute(f"SELECT count(*) FROM events{where}", types).fetchone()[0]
         db.close()
         return int(n)
     except sqlite3.OperationalError:
         return 0
 
 
-def replay(events: list[ev.Event]) -> FarmState:
-    state = FarmState()
-    for e in events:
-        state = evolve(state, e)
-    return state
+# -- what a run left behind -----------------------------------------------------------
 
 
 def master_bytes(events: list[ev.Event], store: Store) -> dict[str, bytes]:
     """Everything the last MasterStitched names (frames, contact sheet, deliverables), read back."""
-    stitched = [e for e in events if isinstance(e, ev.MasterStitched)]
-    if not stitched:
-        return {}
-    m = stitched[-1]
-    return {r.key: store.get(r.key) for r in (*m.frames, m.contact_sheet, *m.deliverables.values())}
-
-
-@dataclass
-class Baseline:
-    master: dict[str, bytes]
-    rows: int
-    node_seconds: float
-
-
-@dataclass
-class Outcome:
-    scenario: str
-    faults: int = 0
-    completed: bool = False
-    frames_lost: int = 0
-    rerendered: int = 0
-    retries: int = 0
-    invalidated: int = 0
-    node_seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-    events: list[ev.Event] = field(default_factory=list, repr=False)
+    m = next((e for e in reversed(events) if isinstance(e, ev.MasterStitched)), None)
+    return {r.key: store.get(r.key) for r in (*m.frames, m.contact_sheet, *m.deliverables.values())} if m else {}
 
 
 def rerendered_after_recorded(events: list[ev.Event]) -> int:
     """ChunkStarted for a chunk whose accepted render stands (not invalidated, shot not requeued)."""
-    state, recorded, n = FarmState(), set(), 0
+    state, recorded, n = replay([]), set(), 0
     for e in events:
-        state = evolve(state, e)
+        state = replay([e], state)
         match e:
-            case ev.ChunkRendered():
-                chunk = state.sequences[e.sequence_id].chunks[e.chunk_id]
-                if chunk.status is ChunkStatus.RENDERED and chunk.attempt == e.attempt:
+            case ev.ChunkRendered() if state.sequences[e.sequence_id].chunks[e.chunk_id].attempt == e.attempt:
+                if state.sequences[e.sequence_id].chunks[e.chunk_id].status is ChunkStatus.RENDERED:
                     recorded.add((e.sequence_id, e.chunk_id))
             case ev.ChunkInvalidated():
                 recorded.discard((e.sequence_id, e.chunk_id))
@@ -232,31 +192,52 @@ def node_seconds(events: list[ev.Event], kills: list[float]) -> float:
                 total += e.node_seconds
             case ev.ChunkFailed() if (e.sequence_id, e.chunk_id, e.attempt) in started:
                 total += e.at - started.pop((e.sequence_id, e.chunk_id, e.attempt))
-    for at in started.values():
-        cut = min((k for k in kills if k >= at), default=at)
-        total += cut - at
-    return total
+    return total + sum(min((k for k in kills if k >= at), default=at) - at for at in started.values())
 
 
-def assess(outcome: Outcome, out: Path, store: Store, clean: Baseline, kills: list[float] = ()) -> Outcome:
-    events = log_events(out)
-    state = replay(events)
-    outcome.events = events
-    outcome.completed = any(s.status.value == "completed" for s in state.sequences.values())
-    master = master_bytes(events, store) if outcome.completed else {}
-    outcome.frames_lost = sum(master.get(k) != v for k, v in clean.master.items())
-    for seq in state.sequences.values():
-        for chunk in seq.chunks_in(ChunkStatus.RENDERED):
+@dataclass
+class Baseline:
+    master: dict[str, bytes]
+    rows: int
+    node_seconds: float
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    out: Path
+    store: Store
+    faults: int = 0
+    completed: bool = False
+    frames_lost: int = 0
+    rerendered: int = 0
+    retries: int = 0
+    invalidated: int = 0
+    node_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    detail: dict[str, str] = field(default_factory=dict)
+    events: list[ev.Event] = field(default_factory=list, repr=False)
+
+    def ended(self, rc: int, output: str, clean: Baseline, kills: list[float] | None = None) -> Outcome:
+        """Measure what the run left in its log and store."""
+        if rc != 0:
+            self.notes.append("\n".join(output.strip().splitlines()[-12:]))
+        self.events = log_events(self.out)
+        state = replay(self.events)
+        self.completed = any(s.status.value == "completed" for s in state.sequences.values())
+        master = master_bytes(self.events, self.store) if self.completed else {}
+        self.frames_lost = sum(master.get(key) != data for key, data in clean.master.items())
+        for chunk in (c for s in state.sequences.values() for c in s.chunks_in(ChunkStatus.RENDERED)):
             for f in chunk.frames:
                 try:
-                    get_verified(store, f.key, f.digest)
+                    get_verified(self.store, f.key, f.digest)
                 except Exception:  # missing, altered or unreadable: lost either way
-                    outcome.frames_lost += 1
-    outcome.rerendered = rerendered_after_recorded(events)
-    outcome.retries = sum(isinstance(e, ev.ChunkFailed) for e in events)
-    outcome.invalidated = sum(isinstance(e, ev.ChunkInvalidated) for e in events)
-    outcome.node_seconds = node_seconds(events, list(kills))
-    return outcome
+                    self.frames_lost += 1
+        self.rerendered = rerendered_after_recorded(self.events)
+        self.retries = sum(isinstance(e, ev.ChunkFailed) for e in self.events)
+        self.invalidated = sum(isinstance(e, ev.ChunkInvalidated) for e in self.events)
+        self.node_seconds = node_seconds(self.events, kills or [])
+        return self
 
 
 def clean_run(spec: Path, work: Path) -> Baseline:
@@ -268,44 +249,26 @@ def clean_run(spec: Path, work: Path) -> Baseline:
     return Baseline(master_bytes(events, open_store(str(out))), len(events), node_seconds(events, []))
 
 
-def wait_for(ready: Callable[[], bool], proc: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> bool:
-    """Poll until `ready()` holds; False if the CLI ended (or the wait ran out) first."""
-    end = time.monotonic() + timeout
-    while not ready():
-        if proc.poll() is not None or time.monotonic() > end:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def _tail(output: str, lines: int = 15) -> str:
-    return "\n".join(output.strip().splitlines()[-lines:])
-
-
-# -- an S3 server that goes away ------------------------------------------------------
+# -- an S3 server that goes away ---------------------------------------------------------
 
 
 class OutageProxy:
     """A TCP proxy on 127.0.0.1 in front of an S3 server; `down()` is that server going away.
 
-    Down, the port is closed (new connections are refused) and every open
+    Down, its port is closed (connections are refused) and every open
     connection is cut; `up()` listens on the same port again. The server
-    behind it keeps its data, which is the point: a restarted moto would not.
+    behind it keeps its objects, which a restarted moto would not.
     """
 
     def __init__(self, target: str):
         host, port = target.rsplit(":", 1)
-        self.target = (host, int(port))
-        self.port = 0
+        self.target, self.port = (host, int(port)), 0
         self._server: asyncio.AbstractServer | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self.up()
-
-    def _call(self, coro: object) -> None:
-        asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)  # type: ignore[arg-type]
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -340,10 +303,10 @@ class OutageProxy:
         self._open.clear()
 
     def up(self) -> None:
-        self._call(self._up())
+        asyncio.run_coroutine_threadsafe(self._up(), self._loop).result(timeout=10)
 
     def down(self) -> None:
-        self._call(self._down())
+        asyncio.run_coroutine_threadsafe(self._down(), self._loop).result(timeout=10)
 
     def close(self) -> None:
         self.down()
@@ -357,165 +320,158 @@ class S3Tier:
     access_key: str
     secret_key: str
 
+    def store(self, prefix: str) -> Store:
+        from nodes.storage.s3 import S3Store
 
-def moto_tier(env_file: Path | None = None) -> S3Tier | None:
-    """The moto server scripts/s3-servers.sh started, if it did."""
-    path = env_file or Path(os.environ.get("S3_ENV_FILE") or ROOT / ".s3-servers.env")
-    if not path.is_file():
+        return S3Store(S3Settings(endpoint=self.endpoint, bucket=BUCKET, prefix=prefix, access_key=self.access_key,
+                                  secret_key=self.secret_key, secure=False, create_bucket=True))  # fmt: skip
+
+
+def moto_tier() -> S3Tier | None:
+    """The moto server scripts/s3-servers.sh started, from the env file it wrote."""
+    path = Path(os.environ.get("S3_ENV_FILE") or ROOT / ".s3-servers.env")
+    lines = path.read_text().splitlines() if path.is_file() else []
+    values = dict(line.strip().split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    if "S3_MOTO_ENDPOINT" not in values:
         return None
-    values = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and line[0] != "#")
-    try:
-        endpoint = values["S3_MOTO_ENDPOINT"].strip().split("://", 1)[-1]
-        return S3Tier(endpoint, values["S3_MOTO_ACCESS_KEY"].strip(), values["S3_MOTO_SECRET_KEY"].strip())
-    except KeyError:
-        return None
+    endpoint = values["S3_MOTO_ENDPOINT"].split("://", 1)[-1]
+    return S3Tier(endpoint, values["S3_MOTO_ACCESS_KEY"], values["S3_MOTO_SECRET_KEY"])
 
 
-def s3_store(tier: S3Tier, bucket: str, prefix: str) -> Store:
-    from nodes.storage import S3Settings
-    from nodes.storage.s3 import S3Store
-
-    settings = S3Settings(endpoint=tier.endpoint, bucket=bucket, prefix=prefix, access_key=tier.access_key,
-                          secret_key=tier.secret_key, secure=False, create_bucket=True)  # fmt: skip
-    return S3Store(settings)
-
-
-# -- the scenarios ----------------------------------------------------------------------
+# -- the scenarios -------------------------------------------------------------------------
 
 
 def orchestrator_kills(spec: Path, work: Path, clean: Baseline, rng: random.Random, kills: int = 5) -> Outcome:
     """SIGKILL the CLI at `kills` random log positions of one run, restarting it each time."""
-    out, outcome, moments = work / "orchestrator", Outcome("orchestrator"), []
-    points = sorted(rng.sample(range(2, max(kills + 2, int(clean.rows * 0.8))), kills))
-    for point in points:
+    outcome, moments = Outcome("orchestrator", work / "orchestrator", open_store(str(work / "orchestrator"))), []
+    out = outcome.out
+    # Positions in the first 80% of a clean run's log: restarts add events, so the run is never done by then.
+    for point in sorted(rng.sample(range(2, max(kills + 2, int(clean.rows * 0.8))), kills)):
         proc = start(spec, out)
         # At least one event of this run first (its PoolStarted), so each kill hits a running farm.
-        target, linger = max(point, count(out) + 1), rng.uniform(0.0, 0.3)
-        if not wait_for(lambda: count(out) >= target, proc):
-            outcome.notes.append(f"run ended before kill {outcome.faults + 1}: {_tail(finish(proc)[1], 3)}")
-            break
-        time.sleep(linger)  # between two events, e.g. mid-render
+        target = max(point, count(out) + 1)
+        if wait_for(lambda: count(out) >= target, proc):
+            time.sleep(rng.uniform(0.0, 0.3))  # between two events, e.g. mid-render
         if proc.poll() is not None:
-            outcome.notes.append(f"run ended before kill {outcome.faults + 1}")
+            outcome.notes.append(f"the run ended before kill {outcome.faults + 1}")
+            finish(proc)
             break
         proc.kill()
         proc.communicate(timeout=30)
         moments.append(time.time())
         outcome.faults += 1
-    rc, output = finish(start(spec, out))
-    if rc != 0:
-        outcome.notes.append(_tail(output))
-    return assess(outcome, out, open_store(str(out)), clean, moments)
+    return outcome.ended(*finish(start(spec, out)), clean, moments)
 
 
 def render_node_kills(spec: Path, work: Path, clean: Baseline, rng: random.Random, kills: int = 2) -> Outcome:
-    """SIGKILL RenderNode actor processes of a run while they render; Ray restarts them."""
-    out, outcome = work / "render-node", Outcome("render-node")
-    proc = start(spec, out)
+    """SIGKILL a RenderNode actor process while it renders, `kills` times in one run."""
+    outcome = Outcome("render-node", work / "render-node", open_store(str(work / "render-node")))
+    out, proc, killed = outcome.out, start(spec, outcome.out), set()
     for _ in range(kills):
-        after, failures, busy = count(out, "ChunkRendered") + rng.randint(0, 2), count(out, "ChunkFailed"), []
+        after, busy = count(out, "ChunkRendered") + rng.randint(0, 2), []
 
         def rendering() -> bool:
-            busy[:] = busy_render_nodes(proc.pid) if count(out, "ChunkRendered") >= after else []
+            titles = descendants(proc.pid) if count(out, "ChunkRendered") >= after else {}
+            busy[:] = [p for p, t in titles.items() if t.startswith("ray::RenderNode.render") and p not in killed]
             return bool(busy)
 
         if not wait_for(rendering, proc):
             outcome.notes.append(f"no render node was rendering for kill {outcome.faults + 1}")
             break
-        os.kill(rng.choice(busy), signal.SIGKILL)
+        killed.add(victim := rng.choice(busy))
+        os.kill(victim, signal.SIGKILL)
         outcome.faults += 1
-        # The loss is on record before the next kill, so each kill is its own fault.
-        wait_for(lambda: count(out, "ChunkFailed") > failures, proc, timeout=60)
-    rc, output = finish(proc)
-    if rc != 0:
-        outcome.notes.append(_tail(output))
-    return assess(outcome, out, open_store(str(out)), clean)
+    return outcome.ended(*finish(proc), clean)
 
 
 def s3_outage(
-    spec: Path, work: Path, clean: Baseline, rng: random.Random, tier: S3Tier, seconds: float = 10.0
-) -> Outcome:
-    """Render into s3:// through a proxy that goes down for `seconds` mid-run, then comes back."""
-    out, outcome = work / "s3-outage", Outcome("s3-outage")
-    bucket, prefix = "shotfarm-chaos", f"run-{uuid.uuid4().hex[:12]}"
-    store = s3_store(tier, bucket, prefix)  # creates the bucket; reads go straight to the server
-    proxy = OutageProxy(tier.endpoint)
-    env = {
-        "SHOTFARM_S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}",
-        "SHOTFARM_S3_ACCESS_KEY": tier.access_key,
-        "SHOTFARM_S3_SECRET_KEY": tier.secret_key,
-    }
+    spec: Path, work: Path, clean: Baseline, rng: random.Random, tier: S3Tier, seconds: float = 10.0,
+    when: str = "random",
+) -> Outcome:  # fmt: skip
+    """Render into s3:// through a proxy that is down for `seconds` mid-run.
+
+    `when`: "renders" (after 1 to 4 chunks are recorded), "stitching" (as the
+    first shot is final, so its segment is being stitched), or "random" (either).
+    """
+    prefix = f"run-{uuid.uuid4().hex[:12]}"
+    outcome = Outcome("s3-outage", work / "s3-outage", tier.store(prefix))  # reads go straight to the server
+    out, proxy = outcome.out, OutageProxy(tier.endpoint)
+    when = rng.choice(["renders", "stitching"]) if when == "random" else when
+    after = rng.randint(1, 4)
+
+    def moment() -> bool:
+        if when == "renders":
+            return count(out, "ChunkRendered") >= after
+        seqs = replay(log_events(out)).sequences.values() if count(out, "ChunkRendered") else ()
+        return any(s.shot_final(shot.name) for s in seqs for shot in s.spec.shots)
+
+    env = {"SHOTFARM_S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}", "SHOTFARM_S3_ACCESS_KEY": tier.access_key,
+           "SHOTFARM_S3_SECRET_KEY": tier.secret_key}  # fmt: skip
     try:
-        proc = start(spec, out, f"s3://{bucket}/{prefix}", env)
-        after = rng.randint(1, 6)
-        if wait_for(lambda: count(out, "ChunkRendered") >= after, proc):
+        proc = start(spec, out, f"s3://{BUCKET}/{prefix}", env)
+        if wait_for(moment, proc):
             proxy.down()
             outcome.faults += 1
+            outcome.detail["when"] = when
             time.sleep(seconds)
             proxy.up()
         else:
             outcome.notes.append("the run ended before the outage")
-        rc, output = finish(proc)
+        result = finish(proc)
     finally:
         proxy.close()
-    if rc != 0:
-        outcome.notes.append(_tail(output))
-    return assess(outcome, out, store, clean)
+    return outcome.ended(*result, clean)
 
 
 def corrupt_frame(spec: Path, work: Path, clean: Baseline, rng: random.Random) -> Outcome:
-    """Flip bytes of a recorded frame in the local store before its shot is mastered."""
-    out, outcome, victim = work / "corrupt-frame", Outcome("corrupt-frame"), []
-    proc = start(spec, out)
+    """Flip a byte of a recorded frame in the local store before its shot is mastered."""
+    outcome = Outcome("corrupt-frame", work / "corrupt-frame", open_store(str(work / "corrupt-frame")))
+    out, proc, victim = outcome.out, start(spec, outcome.out), []
 
     def pick() -> bool:
         for seq in replay(log_events(out)).sequences.values():
             for chunk in seq.chunks_in(ChunkStatus.RENDERED):
                 shot = seq.spec.shot(chunk.plan.shot)
                 pending = [c for c in seq.chunks.values() if c.plan.shot == shot.name and c.status is not ChunkStatus.RENDERED]
-                # A frame the master uses (inside the cut range) that no cut check reads (not a boundary),
-                # of a shot with chunks still to come, so it cannot have been mastered yet.
+                # A frame the master uses (inside the cut range) that no cut check reads (not a
+                # boundary), of a shot with chunks still to come, so it cannot be mastered yet.
                 inner = [f for f in chunk.frames if shot.frames.first < f.frame < shot.frames.last]
                 if len(pending) >= 2 and inner:
-                    victim[:] = [chunk.plan.chunk_id, rng.choice(inner)]
+                    victim[:] = [chunk.plan.chunk_id, rng.choice(inner).key]
                     return True
         return False
 
     if wait_for(pick, proc):
-        path = out / victim[1].key
-        data = bytearray(path.read_bytes())
+        data = bytearray((out / victim[1]).read_bytes())
         data[len(data) // 2] ^= 0x5A
-        path.write_bytes(bytes(data))
+        (out / victim[1]).write_bytes(bytes(data))
         outcome.faults += 1
-        outcome.notes.append(f"corrupted {victim[1].key} of chunk {victim[0]}")
-    rc, output = finish(proc)
-    if rc != 0:
-        outcome.notes.append(_tail(output))
-    return assess(outcome, out, open_store(str(out)), clean)
+        outcome.detail.update(chunk=victim[0], key=victim[1])
+    else:
+        outcome.notes.append("no recorded frame could be corrupted before mastering")
+    return outcome.ended(*finish(proc), clean)
 
 
-# -- the report ----------------------------------------------------------------------------
+# -- the report ------------------------------------------------------------------------------
 
 COLUMNS = ("scenario", "runs", "faults injected", "runs completed", "frames lost", "re-rendered after recorded",
-           "retries", "invalidated", "extra node-s")  # fmt: skip
+           "retries", "invalidated", "extra node-s per run")  # fmt: skip
 
 
 def table(clean: Baseline, outcomes: dict[str, list[Outcome]]) -> str:
     rows = [COLUMNS]
     for name, runs in outcomes.items():
-        extra = sum(o.node_seconds - clean.node_seconds for o in runs) / max(len(runs), 1)
-        rows.append((
-            name, str(len(runs)), str(sum(o.faults for o in runs)), f"{sum(o.completed for o in runs)}/{len(runs)}",
-            str(sum(o.frames_lost for o in runs)), str(sum(o.rerendered for o in runs)),
-            str(sum(o.retries for o in runs)), str(sum(o.invalidated for o in runs)), f"{extra:+.1f} per run",
-        ))  # fmt: skip
+        extra = sum(o.node_seconds - clean.node_seconds for o in runs) / len(runs)
+        total = lambda attr: str(sum(getattr(o, attr) for o in runs))  # noqa: E731
+        rows.append((name, str(len(runs)), total("faults"), f"{total('completed')}/{len(runs)}", total("frames_lost"),
+                     total("rerendered"), total("retries"), total("invalidated"), f"{extra:+.1f}"))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description="Chaos report for shotfarm render runs.")
     p.add_argument("--repeat", type=int, default=3, help="runs per scenario")
     p.add_argument("--kills", type=int, default=5, help="orchestrator kills per run")
     p.add_argument("--outage", type=float, default=10.0, help="seconds the S3 server is down")
@@ -523,39 +479,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="*", choices=("orchestrator", "render-node", "s3-outage", "corrupt-frame"))
     args = p.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(2**32)
-    rng = random.Random(seed)
-    tier = moto_tier()
+    rng, tier = random.Random(seed), moto_tier()
+    scenarios: dict[str, Callable[..., Outcome]] = {
+        "orchestrator": lambda *a: orchestrator_kills(*a, kills=args.kills),
+        "render-node": render_node_kills,
+        "s3-outage": lambda *a: s3_outage(*a, tier=tier, seconds=args.outage),
+        "corrupt-frame": corrupt_frame,
+    }
+    started, outcomes = time.monotonic(), {}
     with tempfile.TemporaryDirectory(prefix="shotfarm-chaos-") as tmp:
-        work = Path(tmp)
-        spec = write_spec(work)
-        started = time.monotonic()
-        clean = clean_run(spec, work)
+        spec = write_spec(Path(tmp))
+        clean = clean_run(spec, Path(tmp))
         print(f"seed {seed}; clean run: {len(clean.master)} master objects, {clean.rows} events, "
               f"{clean.node_seconds:.1f} node-s", flush=True)  # fmt: skip
-        scenarios: dict[str, Callable[[Path, Path, Baseline, random.Random], Outcome]] = {
-            "orchestrator": lambda *a: orchestrator_kills(*a, kills=args.kills),
-            "render-node": render_node_kills,
-            "s3-outage": lambda *a: s3_outage(*a, tier=tier, seconds=args.outage),  # type: ignore[arg-type]
-            "corrupt-frame": corrupt_frame,
-        }
-        outcomes: dict[str, list[Outcome]] = {}
         for name, run in scenarios.items():
-            if args.only and name not in args.only:
-                continue
-            if name == "s3-outage" and tier is None:
-                print("s3-outage: skipped (no moto server; run scripts/s3-servers.sh start)", flush=True)
+            if (args.only and name not in args.only) or (name == "s3-outage" and tier is None):
+                print(f"{name}: skipped" + (" (no moto: scripts/s3-servers.sh start)" if tier is None else ""))
                 continue
             for i in range(args.repeat):
-                outcome = run(spec, work / f"{name}-{i}", clean, rng)
-                outcomes.setdefault(name, []).append(outcome)
-                print(f"{name} #{i + 1}: completed={outcome.completed} faults={outcome.faults} "
-                      f"lost={outcome.frames_lost} rerendered={outcome.rerendered} {'; '.join(outcome.notes)}",
+                o = run(spec, Path(tmp) / f"{name}-{i}", clean, rng)
+                outcomes.setdefault(name, []).append(o)
+                print(f"{name} #{i + 1}: completed={o.completed} faults={o.faults} lost={o.frames_lost} "
+                      f"rerendered={o.rerendered} retries={o.retries} {o.detail or ''} {'; '.join(o.notes)}",
                       flush=True)  # fmt: skip
-        print()
-        print(table(clean, outcomes))
-        print(f"\n{time.monotonic() - started:.0f}s wall")
-    bad = any(o.frames_lost or o.rerendered or not o.completed for runs in outcomes.values() for o in runs)
-    return 1 if bad else 0
+    print(f"\n{table(clean, outcomes)}\n\n{time.monotonic() - started:.0f}s wall")
+    return 1 if any(o.frames_lost or o.rerendered or not o.completed for r in outcomes.values() for o in r) else 0
 
 
 if __name__ == "__main__":

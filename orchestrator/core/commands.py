@@ -65,4 +65,36 @@ class Fail:
     reason: str
 
 
-Command = Plan | Dispatch | RetryLater | CheckCut | ApplyFix | StitchSegment | Deliver | Finish | Fail
+@dataclass(frozen=True)
+class Preempt:
+    """Take back an attempt waiting at its node (record ChunkPreempted, then cancel the call)."""
+
+    sequence_id: str
+    chunk_id: str
+    node_id: str
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExceedBudget:
+    """Record BudgetExceeded: the sequence's dispatch pauses."""
+
+    sequence_id: str
+    projected_usd: float
+    budget_usd: float
+
+
+@dataclass(frozen=True)
+class Forgive:
+    """After `delay` seconds, record NodeForgiven for a node blocked for the sequence."""
+
+    sequence_id: str
+    node_id: str
+    delay: float
+
+
+Command = (
+    Plan | Dispatch | RetryLater | CheckCut | ApplyFix | StitchSegment | Deliver | Finish | Fail
+    | Preempt | ExceedBudget | Forgive
+)  # fmt: skip

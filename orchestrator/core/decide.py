@@ -16,40 +16,52 @@ from orchestrator.core.commands import (
     Command,
     Deliver,
     Dispatch,
+    ExceedBudget,
     Fail,
     Finish,
+    Forgive,
     Plan,
+    Preempt,
     RetryLater,
     StitchSegment,
 )
 from orchestrator.core.state import CutState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
+from orchestrator.scheduling import policy
+from orchestrator.scheduling.snapshot import board_of
 from pipelines.continuity.findings import Grade, Requeue, Severity
 
 _ACTIVE = (SequenceStatus.RENDERING, SequenceStatus.STITCHING)
 
 
 def decide(state: FarmState, event: ev.Event) -> list[Command]:
+    now = event.at
     match event:
         case ev.SequenceSubmitted():
             return [Plan(event.sequence_id)]
         case ev.ShotsPlanned():
             seq = state.sequences[event.sequence_id]
             gaps = [StitchSegment(seq.sequence_id, g.name) for g in seq.segment_plan if not g.shots]
-            return gaps + dispatch(state)
-        case ev.ChunkQueued() | ev.ChunkInvalidated() | ev.ShotRequeued():
-            return dispatch(state)
+            return gaps + dispatch(state, now)
+        case ev.ChunkQueued() | ev.ChunkInvalidated() | ev.ShotRequeued() | ev.ChunkPreempted():
+            return dispatch(state, now)
+        case ev.SchedulingChanged():
+            return dispatch(state, now)
+        case ev.NodeForgiven():
+            return _still_blocked(state, event) + dispatch(state, now)
+        case ev.SequenceCancelled():
+            return _take_back(state, event.sequence_id, "sequence cancelled") + dispatch(state, now)
         case ev.CutChecked():
             return _after_check(state.sequences[event.sequence_id], event)
         case ev.FixApplied():
             seq = state.sequences[event.sequence_id]
             return [CheckCut(seq.sequence_id, c.name) for c in seq.cuts_to_check({event.shot})]
         case ev.PoolStarted():
-            return _resume(state) + dispatch(state)
+            return _resume(state) + dispatch(state, now)
         case ev.ChunkRendered():
-            return _after_render(state, event) + dispatch(state)
+            return _after_render(state, event) + dispatch(state, now)
         case ev.ChunkFailed():
-            return _after_failure(state, event) + dispatch(state)
+            return _after_failure(state, event) + dispatch(state, now)
         case ev.SegmentStitched():
             return _deliver_if_ready(state.sequences[event.sequence_id])
         case ev.MasterStitched():
@@ -116,10 +128,37 @@ def _after_failure(state: FarmState, event: ev.ChunkFailed) -> list[Command]:
     chunk = seq.chunks[event.chunk_id]
     if chunk.attempt != event.attempt or seq.status is not SequenceStatus.RENDERING:
         return []
+    if chunk.status not in (ChunkStatus.FAILED, ChunkStatus.RETRY_WAIT):
+        return []  # evolve did not take it: the attempt had been taken back (ChunkPreempted)
+    farm = state.policy.farm
+    record = state.node_failures.get((seq.sequence_id, event.node_id))
+    forgive: list[Command] = []
+    if record is not None and record[0] == farm.block_after:  # this failure is the one that blocks the node
+        forgive.append(Forgive(seq.sequence_id, event.node_id, farm.forgive_after))
     if chunk.status is ChunkStatus.FAILED:
         why = "a permanent error" if not event.retryable else f"{chunk.attempt} attempts"
-        return [Fail(seq.sequence_id, f"chunk {chunk.plan.chunk_id} failed after {why}: {event.error}")]
-    return [RetryLater(seq.sequence_id, chunk.plan.chunk_id, backoff(state, chunk.attempt))]
+        return [Fail(seq.sequence_id, f"chunk {chunk.plan.chunk_id} failed after {why}: {event.error}"), *forgive]
+    return [RetryLater(seq.sequence_id, chunk.plan.chunk_id, backoff(state, chunk.attempt)), *forgive]
+
+
+def _still_blocked(state: FarmState, event: ev.NodeForgiven) -> list[Command]:
+    """A forgiveness that came too early (the node failed again since) is asked for again."""
+    record = state.node_failures.get((event.sequence_id, event.node_id))
+    farm = state.policy.farm
+    if record is None or record[0] < farm.block_after:
+        return []
+    return [Forgive(event.sequence_id, event.node_id, max(0.0, record[1] + farm.forgive_after - event.at))]
+
+
+def _take_back(state: FarmState, sequence_id: str, reason: str) -> list[Command]:
+    """Everything the sequence has at nodes: calls still waiting there never start; the
+    chunk a node is rendering finishes (a node cannot be interrupted mid-chunk) and is ignored."""
+    seq = state.sequences[sequence_id]
+    return [
+        Preempt(sequence_id, c.plan.chunk_id, c.node_id, c.attempt, reason)
+        for c in seq.chunks.values()
+        if c.status is ChunkStatus.RUNNING and c.node_id is not None
+    ]
 
 
 def _resume(state: FarmState) -> list[Command]:
@@ -141,28 +180,24 @@ def _resume(state: FarmState) -> list[Command]:
     return out
 
 
-def dispatch(state: FarmState) -> list[Command]:
-    """Fill free node slots with queued chunks, in timeline order, sequences by age.
+def dispatch(state: FarmState, now: float = 0.0) -> list[Command]:
+    """Ask the scheduling policy what to start, take back and pause (scheduling.policy).
 
-    Each chunk goes to the node with the most free slots (ties by name), so
-    work spreads across the pool before any node gets a second chunk.
+    Within a sequence chunks go in timeline order unless one is long enough
+    to delay the farm's drain; across sequences by fair share and priority.
     """
-    free = {n.node_id: n.free for n in state.nodes.values() if n.free > 0}
-    if not free:
+    if not any(n.free > 0 for n in state.nodes.values()) and not _may_preempt(state):
         return []
-    out: list[Command] = []
-    for seq in _rendering(state):
-        for chunk in seq.chunks_in(ChunkStatus.QUEUED):
-            if not free:
-                return out
-            node_id = max(sorted(free), key=lambda n: free[n])
-            out.append(Dispatch(seq.sequence_id, chunk.plan.chunk_id, node_id, chunk.attempt + 1))
-            free[node_id] -= 1
-            if free[node_id] == 0:
-                del free[node_id]
+    p = policy.plan(board_of(state), now)
+    out: list[Command] = [ExceedBudget(o.sequence_id, o.projected_usd, o.budget_usd) for o in p.overruns]
+    out += [Dispatch(a.sequence_id, a.chunk_id, a.node_id, a.attempt) for a in p.assignments]
+    out += [
+        Preempt(x.sequence_id, x.chunk_id, x.node_id, x.attempt, f"preempted for {x.for_sequence}")
+        for x in p.preemptions
+    ]
     return out
 
 
-def _rendering(state: FarmState) -> list[SequenceState]:
-    seqs = [s for s in state.sequences.values() if s.status is SequenceStatus.RENDERING]
-    return sorted(seqs, key=lambda s: (s.submitted_at, s.sequence_id))
+def _may_preempt(state: FarmState) -> bool:
+    """Whether any chunk waits at a node behind another (the only work preemption takes back)."""
+    return any(len(n.queue) > 1 for n in state.nodes.values())

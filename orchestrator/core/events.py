@@ -185,6 +185,43 @@ class SequenceCancelled(_Event):
     reason: str = "cancelled by user"
 
 
+class ChunkPreempted(_Event):
+    """The farm took back an attempt that was waiting at its node: the chunk queues again.
+
+    Not a failure: the attempt is not counted against max_attempts' purpose,
+    and any late answer from it is fenced off like a superseded attempt's.
+    """
+
+    type: Literal["ChunkPreempted"] = "ChunkPreempted"
+    chunk_id: str
+    attempt: int = Field(ge=1)
+    node_id: str
+    reason: str
+
+
+class BudgetExceeded(_Event):
+    """The sequence's projected cost passed its budget: its dispatch pauses."""
+
+    type: Literal["BudgetExceeded"] = "BudgetExceeded"
+    projected_usd: float = Field(ge=0)
+    budget_usd: float = Field(gt=0)
+
+
+class NodeForgiven(_Event):
+    """A node blocked for the sequence after repeated failures may take its chunks again."""
+
+    type: Literal["NodeForgiven"] = "NodeForgiven"
+    node_id: str
+
+
+class SchedulingChanged(_Event):
+    """A person changed the sequence's priority or budget; a budget pause is lifted."""
+
+    type: Literal["SchedulingChanged"] = "SchedulingChanged"
+    priority: int = Field(ge=0, le=100)
+    budget_usd: float | None = Field(None, gt=0)
+
+
 Event = Annotated[
     SequenceSubmitted
     | ShotsPlanned
@@ -202,7 +239,11 @@ Event = Annotated[
     | MasterStitched
     | SequenceCompleted
     | SequenceFailed
-    | SequenceCancelled,
+    | SequenceCancelled
+    | ChunkPreempted
+    | BudgetExceeded
+    | NodeForgiven
+    | SchedulingChanged,
     Field(discriminator="type"),
 ]
 

@@ -22,6 +22,8 @@ from orchestrator.core.status import (
     check_chunk,
     check_sequence,
 )
+from orchestrator.scheduling.blocklist import count_failure
+from orchestrator.scheduling.runtime import key_of
 from pipelines.master.segments import segments
 from pipelines.continuity.findings import Grade, Requeue, Severity
 from pipelines.spec.sequence import Sequence, Shot
@@ -68,7 +70,8 @@ def _release(state: FarmState, node_id: str | None, key: tuple[str, str, int]) -
     node = state.nodes.get(node_id) if node_id else None
     if node is None or key not in node.running:
         return state
-    return replace(state, nodes=_with(state.nodes, node_id, replace(node, running=node.running - {key})))
+    queue = tuple(k for k in node.queue if k != key)
+    return replace(state, nodes=_with(state.nodes, node_id, replace(node, running=node.running - {key}, queue=queue)))
 
 
 @_fold(ev.SequenceSubmitted)
@@ -148,8 +151,9 @@ def _started(state: FarmState, e: ev.ChunkStarted) -> FarmState:
         ),
     )
     node = state.nodes[e.node_id]
-    running = node.running | {(e.sequence_id, e.chunk_id, e.attempt)}
-    return replace(state, nodes=_with(state.nodes, e.node_id, replace(node, running=running)))
+    key = (e.sequence_id, e.chunk_id, e.attempt)
+    node = replace(node, running=node.running | {key}, queue=(*node.queue, key))
+    return replace(state, nodes=_with(state.nodes, e.node_id, node))
 
 
 def _is_current(c: ChunkState, attempt: int) -> bool:
@@ -163,6 +167,7 @@ def _rendered(state: FarmState, e: ev.ChunkRendered) -> FarmState:
     c = seq.chunks[e.chunk_id]
     if not _is_current(c, e.attempt):
         return state  # fenced: a superseded attempt's result only frees its slot
+    state = _learn(state, seq, c, e)
     state = _put_chunk(
         state,
         _seq(state, e.sequence_id),
@@ -180,6 +185,14 @@ def _rendered(state: FarmState, e: ev.ChunkRendered) -> FarmState:
     return state
 
 
+def _learn(state: FarmState, seq: SequenceState, c: ChunkState, e: ev.ChunkRendered) -> FarmState:
+    """Teach the runtime model how long this chunk took on its class."""
+    policy = state.policy
+    key = key_of(policy.engine, seq.spec.resolution, seq.spec.samples_for(seq.spec.shot(c.plan.shot)))
+    model = state.runtime.observe(key, e.gpu_class, policy.farm.speed(e.gpu_class), e.node_seconds, c.plan.cost)
+    return replace(state, runtime=model)
+
+
 @_fold(ev.ChunkFailed)
 def _failed(state: FarmState, e: ev.ChunkFailed) -> FarmState:
     state = _release(state, e.node_id, (e.sequence_id, e.chunk_id, e.attempt))
@@ -187,6 +200,9 @@ def _failed(state: FarmState, e: ev.ChunkFailed) -> FarmState:
     c = seq.chunks[e.chunk_id]
     if not _is_current(c, e.attempt):
         return state
+    where = (e.sequence_id, e.node_id)
+    record = count_failure(state.node_failures.get(where), e.at, state.policy.farm.forgive_after)
+    state = replace(state, node_failures=_with(state.node_failures, where, record))
     gives_up = not e.retryable or e.attempt >= state.policy.max_attempts
     status = ChunkStatus.FAILED if gives_up else ChunkStatus.RETRY_WAIT
     return _put_chunk(
@@ -319,7 +335,8 @@ def _finish(state: FarmState, sequence_id: str, status: SequenceStatus, at: floa
     for nid, node in state.nodes.items():
         held = {k for k in node.running if k[0] == sequence_id}
         if held:
-            nodes[nid] = replace(node, running=node.running - held)
+            queue = tuple(k for k in node.queue if k[0] != sequence_id)
+            nodes[nid] = replace(node, running=node.running - held, queue=queue)
     state = replace(state, nodes=MappingProxyType(nodes))
     return _put_seq(state, replace(seq, status=status, finished_at=at, reason=reason))
 
@@ -337,6 +354,41 @@ def _seq_failed(state: FarmState, e: ev.SequenceFailed) -> FarmState:
 @_fold(ev.SequenceCancelled)
 def _cancelled(state: FarmState, e: ev.SequenceCancelled) -> FarmState:
     return _finish(state, e.sequence_id, SequenceStatus.CANCELLED, e.at, e.reason)
+
+
+@_fold(ev.ChunkPreempted)
+def _preempted(state: FarmState, e: ev.ChunkPreempted) -> FarmState:
+    state = _release(state, e.node_id, (e.sequence_id, e.chunk_id, e.attempt))
+    seq = _seq(state, e.sequence_id)
+    c = seq.chunks[e.chunk_id]
+    if not _is_current(c, e.attempt):
+        return state  # it had already finished or was taken back
+    return _put_chunk(state, seq, replace(c, status=check_chunk(e.chunk_id, c.status, ChunkStatus.QUEUED), node_id=None))
+
+
+@_fold(ev.BudgetExceeded)
+def _over_budget(state: FarmState, e: ev.BudgetExceeded) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    reason = f"budget exceeded: projected ${e.projected_usd:.2f} of ${e.budget_usd:.2f}; dispatch paused"
+    return _put_seq(state, replace(seq, over_budget=e.projected_usd, reason=reason))
+
+
+@_fold(ev.NodeForgiven)
+def _forgiven(state: FarmState, e: ev.NodeForgiven) -> FarmState:
+    where = (e.sequence_id, e.node_id)
+    record = state.node_failures.get(where)
+    if record is None or e.at - record[1] < state.policy.farm.forgive_after:
+        return state  # it failed again since: the block stands until later
+    failures = {k: v for k, v in state.node_failures.items() if k != where}
+    return replace(state, node_failures=MappingProxyType(failures))
+
+
+@_fold(ev.SchedulingChanged)
+def _rescheduled(state: FarmState, e: ev.SchedulingChanged) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    spec = seq.spec.model_copy(update={"priority": e.priority, "budget_usd": e.budget_usd})
+    reason = None if seq.over_budget is not None else seq.reason
+    return _put_seq(state, replace(seq, spec=spec, over_budget=None, reason=reason))
 
 
 def replay(events: list[ev.Event], state: FarmState | None = None) -> FarmState:

@@ -12,6 +12,8 @@ from typing import Mapping
 
 from orchestrator.core.events import FrameRecord, MasterStitched, SegmentStitched
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
+from orchestrator.scheduling.farm import FarmConfig
+from orchestrator.scheduling.runtime import RuntimeModel
 from pipelines.chunking import ChunkPlan
 from pipelines.color.cdl import CDL
 from pipelines.continuity.findings import Finding
@@ -36,6 +38,10 @@ class Policy:
     backoff_max: float = 60.0
     max_fix_attempts: int = 2
     """Continuity fix rounds per cut before its remaining findings go to a person."""
+    farm: FarmConfig = field(default_factory=FarmConfig.local)
+    """Node classes (speed, price, what they can run) and show subscriptions the scheduler plans with."""
+    engine: str = "pathtracer"
+    """The engine every chunk renders with: part of what the runtime model learns durations for."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class NodeState:
     running: frozenset[tuple[str, str, int]] = frozenset()
     """(sequence_id, chunk_id, attempt) this node holds now; a superseded attempt
     still holds its slot until its node answers."""
+    queue: tuple[tuple[str, str, int], ...] = ()
+    """The same keys in the order the node was sent them: the first renders, the rest wait at the node."""
 
     @property
     def free(self) -> int:
@@ -102,6 +110,8 @@ class SequenceState:
     """What shot versions replaced by a re-render cost: spent all the same."""
     finished_at: float | None = None
     reason: str | None = None
+    over_budget: float | None = None
+    """Projected USD a BudgetExceeded recorded; dispatch for the sequence is paused while set."""
 
     def chunks_in(self, *statuses: ChunkStatus) -> list[ChunkState]:
         return [c for c in self.chunks.values() if c.status in statuses]
@@ -219,3 +229,7 @@ class FarmState:
     nodes: Mapping[str, NodeState] = field(default_factory=_empty)
     last_seq: int = 0
     """Log position of the last event folded in (0 = empty log)."""
+    runtime: RuntimeModel = field(default_factory=RuntimeModel)
+    """Seconds per cost unit learned from every accepted render (scheduling.runtime)."""
+    node_failures: Mapping[tuple[str, str], tuple[int, float]] = field(default_factory=_empty)
+    """(sequence_id, node_id) -> (failures, time of the last): the blocklist (scheduling.blocklist)."""

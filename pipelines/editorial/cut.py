@@ -20,6 +20,9 @@ from pipelines.spec.sequence import FrameRange
 class EditorialError(SpecError):
     """A cut list (or mapping) that cannot be used; names the file and, where known, the item."""
 
+    def __reduce__(self):  # keep source and problems across a process boundary (Ray)
+        return (type(self), (self.source, self.problems))
+
 
 class SourceRange(Frozen):
     """A clip's source range exactly as OpenTimelineIO reports it (`trimmed_range()`)."""

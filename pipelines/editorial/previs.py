@@ -16,6 +16,11 @@ fast action barely moves it while a change of shot does):
    shots do, and every frame between is close to the straight mix of the two
    ends, (1 - a) F[s] + a F[e] with a rising linearly: that is what a
    cross-fade is, and what a cut (half the frames far from the mix) is not.
+4. A long dissolve changes each frame so little that motion hides it; the
+   histogram distance between frames LAG apart does not hide it (a shot's
+   colours barely move over LAG frames, a dissolve's move LAG steps). Raised
+   runs of that distance not already explained give candidates centred on
+   the run, checked as in 3.
 
 A dissolve of D mixed frames is reported as a cut centred on it (frame
 s + 1 + D // 2), which is how a Shot's `dissolve` is defined. Dissolves
@@ -38,15 +43,16 @@ from pipelines.spec.scene import Frozen
 from pipelines.spec.sequence import FrameRange
 
 HIST_BINS = 16
+LAG = 8
 
 
 class DetectionSettings(Frozen):
     cut_floor: float = Field(0.06, gt=0, description="Mean absolute pixel difference (0-1) a cut must exceed.")
     hist_floor: float = Field(0.12, gt=0, description="Histogram distance (0-1) a cut or a dissolve must exceed.")
     cut_ratio: float = Field(5.0, gt=1, description="How far above the shot's own level of change a cut stands.")
-    raised_ratio: float = Field(1.8, gt=1, description="How far above that level a dissolve's steps stand.")
+    raised_ratio: float = Field(1.5, gt=1, description="How far above that level a dissolve's steps stand.")
     raised_floor: float = Field(0.004, gt=0, description="A pixel difference below this never joins a transition.")
-    fit: float = Field(0.35, gt=0, lt=1, description="Largest miss of a frame from the straight mix, relative to the change.")
+    fit: float = Field(0.45, gt=0, lt=1, description="Largest miss of a frame from the straight mix, relative to the change.")
     window: int = Field(24, ge=2, description="Half width in frames of the running median.")
     max_dissolve: int = Field(96, ge=1, le=96, description="Longest dissolve looked for, in mixed frames.")
 
@@ -82,12 +88,12 @@ class Features:
         return float(0.5 * (self.hist[b] - self.hist[a]).abs().sum())
 
 
-def _consecutive(x: torch.Tensor, l1_half: bool = False) -> torch.Tensor:
-    """d[t] between frames t-1 and t, d[0] = 0."""
+def _consecutive(x: torch.Tensor, l1_half: bool = False, lag: int = 1) -> torch.Tensor:
+    """d[t] between frames t-lag and t, 0 for the first `lag` frames."""
     d = torch.zeros(x.shape[0], dtype=x.dtype)
-    if x.shape[0] > 1:
-        step = (x[1:] - x[:-1]).abs()
-        d[1:] = 0.5 * step.sum(dim=1) if l1_half else step.mean(dim=1)
+    if x.shape[0] > lag:
+        step = (x[lag:] - x[:-lag]).abs()
+        d[lag:] = 0.5 * step.sum(dim=1) if l1_half else step.mean(dim=1)
     return d
 
 
@@ -120,6 +126,31 @@ def detect(frames: torch.Tensor, settings: DetectionSettings = DetectionSettings
             out.append(found)
             continue
         out += [Transition(kind="cut", frame=t, change=float(dh[t])) for t in range(a, b + 1) if bool(spike[t])]
+    return sorted(out + _long_dissolves(feats, out, settings), key=lambda t: t.frame)
+
+
+def _long_dissolves(feats: Features, found: list[Transition], settings: DetectionSettings) -> list[Transition]:
+    lagged = _consecutive(feats.hist, l1_half=True, lag=LAG)
+    # A dissolve may be longer than the first pass's window: the level here looks past it.
+    level = running_median(lagged, settings.max_dissolve).clamp(min=settings.raised_floor)
+    raised = (lagged > settings.raised_ratio * level) & (lagged > settings.hist_floor / 2)
+    raised[:LAG] = False
+    out = []
+    for a, b in _runs(raised):
+        # Frames t-LAG and t straddle the change for t in (s, e + LAG): the run is centred on it.
+        if any(a - LAG <= t.frame <= b for t in found):
+            continue
+        length = b - a - LAG + 2
+        if length <= LAG:
+            continue  # short ones are the first pass's: this is no dissolve it could miss
+        s = (a + b - LAG + 1) // 2 - length // 2 - 1
+        e = s + length + 1
+        if s < 0 or e >= len(feats) or length > settings.max_dissolve:
+            continue
+        change = feats.hist_change(s, e)
+        miss = _miss(feats.pixels, s, e) / max(feats.pixel_change(s, e), 1e-6)
+        if change >= settings.hist_floor and miss <= settings.fit:
+            out.append(Transition(kind="dissolve", frame=s + 1 + length // 2, length=length, change=change, miss=miss))
     return out
 
 

@@ -39,19 +39,21 @@ from pipelines.continuity.fit import FrameStats, Targets, chromaticity, fit_grad
 from pipelines.continuity.rules.base import at_cut, banded, setting, stops
 from pipelines.continuity.rules.lighting import Lighting
 
-# A third of a stop is the finest step of printer lights and most exposure
-# controls; a colourist sees it on a cut within one set-up. Two thirds is
-# unmistakable. Framing alone stayed under 0.27 stop (above).
+# A third of a stop is the standard step of camera and meter exposure controls
+# (four printer points) and is visible on a cut within one set-up; two thirds
+# is unmistakable. Framing alone stayed under 0.27 stop (above).
 EXPOSURE_WARN = 1 / 3
 EXPOSURE_ERROR = 2 / 3
 # CIE 1960 Δuv. 0.005 is about 15 mired near daylight (500 K at 5600 K, just
-# under a 1/8 CTB gel) and 3-4 just-noticeable differences for colours seen
-# side by side, as a cut shows them in time. 0.010 is a quarter-gel cast.
+# under a 1/8 CTB gel) and about four MacAdam steps (~0.0012 Δuv each near
+# daylight) for colours seen side by side, as a cut shows them in time.
+# 0.010 is a quarter-gel cast.
 BALANCE_WARN = 0.005
 BALANCE_ERROR = 0.010
 # log2 of a ratio of log-luminance spreads (contrast) or of chromas
-# (saturation): 1.25x is the smallest grade change a colourist reports seeing
-# across a cut; 1.5x is a different look.
+# (saturation). 1.25x, as a CDL power or saturation, is plainly visible on one
+# picture shown both ways, so it is the smallest mismatch worth a warning;
+# 1.5x is a different look.
 RATIO_WARN = math.log2(1.25)
 RATIO_ERROR = math.log2(1.5)
 _FLAT = 1e-3  # less spread or chroma than this is nothing to compare

@@ -23,9 +23,9 @@ from pipelines.continuity.findings import Requeue, Severity
 from pipelines.continuity.rules.base import banded, setting, stops
 from pipelines.spec.scene import Area, Light, Sky, Sun
 
-# 15 mired is about 500 K at 5600 K (14.6), the step a gaffer quotes for
-# daylight, and a little under the smallest correction gel (1/8 CTO or CTB,
-# about 20 mired). 30 mired is past that gel: a different light.
+# 15 mired is about 500 K at 5600 K (14.6), and a little under the smallest
+# correction gel (1/8 CTO or CTB, about 20 mired): less than anyone would rig
+# on purpose. 30 mired is past that gel: a different light.
 MIRED_WARN = 15.0
 MIRED_ERROR = 30.0
 # Same reasoning as the exposure rule: 1/3 stop is the smallest deliberate step.

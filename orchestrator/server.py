@@ -1,0 +1,148 @@
+"""`shotfarm serve`: a long-lived farm with its REST API and web page.
+
+Starts local Ray (or joins the one already initialised), one Coordinator
+actor on the output folder's event log with its render, check and master
+nodes, a PrevisNode, and the FastAPI app under uvicorn. SIGINT and SIGTERM
+stop it cleanly: open requests finish (event streams are cut after a few
+seconds), the coordinator lets go of the log, the actors are stopped.
+
+Exit codes as the rest of the CLI: 0 after a clean stop, 2 for bad input
+(flags, token configuration, an output folder or port that cannot be used,
+a log another farm holds), never a traceback for those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ray
+import uvicorn
+from pydantic import ValidationError
+
+from nodes.actors.previs import start_previs_node
+from nodes.storage import open_store
+from orchestrator.api.app import create_app
+from orchestrator.api.auth import TokenConfigError, TokenTable
+from orchestrator.api.farm import RayFarm, RayPrevis
+from orchestrator.api.settings import MiB, ApiSettings
+from orchestrator.coordinator import BadRequest, Coordinator
+from orchestrator.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepare_out
+from orchestrator.settings import FarmSettings
+
+EXIT_BAD_INPUT = 2
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that stops on SIGINT/SIGTERM without re-raising them afterwards (we clean up first)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _settings(args: argparse.Namespace) -> ApiSettings:
+    return ApiSettings(
+        host=args.host,
+        port=args.port,
+        tokens_file=args.tokens,
+        upload_limit=args.upload_limit_mb * MiB,
+        out=args.out,
+        store_url=args.store,
+    )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args)
+        tokens = TokenTable.load(settings.tokens_file, variable=settings.tokens_env)
+        out = prepare_out(settings.out)
+        store = open_store(settings.store)
+        sock = _listen(settings.host, settings.port)
+    except ValidationError as e:
+        return _fail("; ".join(f"--{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
+    except (TokenConfigError, OutputNotWritable, ValueError) as e:
+        return _fail(str(e))
+    except OSError as e:
+        return _fail(str(e))
+    farm_settings = FarmSettings(chunk_frames=args.chunk_frames)
+    ensure_ray(args.cpus)
+    actors: list[Any] = []
+    try:
+        coordinator = (
+            ray.remote(Coordinator)
+            .options(num_cpus=0, max_concurrency=64)
+            .remote(str(out / LOG_NAME), settings.store, farm_settings)
+        )
+        actors.append(coordinator)
+        resources = ray.cluster_resources()
+        timeout = farm_settings.timeouts.call + farm_settings.timeouts.lock
+        try:
+            nodes = ray.get(
+                coordinator.start.remote(int(resources.get("CPU", 1)), int(resources.get("GPU", 0))), timeout=timeout
+            )
+        except Exception as e:
+            cause = getattr(e, "cause", None) or e
+            if isinstance(cause, BadRequest):
+                return _fail(str(cause))
+            raise
+        previs = start_previs_node(settings.store, farm_settings.timeouts.call)
+        actors.append(previs)
+        app = create_app(
+            settings,
+            tokens,
+            RayFarm(coordinator, settings.call_timeout),
+            store,
+            RayPrevis(previs, settings.previs_timeout),
+            farm_settings,
+        )
+        host, port = sock.getsockname()[:2]
+        print(
+            f"shotfarm: serving http://{host}:{port}/ with {len(nodes)} render node(s); "
+            f"log {out / LOG_NAME}, store {settings.store}, {len(tokens)} token(s)",
+            file=sys.stderr,
+        )
+        config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=3, lifespan="on")
+        _Server(config).run(sockets=[sock])
+        return 0
+    finally:
+        sock.close()
+        _stop(actors, farm_settings.timeouts.call)
+
+
+def _stop(actors: list[Any], timeout: float) -> None:
+    if actors:
+        with contextlib.suppress(Exception):  # stopping anyway; the log is already durable
+            ray.get(actors[0].shutdown.remote(), timeout=timeout)
+    for actor in actors:
+        with contextlib.suppress(Exception):
+            ray.kill(actor)
