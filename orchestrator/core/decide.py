@@ -104,7 +104,9 @@ def _after_check(seq: SequenceState, event: ev.CutChecked) -> list[Command]:
         return []  # a stale check, ignored by evolve too
     if cut.status is CutStatus.FIXING:
         return _fixes(seq, cut)
-    return _stitch_ready(seq, {cut.left, cut.right}) + _deliver_if_ready(seq)
+    # The next cut may have been waiting for this verdict.
+    following = [CheckCut(seq.sequence_id, c.name) for c in seq.cuts_to_check({cut.right}) if c.left == cut.right]
+    return following + _stitch_ready(seq, {cut.left, cut.right}) + _deliver_if_ready(seq)
 
 
 def _fixes(seq: SequenceState, cut: CutState) -> list[Command]:

@@ -153,12 +153,22 @@ class SequenceState:
         return next((f for f in chunk.frames if f.frame == frame), None)
 
     def cuts_to_check(self, shots: set[str] | None = None) -> list[CutState]:
-        """Cuts (touching `shots`, or all) whose boundary frames exist and that lack a current verdict."""
+        """Cuts (touching `shots`, or all) whose boundary frames exist and that lack a current verdict.
+
+        Cuts settle left to right: a cut waits for the verdict on the cut
+        before it, because fixes always change the right-hand shot, and a fix
+        judged against a left shot that is about to be re-rendered (its camera
+        mirrored, its lights matched) would be judged against the wrong shot.
+        """
         out = []
+        previous: dict[str, CutState] = {c.right: c for c in self.cuts.values()}
         for cut in self.cuts.values():
             if shots is not None and not shots & {cut.left, cut.right}:
                 continue
             if self.cut_done(cut):
+                continue
+            before = previous.get(cut.left)
+            if before is not None and not self.cut_done(before):
                 continue
             left, right = self.boundary(cut)
             if self.frame_record(cut.left, left) and self.frame_record(cut.right, right):

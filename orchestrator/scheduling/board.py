@@ -116,6 +116,8 @@ class Board:
         self.held: dict[ChunkKey, Chunk] = {}
         self.victims: list = []
         self.queued_units: dict[Key, float] = {}
+        self.group_units: dict[frozenset[str], dict[Key, float]] = {}
+        """Queued units by the set of classes that can run them: what each group of classes must drain."""
         self.running_units: dict[Key, float] = {}
         self._stamp = 0
 
@@ -198,11 +200,14 @@ class Board:
         heapq.heappush(lane.longest, (-chunk.units, chunk.order, chunk.stamp, chunk.chunk_id))
         key = lane.key(chunk.samples)
         self.queued_units[key] = self.queued_units.get(key, 0.0) + chunk.units
+        group = self.group_units.setdefault(lane.capable, {})
+        group[key] = group.get(key, 0.0) + chunk.units
 
     def _dequeue(self, lane: Lane, chunk_id: str) -> Chunk:
         chunk = lane.queued.pop(chunk_id)
         key = lane.key(chunk.samples)
         self.queued_units[key] -= chunk.units
+        self.group_units[lane.capable][key] -= chunk.units
         if not lane.queued:
             self.active[lane.show].remove(lane)
             if not self.active[lane.show]:

@@ -80,14 +80,44 @@ def horizon(board: Board) -> float:
 
 
 class _Context:
-    """What one decision computes once: the horizon, each lane's fastest class."""
+    """What one decision computes once: the horizon, each lane's fastest class, each class group's drain."""
 
     def __init__(self, board: Board, now: float):
         self.board, self.now = board, now
         self.farm = board.farm
         self.horizon = horizon(board)
-        self.critical = self.farm.critical_fraction * self.horizon
+        self.fraction = self.farm.critical_fraction
         self._fast: dict[str, tuple[str, float]] = {}
+        self._groups: dict[frozenset[str], tuple[bool, float]] = {}
+        self._present = frozenset(k for k, n in board.count.items() if n)
+
+    def group(self, lane: Lane) -> tuple[bool, float]:
+        """(critical, horizon) for the lane's group of capable classes.
+
+        A group is critical when the work only it can run would take at least
+        `critical_fraction` of the farm's drain time on its own nodes: its
+        lanes then go ahead of fair share's tier on those classes, or the
+        farm would finish everything else and wait for them.
+        """
+        hit = self._groups.get(lane.capable)
+        if hit is None:
+            present = lane.capable & self._present
+            if not present or present == self._present:
+                hit = (False, self.horizon)
+            else:
+                ref = self.board.model.reference
+                work = sum(
+                    u * ref(k)
+                    for g, units in self.board.group_units.items()
+                    if g & self._present <= present
+                    for k, u in units.items()
+                    if u > 0
+                )
+                cap = sum(self.board.count[k] * self.farm.speed(k) for k in present)
+                drain = work / cap if cap > 0 else float("inf")
+                hit = (drain >= self.fraction * self.horizon, max(self.horizon, drain))
+            self._groups[lane.capable] = hit
+        return hit
 
     def fastest(self, lane: Lane) -> tuple[str, float]:
         hit = self._fast.get(lane.sequence_id)
@@ -176,17 +206,18 @@ def _select(ctx: _Context, gpu_class: str, node_id: str) -> tuple[tuple[Lane, Ch
             if lane.failures and ctx.blocked(lane, node_id):
                 blocked_here = True
                 continue
-            chunk = _pick(ctx, lane, gpu_class)
+            critical, lane_horizon = ctx.group(lane)
+            chunk = _pick(ctx, lane, gpu_class, lane_horizon)
             if chunk is None:
                 continue
-            rank = (bucket, -lane.priority, tier, lane.serial)
+            rank = (bucket, -lane.priority, not critical, tier, lane.serial)
             if best_rank is None or rank < best_rank:
                 best, best_rank = (lane, chunk), rank
             break
     return best, blocked_here
 
 
-def _pick(ctx: _Context, lane: Lane, gpu_class: str) -> Chunk | None:
+def _pick(ctx: _Context, lane: Lane, gpu_class: str, lane_horizon: float) -> Chunk | None:
     """The lane's chunk for this class: critical-longest, else timeline head; None if the class is too slow."""
     head = lane.head()
     if head is None:
@@ -196,7 +227,7 @@ def _pick(ctx: _Context, lane: Lane, gpu_class: str) -> Chunk | None:
     top = lane.longest_chunk()
     candidates = [head]
     if top is not None and top is not head:
-        if model.seconds(lane.key(top.samples), fast_class, fast_speed, top.units) >= ctx.critical:
+        if model.seconds(lane.key(top.samples), fast_class, fast_speed, top.units) >= ctx.fraction * lane_horizon:
             candidates.insert(0, top)
     if gpu_class == fast_class:
         return candidates[0]
@@ -204,7 +235,7 @@ def _pick(ctx: _Context, lane: Lane, gpu_class: str) -> Chunk | None:
     for chunk in candidates:
         key = lane.key(chunk.samples)
         here = model.seconds(key, gpu_class, speed, chunk.units)
-        if here <= ctx.horizon or here <= model.seconds(key, fast_class, fast_speed, chunk.units):
+        if here <= lane_horizon or here <= model.seconds(key, fast_class, fast_speed, chunk.units):
             return chunk
     return None
 

@@ -174,3 +174,16 @@ def test_what_a_replaced_shot_version_cost_stays_in_the_sequence_cost():
     state = evolve(state, checked(state, CUT, (finding("axis_180", REQUEUE),)))
     state = evolve(state, requeued(state))
     assert (state.sequences[SID].cost_usd, state.sequences[SID].node_seconds) == before
+
+
+def test_cuts_settle_left_to_right_so_no_fix_is_judged_against_a_shot_about_to_change():
+    from tests.builders import sequence, shot
+
+    seq = sequence(shot("sh010", 1001, 1004), shot("sh020", 1005, 1008, angle=60), shot("sh030", 1009, 1012, angle=120))
+    state = farm(pool("cpu-0", slots=3), submitted(seq), planned(seq))
+    for cid in list(state.sequences[SID].chunks):
+        state = evolve(state, started(cid))
+        state = evolve(state, rendered(state, cid))
+    assert [c.name for c in state.sequences[SID].cuts_to_check()] == ["sh010>sh020"]
+    state, commands = step(state, checked(state, "sh010>sh020"))
+    assert commands[0] == CheckCut(SID, "sh020>sh030")
