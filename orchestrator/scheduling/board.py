@@ -118,6 +118,7 @@ class Board:
         self.queued_units: dict[Key, float] = {}
         self.group_units: dict[frozenset[str], dict[Key, float]] = {}
         """Queued units by the set of classes that can run them: what each group of classes must drain."""
+        self.group_running: dict[frozenset[str], dict[Key, float]] = {}
         self.running_units: dict[Key, float] = {}
         self._stamp = 0
 
@@ -249,6 +250,8 @@ class Board:
         self.usage[usage] = self.usage.get(usage, 0) + 1
         key = lane.key(chunk.samples)
         self.running_units[key] = self.running_units.get(key, 0.0) + chunk.units
+        group = self.group_running.setdefault(lane.capable, {})
+        group[key] = group.get(key, 0.0) + chunk.units
         self._touch(node)
 
     def release(self, sequence_id: str, chunk_id: str) -> Chunk:
@@ -259,7 +262,9 @@ class Board:
         node.held.remove((sequence_id, chunk_id, chunk.attempt))
         lane.held -= 1
         self.usage[lane.show, node.gpu_class] -= 1
-        self.running_units[lane.key(chunk.samples)] -= chunk.units
+        key = lane.key(chunk.samples)
+        self.running_units[key] -= chunk.units
+        self.group_running[lane.capable][key] -= chunk.units
         chunk.stamp = 0
         chunk.node = None
         if node.held:

@@ -35,6 +35,8 @@ from orchestrator.scheduling.fairshare import standing
 MAX_NODE_SKIPS = 8
 """Nodes of one class tried per decision when the best chunks are blocked on them."""
 MAX_PREEMPTIONS = 16
+GROUP_CRITICAL = 0.8
+"""A group of classes whose own work would take this fraction of the farm's drain time goes first on them."""
 
 
 @dataclass(frozen=True)
@@ -105,17 +107,11 @@ class _Context:
             if not present or present == self._present:
                 hit = (False, self.horizon)
             else:
-                ref = self.board.model.reference
-                work = sum(
-                    u * ref(k)
-                    for g, units in self.board.group_units.items()
-                    if g & self._present <= present
-                    for k, u in units.items()
-                    if u > 0
-                )
+                work = _work(self.board, self.board.group_units, present, self._present)
+                work += 0.5 * _work(self.board, self.board.group_running, present, self._present)
                 cap = sum(self.board.count[k] * self.farm.speed(k) for k in present)
                 drain = work / cap if cap > 0 else float("inf")
-                hit = (drain >= self.fraction * self.horizon, max(self.horizon, drain))
+                hit = (drain >= GROUP_CRITICAL * self.horizon, max(self.horizon, drain))
             self._groups[lane.capable] = hit
         return hit
 
@@ -130,6 +126,14 @@ class _Context:
     def blocked(self, lane: Lane, node_id: str) -> bool:
         record = lane.failures.get(node_id)
         return record is not None and blocked(record, self.now, self.farm.block_after, self.farm.forgive_after)
+
+
+def _work(board: Board, by_group: dict, present: frozenset[str], everywhere: frozenset[str]) -> float:
+    """Reference seconds of the work that only classes in `present` can run."""
+    ref = board.model.reference
+    return sum(
+        u * ref(k) for g, units in by_group.items() if g & everywhere <= present for k, u in units.items() if u > 0
+    )
 
 
 def plan(board: Board, now: float) -> Plan:
