@@ -49,6 +49,8 @@ from orchestrator.core.status import ChunkStatus
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--chunk-frames", "2", "--cpus", "2"]
 RUN_TIMEOUT = 240.0
+STALL = 60.0
+"""Seconds without a new event after which a live run counts as stalled (start-up takes ~15 s)."""
 BUCKET = "shotfarm-chaos"
 
 
@@ -94,21 +96,35 @@ def start(spec: Path, out: Path, store: str | None = None, env: dict[str, str] |
     )
 
 
-def finish(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> tuple[int, str]:
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate(timeout=30)
-        return -1, f"{output}\n(chaos: killed after {timeout:.0f}s)"
+def finish(proc: subprocess.Popen, out: Path, timeout: float = RUN_TIMEOUT) -> tuple[int, str]:
+    """Wait for the CLI to end; a run whose log stops growing for STALL seconds is killed as stalled."""
+    end, last, quiet_since = time.monotonic() + timeout, -1, time.monotonic()
+    while proc.poll() is None:
+        now, rows = time.monotonic(), count(out)
+        if rows != last:
+            last, quiet_since = rows, now
+        if now > end or now - quiet_since > STALL:
+            proc.kill()
+            output, _ = proc.communicate(timeout=30)
+            why = f"no new event for {STALL:.0f}s" if now <= end else f"not done after {timeout:.0f}s"
+            return -1, f"{output}\n(chaos: killed, {why}; the log ends with {_last_events(out)})"
+        time.sleep(0.2)
+    output, _ = proc.communicate(timeout=30)
     return proc.returncode, output
 
 
-def wait_for(ready: Callable[[], bool], proc: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> bool:
-    """Poll until `ready()` holds; False if the CLI ended (or the wait ran out) first."""
-    end = time.monotonic() + timeout
+def _last_events(out: Path, n: int = 3) -> str:
+    return ", ".join(f"{e.type} {getattr(e, 'chunk_id', '')}".strip() for e in log_events(out)[-n:])
+
+
+def wait_for(ready: Callable[[], bool], proc: subprocess.Popen, out: Path, timeout: float = RUN_TIMEOUT) -> bool:
+    """Poll until `ready()` holds; False if the CLI ended, stalled (see finish) or the wait ran out first."""
+    end, last, quiet_since = time.monotonic() + timeout, -1, time.monotonic()
     while not ready():
-        if proc.poll() is not None or time.monotonic() > end:
+        now, rows = time.monotonic(), count(out)
+        if rows != last:
+            last, quiet_since = rows, now
+        if proc.poll() is not None or now > end or now - quiet_since > STALL:
             return False
         time.sleep(0.05)
     return proc.poll() is None
@@ -206,7 +222,7 @@ class Baseline:
 class Outcome:
     scenario: str
     out: Path
-    store: Store
+    store_url: str
     faults: int = 0
     completed: bool = False
     frames_lost: int = 0
@@ -217,6 +233,12 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     detail: dict[str, str] = field(default_factory=dict)
     events: list[ev.Event] = field(default_factory=list, repr=False)
+    direct: Store | None = field(default=None, repr=False)
+    """How this process reads the run's store, when `store_url` alone does not say (S3 keys)."""
+
+    @property
+    def store(self) -> Store:
+        return self.direct or open_store(self.store_url)
 
     def ended(self, rc: int, output: str, clean: Baseline, kills: list[float] | None = None) -> Outcome:
         """Measure what the run left in its log and store."""
@@ -225,12 +247,13 @@ class Outcome:
         self.events = log_events(self.out)
         state = replay(self.events)
         self.completed = any(s.status.value == "completed" for s in state.sequences.values())
-        master = master_bytes(self.events, self.store) if self.completed else {}
+        store = self.store
+        master = master_bytes(self.events, store) if self.completed else {}
         self.frames_lost = sum(master.get(key) != data for key, data in clean.master.items())
         for chunk in (c for s in state.sequences.values() for c in s.chunks_in(ChunkStatus.RENDERED)):
             for f in chunk.frames:
                 try:
-                    get_verified(self.store, f.key, f.digest)
+                    get_verified(store, f.key, f.digest)
                 except Exception:  # missing, altered or unreadable: lost either way
                     self.frames_lost += 1
         self.rerendered = rerendered_after_recorded(self.events)
@@ -242,7 +265,7 @@ class Outcome:
 
 def clean_run(spec: Path, work: Path) -> Baseline:
     out = work / "clean"
-    rc, output = finish(start(spec, out))
+    rc, output = finish(start(spec, out), out)
     if rc != 0:
         raise RuntimeError(f"the clean run failed:\n{output}")
     events = log_events(out)
@@ -343,29 +366,29 @@ def moto_tier() -> S3Tier | None:
 
 def orchestrator_kills(spec: Path, work: Path, clean: Baseline, rng: random.Random, kills: int = 5) -> Outcome:
     """SIGKILL the CLI at `kills` random log positions of one run, restarting it each time."""
-    outcome, moments = Outcome("orchestrator", work / "orchestrator", open_store(str(work / "orchestrator"))), []
+    outcome, moments = Outcome("orchestrator", work / "orchestrator", str(work / "orchestrator")), []
     out = outcome.out
     # Positions in the first 80% of a clean run's log: restarts add events, so the run is never done by then.
     for point in sorted(rng.sample(range(2, max(kills + 2, int(clean.rows * 0.8))), kills)):
         proc = start(spec, out)
         # At least one event of this run first (its PoolStarted), so each kill hits a running farm.
         target = max(point, count(out) + 1)
-        if wait_for(lambda: count(out) >= target, proc):
+        if wait_for(lambda: count(out) >= target, proc, out):
             time.sleep(rng.uniform(0.0, 0.3))  # between two events, e.g. mid-render
         if proc.poll() is not None:
             outcome.notes.append(f"the run ended before kill {outcome.faults + 1}")
-            finish(proc)
+            finish(proc, out)
             break
         proc.kill()
         proc.communicate(timeout=30)
         moments.append(time.time())
         outcome.faults += 1
-    return outcome.ended(*finish(start(spec, out)), clean, moments)
+    return outcome.ended(*finish(start(spec, out), out), clean, moments)
 
 
 def render_node_kills(spec: Path, work: Path, clean: Baseline, rng: random.Random, kills: int = 2) -> Outcome:
     """SIGKILL a RenderNode actor process while it renders, `kills` times in one run."""
-    outcome = Outcome("render-node", work / "render-node", open_store(str(work / "render-node")))
+    outcome = Outcome("render-node", work / "render-node", str(work / "render-node"))
     out, proc, killed = outcome.out, start(spec, outcome.out), set()
     for _ in range(kills):
         after, busy = count(out, "ChunkRendered") + rng.randint(0, 2), []
@@ -375,13 +398,13 @@ def render_node_kills(spec: Path, work: Path, clean: Baseline, rng: random.Rando
             busy[:] = [p for p, t in titles.items() if t.startswith("ray::RenderNode.render") and p not in killed]
             return bool(busy)
 
-        if not wait_for(rendering, proc):
+        if not wait_for(rendering, proc, out):
             outcome.notes.append(f"no render node was rendering for kill {outcome.faults + 1}")
             break
         killed.add(victim := rng.choice(busy))
         os.kill(victim, signal.SIGKILL)
         outcome.faults += 1
-    return outcome.ended(*finish(proc), clean)
+    return outcome.ended(*finish(proc, out), clean)
 
 
 def s3_outage(
@@ -394,7 +417,8 @@ def s3_outage(
     first shot is final, so its segment is being stitched), or "random" (either).
     """
     prefix = f"run-{uuid.uuid4().hex[:12]}"
-    outcome = Outcome("s3-outage", work / "s3-outage", tier.store(prefix))  # reads go straight to the server
+    # This process reads straight from the server; the farm goes through the proxy.
+    outcome = Outcome("s3-outage", work / "s3-outage", f"s3://{BUCKET}/{prefix}", direct=tier.store(prefix))
     out, proxy = outcome.out, OutageProxy(tier.endpoint)
     when = rng.choice(["renders", "stitching"]) if when == "random" else when
     after = rng.randint(1, 4)
@@ -408,8 +432,8 @@ def s3_outage(
     env = {"SHOTFARM_S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}", "SHOTFARM_S3_ACCESS_KEY": tier.access_key,
            "SHOTFARM_S3_SECRET_KEY": tier.secret_key}  # fmt: skip
     try:
-        proc = start(spec, out, f"s3://{BUCKET}/{prefix}", env)
-        if wait_for(moment, proc):
+        proc = start(spec, out, outcome.store_url, env)
+        if wait_for(moment, proc, out):
             proxy.down()
             outcome.faults += 1
             outcome.detail["when"] = when
@@ -417,7 +441,7 @@ def s3_outage(
             proxy.up()
         else:
             outcome.notes.append("the run ended before the outage")
-        result = finish(proc)
+        result = finish(proc, out)
     finally:
         proxy.close()
     return outcome.ended(*result, clean)
@@ -425,7 +449,7 @@ def s3_outage(
 
 def corrupt_frame(spec: Path, work: Path, clean: Baseline, rng: random.Random) -> Outcome:
     """Flip a byte of a recorded frame in the local store before its shot is mastered."""
-    outcome = Outcome("corrupt-frame", work / "corrupt-frame", open_store(str(work / "corrupt-frame")))
+    outcome = Outcome("corrupt-frame", work / "corrupt-frame", str(work / "corrupt-frame"))
     out, proc, victim = outcome.out, start(spec, outcome.out), []
 
     def pick() -> bool:
@@ -441,7 +465,7 @@ def corrupt_frame(spec: Path, work: Path, clean: Baseline, rng: random.Random) -
                     return True
         return False
 
-    if wait_for(pick, proc):
+    if wait_for(pick, proc, out):
         data = bytearray((out / victim[1]).read_bytes())
         data[len(data) // 2] ^= 0x5A
         (out / victim[1]).write_bytes(bytes(data))
@@ -449,7 +473,7 @@ def corrupt_frame(spec: Path, work: Path, clean: Baseline, rng: random.Random) -
         outcome.detail.update(chunk=victim[0], key=victim[1])
     else:
         outcome.notes.append("no recorded frame could be corrupted before mastering")
-    return outcome.ended(*finish(proc), clean)
+    return outcome.ended(*finish(proc, out), clean)
 
 
 # -- the report ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Pools of node actors: one long-lived RenderNode per CPU slot or GPU.
+"""Pools of node actors: one long-lived RenderNode per CPU slot or GPU, one pool per class.
 
 GPU work lives in actors, not tasks: Ray gives a task with num_gpus a fresh
 process per call, which would reload the engine for every chunk. Every call
@@ -33,6 +33,34 @@ def local_slots(cpus: int, gpus: int, cpu_nodes: int = 0, gpu_nodes: int = 0) ->
         return [NodeSlot(f"gpu-{i}", "gpu", "cuda", num_cpus=0.0, num_gpus=1.0) for i in range(n)]
     n = cpu_nodes or max(1, cpus)
     return [NodeSlot(f"cpu-{i}", "cpu", "cpu") for i in range(n)]
+
+
+@dataclass(frozen=True)
+class ClassPool:
+    """A pool of one node class, as the data plane needs to place it."""
+
+    name: str
+    count: int
+    resource: str | None = None
+    """Ray custom resource each node takes one of; on a cluster each GPU worker group offers its class's."""
+    gpus: float = 0.0
+    cpus: float = 1.0
+
+
+def class_slots(pools: list[ClassPool]) -> list[NodeSlot]:
+    """One node per count of each class, placed by its Ray resource (a real GPU when gpus > 0)."""
+    return [
+        NodeSlot(
+            f"{p.name}-{i}",
+            p.name,
+            "cuda" if p.gpus > 0 else "cpu",
+            num_cpus=p.cpus,
+            num_gpus=p.gpus,
+            resources={p.resource: 1.0} if p.resource else {},
+        )
+        for p in pools
+        for i in range(p.count)
+    ]
 
 
 def start_render_nodes(slots: list[NodeSlot], store_url: str, threads: int, timeout: float) -> dict[str, Any]:

@@ -32,6 +32,8 @@ from orchestrator.core import events as ev
 from orchestrator.core.state import ChunkState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
 from orchestrator.cost import PriceBook
+from orchestrator.scheduling.snapshot import board_of
+from orchestrator.scheduling.waiting import WaitReason, explain
 
 
 class MetricNames:
@@ -60,8 +62,8 @@ OUTCOMES = ("rendered", "failed", "retried")
 """rendered: an accepted render. failed: an attempt after which the chunk gave up.
 retried: an attempt that failed, or a render whose frames went bad, so the chunk renders again."""
 
-WAIT_REASONS = {ChunkStatus.QUEUED: "no_free_slot", ChunkStatus.RETRY_WAIT: "retry_backoff"}
-"""Why a chunk of an active sequence is not rendering."""
+WAIT_REASONS: tuple[str, ...] = tuple(r.value for r in WaitReason)
+"""Why a chunk of an active sequence is not rendering, as the scheduling policy says (scheduling.waiting)."""
 
 # Seconds, from a quick preview chunk to a heavy hero chunk.
 DURATION_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
@@ -159,9 +161,26 @@ class FarmMetrics:
             touched = [s for s in state.sequences.values() if s.status in _ACTIVE]
         else:
             touched = [s for s in [state.sequences.get(event.sequence_id)] if s is not None]
+        waiting = self._why_waiting(state, event.at)
         for seq in touched:
-            self._refresh(seq, event.at)
+            self._refresh(seq, event.at, waiting)
+        # Why a sequence waits can change with another's event (a slot freed, a
+        # higher priority finished): every active sequence's reasons are current.
+        done = {s.sequence_id for s in touched}
+        for seq in state.sequences.values():
+            if seq.status in _ACTIVE and seq.sequence_id not in done:
+                self._waiting_by_seq[seq.sequence_id] = (seq.spec.show, waiting.get(seq.sequence_id, Tally()))
+                self._sum_waiting(seq.spec.show)
         self._count_sequences(state)
+
+    @staticmethod
+    def _why_waiting(state: FarmState, now: float) -> dict[str, Tally[str]]:
+        if not any(s.status in _ACTIVE for s in state.sequences.values()):
+            return {}
+        return {
+            sid: Tally({reason.value: n for reason, n in counts.items()})
+            for sid, counts in explain(board_of(state), now).items()
+        }
 
     def rebuild(self, state: FarmState) -> None:
         """Re-derive every metric from a replayed state, dropping what was there.
@@ -177,6 +196,7 @@ class FarmMetrics:
         self._waiting_by_seq.clear()
         self._state = state
         self._pool(state)
+        waiting = self._why_waiting(state, max((s.submitted_at for s in state.sequences.values()), default=0.0))
         for seq in state.sequences.values():
             labels = _labels(seq)
             for chunk in seq.chunks.values():
@@ -188,7 +208,7 @@ class FarmMetrics:
             # The replayed state does not say when this sequence last moved; its
             # submission is a lower bound, and the PoolStarted a restart records
             # next refreshes every active sequence.
-            self._refresh(seq, seq.submitted_at)
+            self._refresh(seq, seq.submitted_at, waiting)
         self._count_sequences(state)
 
     def record_findings(self, show: str, sequence: str, findings: Iterable[Finding]) -> None:
@@ -276,7 +296,7 @@ class FarmMetrics:
 
     # -- gauges --------------------------------------------------------------
 
-    def _refresh(self, seq: SequenceState, at: float) -> None:
+    def _refresh(self, seq: SequenceState, at: float, why: dict[str, Tally[str]]) -> None:
         labels = _labels(seq)
         active = seq.status in _ACTIVE
         waiting: Tally[str] = Tally()
@@ -285,10 +305,10 @@ class FarmMetrics:
             self.queue_depth.labels(**labels).set(statuses[ChunkStatus.QUEUED])
             self.running.labels(**labels).set(statuses[ChunkStatus.RUNNING])
             self.last_event.labels(**labels).set(at)
-            for status, reason in WAIT_REASONS.items():
-                waiting[reason] = statuses[status]
-            if seq.sequence_id in self._budgets:
-                self.budget_remaining.labels(**labels).set(self._budgets[seq.sequence_id] - seq.cost_usd)
+            waiting = why.get(seq.sequence_id, Tally())
+            budget = self._budgets.get(seq.sequence_id, seq.spec.budget_usd)
+            if budget is not None:
+                self.budget_remaining.labels(**labels).set(budget - seq.cost_usd)
         else:
             for gauge in (self.queue_depth, self.running, self.last_event, self.budget_remaining):
                 _drop(gauge, labels)
@@ -296,7 +316,7 @@ class FarmMetrics:
         self._sum_waiting(seq.spec.show)
 
     def _sum_waiting(self, show: str) -> None:
-        total: Tally[str] = Tally({reason: 0 for reason in WAIT_REASONS.values()})
+        total: Tally[str] = Tally({reason: 0 for reason in WAIT_REASONS})
         for owner, counts in self._waiting_by_seq.values():
             if owner == show:
                 total.update(counts)

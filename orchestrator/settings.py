@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestrator.cost import PriceBook
+from orchestrator.scheduling.farm import FarmConfig
 
 
 class _Settings(BaseModel):
@@ -46,3 +49,34 @@ class FarmSettings(_Settings):
     """Serve Prometheus metrics on this port while the farm runs (None: off)."""
     metrics_addr: str = "127.0.0.1"
     """Address the metrics endpoint binds; 0.0.0.0 in a cluster."""
+    farm: FarmConfig | None = None
+    """Node classes (count, Ray resource, speed, price, what they run) and show subscriptions.
+    None: the local farm, one node per CPU or GPU Ray offers (`pool`), priced by `prices`.
+    Given, it starts one pool per class and its classes' rates are the price book."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prices_from_farm(cls, data: Any) -> Any:
+        # One source for a class's price: the farm config's, unless a book is given too.
+        if isinstance(data, dict) and data.get("farm") is not None and "prices" not in data:
+            farm = data["farm"] if isinstance(data["farm"], FarmConfig) else FarmConfig.model_validate(data["farm"])
+            data = {**data, "farm": farm, "prices": PriceBook(usd_per_hour=farm.rates())}
+        return data
+
+    @model_validator(mode="after")
+    def _every_class_priced(self) -> FarmSettings:
+        if self.farm is not None:
+            for c in self.farm.classes:
+                book = self.prices.usd_per_hour.get(c.name)
+                if book is None:
+                    raise ValueError(f"node class {c.name} has no price in the price book")
+                if book != c.usd_per_hour:
+                    raise ValueError(
+                        f"node class {c.name} costs {c.usd_per_hour}/h in the farm config but {book}/h in the price book"
+                    )
+        return self
+
+    @property
+    def farm_config(self) -> FarmConfig:
+        """What the scheduler plans with: the farm config, or the local farm's view of the price book."""
+        return self.farm if self.farm is not None else FarmConfig.local(self.prices.usd_per_hour)

@@ -121,6 +121,8 @@ class Board:
         self.group_running: dict[frozenset[str], dict[Key, float]] = {}
         self.running_units: dict[Key, float] = {}
         self._stamp = 0
+        self._fastest: dict[frozenset[str], tuple[str, float]] = {}
+        self._present: frozenset[str] | None = None
 
     def _next(self) -> int:
         self._stamp += 1
@@ -133,7 +135,24 @@ class Board:
         self.slots[gpu_class] = self.slots.get(gpu_class, 0) + slots
         self.count[gpu_class] = self.count.get(gpu_class, 0) + 1
         self.capacity += self.farm.speed(gpu_class)
+        self._fastest.clear()
+        self._present = None
         self._touch(node)
+
+    def present(self) -> frozenset[str]:
+        """Classes with at least one node."""
+        if self._present is None:
+            self._present = frozenset(k for k, n in self.count.items() if n)
+        return self._present
+
+    def fastest(self, capable: frozenset[str]) -> tuple[str, float]:
+        """(class, speed) of the fastest class with nodes among `capable`; ("", 1.0) if none has nodes."""
+        hit = self._fastest.get(capable)
+        if hit is None:
+            present = [(self.farm.speed(k), k) for k in capable if self.count.get(k)]
+            speed, name = max(present) if present else (1.0, "")
+            hit = self._fastest[capable] = (name, speed)
+        return hit
 
     def _touch(self, node: Node) -> None:
         node.stamp = self._next()

@@ -58,8 +58,8 @@ class NodeClass(_Model):
     """Work per second relative to a speed-1.0 node; the runtime model replaces it once it has seen the class."""
     usd_per_hour: float = 0.0
     """Price of one node-hour; every ChunkRendered on the class is priced with it."""
-    slots: int = Field(1, ge=1, le=8)
-    """Chunks a node may hold at once (one renders, the rest wait at the node)."""
+    slots: int = Field(2, ge=1, le=8)
+    """Chunks a node may hold at once: one renders and one waits, so a node never idles between chunks."""
     engines: tuple[str, ...] | None = None
     """Engines the class's nodes carry; None: every engine."""
     max_pixels: int | None = Field(None, ge=1)
@@ -110,7 +110,7 @@ class FarmConfig(_Model):
     """Failures of a sequence's chunks on one node before that node is blocked for the sequence."""
     forgive_after: float = Field(600.0, gt=0)
     """Seconds after its last failure that a blocked node is forgiven (Afanasy's errors_forgive_time)."""
-    critical_fraction: float = Field(0.8, gt=0, le=1)
+    critical_fraction: float = Field(0.1, gt=0, le=1)
     """A chunk expected to take this fraction of the farm's drain time jumps the timeline (see docs/scheduling.md)."""
 
     @model_validator(mode="after")

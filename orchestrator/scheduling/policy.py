@@ -25,17 +25,25 @@ I/O, no Ray.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.scheduling.blocklist import blocked
 from orchestrator.scheduling.board import Board, Chunk, Lane
 from orchestrator.scheduling.budget import projected_usd
 from orchestrator.scheduling.fairshare import standing
+from orchestrator.scheduling.runtime import Key
 
 MAX_NODE_SKIPS = 8
 """Nodes of one class tried per decision when the best chunks are blocked on them."""
 MAX_PREEMPTIONS = 16
+LONGER = 1.5
+"""The longest chunk jumps the timeline only if it is this much longer than the next in line:
+chunks sized alike keep timeline order."""
 GROUP_CRITICAL = 0.8
+SLOW_FIT = 0.5
+"""A slower class takes a chunk only if it would finish within this fraction of the drain horizon
+(the horizon is an estimate: a chunk that ends just inside it often ends just outside)."""
 """A group of classes whose own work would take this fraction of the farm's drain time goes first on them."""
 
 
@@ -71,69 +79,83 @@ class Plan:
     overruns: tuple[Overrun, ...] = ()
 
 
-def horizon(board: Board) -> float:
+def horizon(board: Board, ref: Callable[[Key], float] | None = None) -> float:
     """Seconds until the farm drains at full speed: queued work plus half the running, over capacity."""
     if board.capacity <= 0:
         return float("inf")
-    ref = board.model.reference
+    ref = ref or board.model.reference
     work = sum(u * ref(k) for k, u in board.queued_units.items() if u > 0)
     work += 0.5 * sum(u * ref(k) for k, u in board.running_units.items() if u > 0)
     return work / board.capacity
 
 
 class _Context:
-    """What one decision computes once: the horizon, each lane's fastest class, each class group's drain."""
+    """What one decision computes at most once, and only if it needs it: the horizon, group drains."""
 
     def __init__(self, board: Board, now: float):
         self.board, self.now = board, now
         self.farm = board.farm
-        self.horizon = horizon(board)
         self.fraction = self.farm.critical_fraction
-        self._fast: dict[str, tuple[str, float]] = {}
-        self._groups: dict[frozenset[str], tuple[bool, float]] = {}
-        self._present = frozenset(k for k, n in board.count.items() if n)
+        self._horizon: float | None = None
+        self._refs: dict[Key, float] = {}
+        self._groups: dict[frozenset[str], tuple[bool, float | None]] = {}
 
-    def group(self, lane: Lane) -> tuple[bool, float]:
-        """(critical, horizon) for the lane's group of capable classes.
+    def ref(self, key: Key) -> float:
+        hit = self._refs.get(key)
+        if hit is None:
+            hit = self._refs[key] = self.board.model.reference(key)
+        return hit
 
-        A group is critical when the work only it can run would take at least
-        `critical_fraction` of the farm's drain time on its own nodes: its
-        lanes then go ahead of fair share's tier on those classes, or the
-        farm would finish everything else and wait for them.
+    @property
+    def horizon(self) -> float:
+        if self._horizon is None:
+            self._horizon = horizon(self.board, self.ref)
+        return self._horizon
+
+    def critical(self, lane: Lane) -> bool:
+        """Whether the lane's group of capable classes is critical.
+
+        A group is critical when the work only it can run would take
+        GROUP_CRITICAL of the farm's drain time on its own nodes: its lanes
+        then go ahead of fair share's tier on those classes, or the farm
+        would finish everything else and wait for them.
         """
+        return self._group(lane)[0]
+
+    def lane_horizon(self, lane: Lane) -> float:
+        """When the lane's chunks must be done by: the farm's drain, or its group's if later."""
+        drain = self._group(lane)[1]
+        return self.horizon if drain is None else max(self.horizon, drain)
+
+    def _group(self, lane: Lane) -> tuple[bool, float | None]:
         hit = self._groups.get(lane.capable)
         if hit is None:
-            present = lane.capable & self._present
-            if not present or present == self._present:
-                hit = (False, self.horizon)
+            everywhere = self.board.present()
+            present = lane.capable & everywhere
+            if not present or present == everywhere:
+                hit = (False, None)  # it can run anywhere: the farm's horizon is its own
             else:
-                work = _work(self.board, self.board.group_units, present, self._present)
-                work += 0.5 * _work(self.board, self.board.group_running, present, self._present)
+                work = self._work(self.board.group_units, present, everywhere)
+                work += 0.5 * self._work(self.board.group_running, present, everywhere)
                 cap = sum(self.board.count[k] * self.farm.speed(k) for k in present)
                 drain = work / cap if cap > 0 else float("inf")
-                hit = (drain >= GROUP_CRITICAL * self.horizon, max(self.horizon, drain))
+                hit = (drain >= GROUP_CRITICAL * self.horizon, drain)
             self._groups[lane.capable] = hit
         return hit
 
-    def fastest(self, lane: Lane) -> tuple[str, float]:
-        hit = self._fast.get(lane.sequence_id)
-        if hit is None:
-            present = [(self.farm.speed(k), k) for k in lane.capable if self.board.count.get(k)]
-            speed, name = max(present) if present else (1.0, "")
-            hit = self._fast[lane.sequence_id] = (name, speed)
-        return hit
+    def _work(self, by_group: dict, present: frozenset[str], everywhere: frozenset[str]) -> float:
+        """Reference seconds of the work that only classes in `present` can run."""
+        return sum(
+            u * self.ref(k)
+            for g, units in by_group.items()
+            if g & everywhere <= present
+            for k, u in units.items()
+            if u > 0
+        )
 
     def blocked(self, lane: Lane, node_id: str) -> bool:
         record = lane.failures.get(node_id)
         return record is not None and blocked(record, self.now, self.farm.block_after, self.farm.forgive_after)
-
-
-def _work(board: Board, by_group: dict, present: frozenset[str], everywhere: frozenset[str]) -> float:
-    """Reference seconds of the work that only classes in `present` can run."""
-    ref = board.model.reference
-    return sum(
-        u * ref(k) for g, units in by_group.items() if g & everywhere <= present for k, u in units.items() if u > 0
-    )
 
 
 def plan(board: Board, now: float) -> Plan:
@@ -210,36 +232,36 @@ def _select(ctx: _Context, gpu_class: str, node_id: str) -> tuple[tuple[Lane, Ch
             if lane.failures and ctx.blocked(lane, node_id):
                 blocked_here = True
                 continue
-            critical, lane_horizon = ctx.group(lane)
-            chunk = _pick(ctx, lane, gpu_class, lane_horizon)
+            chunk = _pick(ctx, lane, gpu_class)
             if chunk is None:
                 continue
-            rank = (bucket, -lane.priority, not critical, tier, lane.serial)
+            rank = (bucket, -lane.priority, not ctx.critical(lane), tier, lane.serial)
             if best_rank is None or rank < best_rank:
                 best, best_rank = (lane, chunk), rank
             break
     return best, blocked_here
 
 
-def _pick(ctx: _Context, lane: Lane, gpu_class: str, lane_horizon: float) -> Chunk | None:
+def _pick(ctx: _Context, lane: Lane, gpu_class: str) -> Chunk | None:
     """The lane's chunk for this class: critical-longest, else timeline head; None if the class is too slow."""
     head = lane.head()
     if head is None:
         return None
-    model, farm = ctx.board.model, ctx.farm
-    fast_class, fast_speed = ctx.fastest(lane)
+    model = ctx.board.model
+    fast_class, fast_speed = ctx.board.fastest(lane.capable)
     top = lane.longest_chunk()
     candidates = [head]
-    if top is not None and top is not head:
-        if model.seconds(lane.key(top.samples), fast_class, fast_speed, top.units) >= ctx.fraction * lane_horizon:
+    if top is not None and top is not head and top.units >= LONGER * head.units:
+        longest = model.seconds(lane.key(top.samples), fast_class, fast_speed, top.units)
+        if longest >= ctx.fraction * ctx.lane_horizon(lane):
             candidates.insert(0, top)
     if gpu_class == fast_class:
         return candidates[0]
-    speed = farm.speed(gpu_class)
+    speed = ctx.farm.speed(gpu_class)
     for chunk in candidates:
         key = lane.key(chunk.samples)
         here = model.seconds(key, gpu_class, speed, chunk.units)
-        if here <= lane_horizon or here <= model.seconds(key, fast_class, fast_speed, chunk.units):
+        if here <= model.seconds(key, fast_class, fast_speed, chunk.units) or here <= SLOW_FIT * ctx.lane_horizon(lane):
             return chunk
     return None
 

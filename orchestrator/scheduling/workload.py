@@ -40,12 +40,17 @@ FOUR_CLASSES = (
 )
 
 
-def gpu_farm(gpus: int = 1000, mix: tuple[float, ...] = (0.2, 0.3, 0.35, 0.15), **extra) -> FarmConfig:
-    """A farm of `gpus` nodes in the four classes above, one slot each."""
+def gpu_farm(
+    gpus: int = 1000, mix: tuple[float, ...] = (0.2, 0.3, 0.35, 0.15), slots: int = 1, **extra: object
+) -> FarmConfig:
+    """A farm of `gpus` nodes in the four classes above; one slot each, as a simulated node
+    needs no second chunk waiting to hide the dispatch round trip."""
     counts = [int(gpus * m) for m in mix]
     counts[0] += gpus - sum(counts)
     classes = tuple(
-        NodeClass(name=n, count=c, resource=f"gpu_class_{n}", gpus=1, speed=s, usd_per_hour=p, max_pixels=mp)
+        NodeClass(
+            name=n, count=c, resource=f"gpu_class_{n}", gpus=1, speed=s, usd_per_hour=p, max_pixels=mp, slots=slots
+        )
         for (n, s, p, mp), c in zip(FOUR_CLASSES, counts)
     )
     return FarmConfig(classes=classes, **extra)

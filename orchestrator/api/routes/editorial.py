@@ -41,8 +41,8 @@ class EditorialImport(BaseModel):
     warnings: list[str]
 
 
-def _format(name: str, given: str | None) -> str:
-    if given:
+def _format(name: str, given: str) -> str:
+    if given != "auto":
         return given
     found = _FORMATS.get(PurePath(name).suffix.lower())
     if found is None:
@@ -78,8 +78,8 @@ async def submit_cut(
     caller: Caller,
     response: Response,
     cut: Annotated[UploadFile, File(description="The cut list: an .otio file or a CMX3600 .edl")],
-    mapping: Annotated[str, Form(description="The scene mapping, JSON or YAML")],
-    format: Annotated[Literal["otio", "edl"] | None, Form(description="Default: from the file name")] = None,
+    mapping: Annotated[str, Form(min_length=1, description="The scene mapping, JSON or YAML")],
+    format: Annotated[Literal["auto", "otio", "edl"], Form(description="auto: from the file name")] = "auto",
     dry_run: Annotated[bool, Form()] = False,
 ) -> EditorialImport:
     name = PurePath(cut.filename or "cut").name[:128] or "cut"

@@ -1,0 +1,203 @@
+"""Quote: what a sequence will cost and how long it will take, before it renders.
+
+The prediction uses the runtime model: learned from an event log's history
+when there is one (the output folder of earlier renders), else calibrated
+by rendering a few sample frames with the engine on this machine. Chunks
+are planned as the farm would plan them; each chunk's work is shared
+among the capable classes in proportion to their throughput, since the
+policy keeps every capable node busy, and priced with the classes' rates.
+Wall time is the farm's lower bound for the sequence alone: max(work /
+throughput, longest chunk on the fastest class).
+
+This module reads a log read-only and renders calibration frames in this
+process; it never starts Ray and never writes anything.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.core.events import event_from_json
+from orchestrator.core.evolve import replay
+from orchestrator.core.state import FarmState, Policy
+from orchestrator.scheduling.chunk_size import plan_sized
+from orchestrator.scheduling.farm import FarmConfig, Need
+from orchestrator.scheduling.runtime import RuntimeModel, key_of
+from pipelines.chunking import frame_cost
+from pipelines.spec.sequence import Sequence
+
+
+@dataclass(frozen=True)
+class Quote:
+    usd: float
+    node_seconds: float
+    wall_seconds: float
+    chunks: int
+    basis: str
+    """Where the durations come from: history, calibration, or the prior."""
+    by_class: dict[str, tuple[float, float]]
+    """class -> (node-seconds, USD)."""
+
+    def lines(self) -> list[str]:
+        out = [
+            f"predicted     ${self.usd:.4f}  {self.node_seconds:,.1f} node-seconds  wall {_hms(self.wall_seconds)}"
+            f"  ({self.chunks} chunks; {self.basis})"
+        ]
+        for name, (seconds, usd) in sorted(self.by_class.items()):
+            out.append(f"  {name:<12}{seconds:>14,.1f} node-seconds  ${usd:.4f}")
+        return out
+
+
+def _hms(seconds: float) -> str:
+    m, s = divmod(int(seconds + 0.5), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def quote(
+    sequence: Sequence,
+    farm: FarmConfig,
+    model: RuntimeModel,
+    nodes: Mapping[str, int],
+    engine: str = "pathtracer",
+    chunk_frames: int = 8,
+    basis: str = "",
+) -> Quote:
+    """Predict cost and wall time on a pool of `nodes` (class -> count)."""
+    width, height = sequence.resolution
+    capable = [k for k in farm.capable(Need(engine, width * height)) if nodes.get(k, 0) > 0]
+    if not capable:
+        raise ValueError(f"no node in the pool can run {sequence.show}:{sequence.sequence}")
+    chunks = plan_sized(sequence, model, farm, engine, chunk_frames, nodes)
+    samples = {s.name: sequence.samples_for(s) for s in sequence.shots}
+    seconds = dict.fromkeys(capable, 0.0)
+    units_total = longest = throughput_total = 0.0
+    shares: dict[int, dict[str, float]] = {}
+    for c in chunks:
+        key = key_of(engine, sequence.resolution, samples[c.shot])
+        spu = {k: model.seconds_per_unit(key, k, farm.speed(k)) for k in capable}
+        if samples[c.shot] not in shares:  # units per second each class delivers for this key
+            shares[samples[c.shot]] = {k: nodes[k] / spu[k] for k in capable}
+        rate = shares[samples[c.shot]]
+        total = sum(rate.values())
+        for k in capable:
+            seconds[k] += c.cost * (rate[k] / total) * spu[k]
+        units_total += c.cost
+        throughput_total = max(throughput_total, total)
+        longest = max(longest, min(c.cost * s for s in spu.values()))
+    usd = {k: seconds[k] * farm.rate(k) / 3600.0 for k in capable}
+    wall = max(units_total / throughput_total if throughput_total else 0.0, longest)
+    return Quote(
+        usd=sum(usd.values()),
+        node_seconds=sum(seconds.values()),
+        wall_seconds=wall,
+        chunks=len(chunks),
+        basis=basis or ("history" if model.knows(engine) else "prior: nothing measured yet"),
+        by_class={k: (seconds[k], usd[k]) for k in capable},
+    )
+
+
+def history(log_path: str | Path, farm: FarmConfig, engine: str = "pathtracer") -> RuntimeModel:
+    """The runtime model an event log teaches (every accepted render in it), read-only."""
+    path = Path(log_path)
+    if not path.exists():
+        return RuntimeModel(prior=farm.prior_seconds_per_unit)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        events = [event_from_json(body) for (body,) in db.execute("SELECT body FROM events ORDER BY seq")]
+    finally:
+        db.close()
+    state = replay(events, FarmState(policy=Policy(farm=farm, engine=engine)))
+    return RuntimeModel(
+        prior=farm.prior_seconds_per_unit, exact=state.runtime.exact, normal=state.runtime.normal,
+        engines=state.runtime.engines,
+    )  # fmt: skip
+
+
+def calibrate(
+    sequence: Sequence, farm: FarmConfig, engine: str = "pathtracer", frames: int = 2, gpu_class: str = "cpu"
+) -> tuple[RuntimeModel, str]:
+    """Render `frames` sample frames here (the heaviest distinct shots first) and learn from them.
+
+    The frames are timed as a node of `gpu_class` would render them; other
+    classes are scaled by their speed relative to it.
+    """
+    import pipelines.render.engines  # noqa: F401  (registers the built-in engines)
+    from pipelines.render.engines.base import make_engine
+    from pipelines.spec.setup import shot_setup
+
+    device = "cuda" if gpu_class != "cpu" else "cpu"
+    renderer = make_engine(engine, device)
+    by_samples: dict[int, str] = {}
+    for shot in sorted(sequence.shots, key=lambda s: -frame_cost(sequence, s)):
+        by_samples.setdefault(sequence.samples_for(shot), shot.name)
+    model = RuntimeModel(prior=farm.prior_seconds_per_unit)
+    picked = list(by_samples.values())[: max(1, frames)]
+    for name in picked:
+        shot = sequence.shot(name)
+        renderer.load(shot_setup(sequence, name))
+        frame = (shot.frames.first + shot.frames.last) // 2
+        started = time.perf_counter()
+        renderer.render(frame)
+        took = time.perf_counter() - started
+        key = key_of(engine, sequence.resolution, sequence.samples_for(shot))
+        model = model.observe(key, gpu_class, farm.speed(gpu_class), took, frame_cost(sequence, shot))
+    return model, f"calibration: {len(picked)} frame(s) rendered on this machine as {gpu_class}"
+
+
+# -- the command line ---------------------------------------------------------------
+
+
+def add_arguments(p) -> None:  # an argparse parser
+    p.add_argument("spec", type=Path)
+    p.add_argument("--farm", type=Path, help="farm config (node classes, prices, counts); default: this machine")
+    p.add_argument("--out", type=Path, help="an output folder whose event log has history to learn from")
+    p.add_argument("--calibrate", type=int, default=2, metavar="FRAMES", help="sample frames to render without history")
+    p.add_argument("--cpus", type=int, default=None, help="CPU nodes of the local farm (default: all)")
+    p.add_argument("--chunk-frames", type=int, default=8)
+
+
+def predict(
+    sequence: Sequence,
+    farm: FarmConfig | None,
+    out: Path | None,
+    cpus: int | None = None,
+    frames: int = 2,
+    engine: str = "pathtracer",
+    chunk_frames: int = 8,
+) -> Quote:
+    """A quote from the best evidence there is: history in `out`, else a calibration render, else the prior."""
+    import os
+
+    local = farm is None
+    farm = farm or FarmConfig.local()
+    nodes = {"cpu": cpus or os.cpu_count() or 1} if local else {c.name: c.count for c in farm.classes}
+    model = history(out / "shotfarm.db", farm, engine) if out is not None else RuntimeModel(farm.prior_seconds_per_unit)
+    basis = f"history in {out}" if model.knows(engine) else ""
+    if not model.knows(engine) and frames > 0:
+        model, basis = calibrate(sequence, farm, engine, frames)
+    return quote(sequence, farm, model, nodes, engine, chunk_frames, basis)
+
+
+def main(args) -> int:
+    from orchestrator.scheduling.loading import load_farm
+    from pipelines.spec.loading import load_sequence
+
+    sequence = load_sequence(args.spec)
+    farm = load_farm(args.farm) if args.farm else None
+    try:
+        if farm is not None:
+            width, height = sequence.resolution
+            farm.check_sequence({s.name: Need("pathtracer", width * height) for s in sequence.shots})
+        q = predict(sequence, farm, args.out, args.cpus, args.calibrate, chunk_frames=args.chunk_frames)
+    except ValueError as e:  # FarmConfigError included: the farm cannot run this spec
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{sequence.show}:{sequence.sequence}")
+    for line in q.lines():
+        print(f"  {line}")
+    return 0

@@ -1,0 +1,39 @@
+"""Reading a farm config from YAML or JSON, with the spec loader's clear errors.
+
+Problems come back as a SpecError listing every field path at once
+(`classes[1].usd_per_hour: usd_per_hour must be zero or more, got -1`), so
+the command line reports a bad farm config as it reports a bad spec.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from orchestrator.scheduling.farm import FarmConfig
+from pipelines.spec.loading import SpecError, _clean_message, field_path
+
+
+def parse_farm(data: object, source: str = "<farm>") -> FarmConfig:
+    if not isinstance(data, dict):
+        raise SpecError(source, [("", f"expected a mapping at the top level, got {type(data).__name__}")])
+    try:
+        return FarmConfig.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(source, [(field_path(err["loc"]), _clean_message(err)) for err in e.errors()]) from None
+
+
+def load_farm(path: str | Path) -> FarmConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise SpecError(str(p), [("", f"cannot read: {getattr(e, 'strerror', None) or e}")]) from None
+    try:
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as e:
+        raise SpecError(str(p), [("", f"cannot parse: {e}")]) from None
+    return parse_farm(data, str(p))

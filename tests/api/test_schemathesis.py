@@ -1,0 +1,43 @@
+"""Property-based tests from the OpenAPI document: no input a client can send gets a 5xx.
+
+Schemathesis generates requests for every operation from the schema (valid
+and invalid bodies, ids, query values) and checks each answer: never a
+server error, and a status and body the document declares. The app is the
+real one over an in-process farm (no nodes), driven in-process over ASGI.
+Event streams are left out: they are infinite by design (test_events.py
+covers them).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
+
+from tests.api.support import ADMIN, bearer, local_app
+
+EXAMPLES = 30
+# Built when the module is collected (the schema is read from the app then); the folder and
+# the app live until the session ends, as schemathesis keeps the app's lifespan open.
+_OUT = tempfile.TemporaryDirectory(prefix="shotfarm-schemathesis-")
+_APP, _COORDINATOR = local_app(Path(_OUT.name), previs=True)
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        # The examples and fuzzing phases; the coverage phase's exhaustive boundary sweep of the
+        # sequence spec alone would take minutes on this machine.
+        "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
+        # A spec's cross-field rules (unique names, scenes that exist, shots that do not
+        # overlap) are not JSON Schema: a schema-valid spec may rightly be a 422.
+        "checks": {"positive_data_acceptance": {"enabled": False}},
+    }
+)
+schema = schemathesis.openapi.from_asgi("/openapi.json", _APP, config=CONFIG).exclude(path_regex=r"events$")
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_generated_request_gets_a_server_error(case):
+    case.call_and_validate(headers=bearer(ADMIN))
