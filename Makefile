@@ -11,7 +11,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 # Debian tools the suite drives for real: ffprobe (independent HDR check),
 # prometheus + promtool (scrape and rule tests), kubectl (kustomize).
 SYSTEM_TOOLS := ffprobe:ffmpeg promtool:prometheus prometheus:prometheus kubectl:kubectl \
-	radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd
+	radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd chromium:chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install install-dev system-deps lint clean

@@ -11,8 +11,8 @@ Columns: faults injected; runs completed; frames lost (master objects missing or
 different from the clean run's, plus accepted frames missing or altered in the
 store; must be 0); chunks re-rendered after being recorded (started again with
 no ChunkInvalidated in between; must be 0); retries and invalidations from the
-log; extra node-seconds over the clean run (renders as recorded, plus abandoned
-attempts charged from dispatch to their failure or kill: an upper bound).
+log; extra node-seconds over the clean run (per node, the time it held a chunk:
+from dispatch to the result, failure or kill, overlaps counted once).
 tests/e2e/test_chaos.py runs each scenario once with assertions; both use this
 module so they run the very same code.
 
@@ -196,19 +196,25 @@ def rerendered_after_recorded(events: list[ev.Event]) -> int:
 
 
 def node_seconds(events: list[ev.Event], kills: list[float]) -> float:
-    """Recorded render time, plus abandoned attempts from dispatch to their failure or to the kill that cut them."""
-    started: dict[tuple[str, str, int], float] = {}
-    total = 0.0
+    """Seconds render nodes spent holding chunks: per node, the union of its attempts' spans,
+    each from dispatch to its result (or failure, or the orchestrator kill that cut it)."""
+    held: dict[tuple[str, str, int], tuple[str, float]] = {}
+    spans: dict[str, list[tuple[float, float]]] = {}
     for e in events:
-        match e:
-            case ev.ChunkStarted():
-                started[e.sequence_id, e.chunk_id, e.attempt] = e.at
-            case ev.ChunkRendered():
-                started.pop((e.sequence_id, e.chunk_id, e.attempt), None)
-                total += e.node_seconds
-            case ev.ChunkFailed() if (e.sequence_id, e.chunk_id, e.attempt) in started:
-                total += e.at - started.pop((e.sequence_id, e.chunk_id, e.attempt))
-    return total + sum(min((k for k in kills if k >= at), default=at) - at for at in started.values())
+        if e.type == "ChunkStarted":
+            held[e.sequence_id, e.chunk_id, e.attempt] = (e.node_id, e.at)
+        elif e.type in ("ChunkRendered", "ChunkFailed", "ChunkPreempted"):
+            node, at = held.pop((e.sequence_id, e.chunk_id, e.attempt), (None, e.at))
+            spans.setdefault(node or e.node_id, []).append((at, e.at))
+    for node, at in held.values():
+        spans.setdefault(node, []).append((at, min((k for k in kills if k >= at), default=at)))
+    total = 0.0
+    for intervals in spans.values():
+        end = float("-inf")
+        for a, b in sorted(intervals):
+            total += max(0.0, b - max(a, end))
+            end = max(end, b)
+    return total
 
 
 @dataclass
@@ -370,10 +376,10 @@ def orchestrator_kills(spec: Path, work: Path, clean: Baseline, rng: random.Rand
     out = outcome.out
     # Positions in the first 80% of a clean run's log: restarts add events, so the run is never done by then.
     for point in sorted(rng.sample(range(2, max(kills + 2, int(clean.rows * 0.8))), kills)):
-        proc = start(spec, out)
-        # At least one event of this run first (its PoolStarted), so each kill hits a running farm.
-        target = max(point, count(out) + 1)
-        if wait_for(lambda: count(out) >= target, proc, out):
+        proc, pools = start(spec, out), count(out, "PoolStarted")
+        # This run's pool first, so each kill hits a running farm (events may still come from the
+        # coordinator killed before: it lives on, holding the log's lock, until Ray reaps it).
+        if wait_for(lambda: count(out, "PoolStarted") > pools and count(out) >= point, proc, out):
             time.sleep(rng.uniform(0.0, 0.3))  # between two events, e.g. mid-render
         if proc.poll() is not None:
             outcome.notes.append(f"the run ended before kill {outcome.faults + 1}")

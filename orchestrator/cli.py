@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 from orchestrator.progress import Progress
+from orchestrator.remote_cli import COMMANDS as REMOTE_COMMANDS
+from orchestrator.remote_cli import add_commands
+from orchestrator.remote_cli import run as run_remote
 from pipelines.spec.loading import SpecError, load_sequence
 from pipelines.spec.sequence import Sequence
 
@@ -55,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a spec and print every problem with its field path")
     v.add_argument("spec", type=Path)
     sub.add_parser("schema", help="print the sequence spec's JSON Schema")
+    add_commands(sub)  # serve, submit, status, cancel: a farm with its REST API, and its clients
     return p
 
 
@@ -155,6 +159,8 @@ def _summary(p: Progress, store: str, wall: float, seq: Sequence) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in REMOTE_COMMANDS:
+        return run_remote(args)  # each reports its own bad input (exit 2) and interrupts
     try:
         if args.command == "schema":
             print(json.dumps(Sequence.model_json_schema(), indent=2))

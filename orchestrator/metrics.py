@@ -26,7 +26,15 @@ from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 
 from orchestrator.core import events as ev
 from orchestrator.core.state import ChunkState, FarmState, SequenceState
@@ -230,6 +238,11 @@ class FarmMetrics:
         server, _ = start_http_server(port, addr=addr, registry=self.registry)
         self._server = server
         return int(server.server_port)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The registry in Prometheus text format and its content type, for an HTTP handler
+        that serves it (the API's /metrics), so no other module imports prometheus_client."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def close(self) -> None:
         if self._server is not None:

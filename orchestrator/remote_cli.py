@@ -198,10 +198,24 @@ def _sequence_table(farm: Client, sid: str) -> str:
     return text
 
 
+@_guarded
 def serve_command(args: argparse.Namespace) -> int:
     from orchestrator.server import serve_main  # Ray and uvicorn load only for `serve`
 
     return serve_main(args)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": serve_command,
+    "submit": submit_main,
+    "status": status_main,
+    "cancel": cancel_main,
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a command that add_commands added; each handles its own bad input and interrupts."""
+    return COMMANDS[args.command](args)
 
 
 def add_commands(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
@@ -233,4 +247,4 @@ def add_commands(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     c.add_argument("id", help="show:sequence")
     c.add_argument("--server", **server)
     c.add_argument("--token", **token)
-    return {"serve": serve_command, "submit": submit_main, "status": status_main, "cancel": cancel_main}
+    return COMMANDS

@@ -19,7 +19,6 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -37,6 +36,8 @@ from orchestrator.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepa
 from orchestrator.settings import FarmSettings
 
 EXIT_BAD_INPUT = 2
+_FLAGS = {"tokens_file": "--tokens", "store_url": "--store"}
+"""Settings fields named by the flag that sets them, for messages."""
 
 
 class _Server(uvicorn.Server):
@@ -53,6 +54,8 @@ class _Server(uvicorn.Server):
 
 
 def _settings(args: argparse.Namespace) -> ApiSettings:
+    if args.upload_limit_mb < 1:
+        raise ValueError(f"--upload-limit-mb must be at least 1, got {args.upload_limit_mb}")
     return ApiSettings(
         host=args.host,
         port=args.port,
@@ -61,6 +64,10 @@ def _settings(args: argparse.Namespace) -> ApiSettings:
         out=args.out,
         store_url=args.store,
     )
+
+
+def _flag(field: str) -> str:
+    return _FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -89,7 +96,7 @@ def serve_main(args: argparse.Namespace) -> int:
         store = open_store(settings.store)
         sock = _listen(settings.host, settings.port)
     except ValidationError as e:
-        return _fail("; ".join(f"--{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
+        return _fail("; ".join(f"{_flag(str(x['loc'][0]))}: {x['msg']}" for x in e.errors()))
     except (TokenConfigError, OutputNotWritable, ValueError) as e:
         return _fail(str(e))
     except OSError as e:

@@ -8,7 +8,7 @@ be probed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -34,7 +34,6 @@ class ApiContext:
     previs: Previs | None = None
     notes: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     """Editorial notes per sequence and shot, read from the store once."""
-    tasks: list[Any] = field(default_factory=list)
 
 
 def context(request: Request) -> ApiContext:

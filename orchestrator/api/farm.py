@@ -9,6 +9,9 @@ rendered (tests, and a submission-only front end).
 
 `Previs` is the cut detector: `RayPrevis` on the PrevisNode actor,
 `InlinePrevis` on the same class in a worker thread.
+
+Nothing here may wait on the farm without a bound: a coordinator that does
+not answer becomes FarmUnavailable (503), never a hung request.
 """
 
 from __future__ import annotations

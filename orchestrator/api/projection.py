@@ -85,6 +85,9 @@ class FarmView:
                 await self.catch_up()
             except FarmUnavailable as e:
                 log.warning("event log not readable now: %s", e)
+            except Exception:
+                # Views go stale rather than dead; the next round tries again.
+                log.exception("could not fold the event log")
             await asyncio.sleep(poll)
 
     def stop(self) -> None:

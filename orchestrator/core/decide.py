@@ -28,6 +28,7 @@ from orchestrator.core.commands import (
 from orchestrator.core.state import CutState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
 from orchestrator.scheduling import policy
+from orchestrator.scheduling.blocklist import expired
 from orchestrator.scheduling.snapshot import board_of
 from pipelines.continuity.findings import Grade, Requeue, Severity
 
@@ -147,7 +148,7 @@ def _still_blocked(state: FarmState, event: ev.NodeForgiven) -> list[Command]:
     """A forgiveness that came too early (the node failed again since) is asked for again."""
     record = state.node_failures.get((event.sequence_id, event.node_id))
     farm = state.policy.farm
-    if record is None or record[0] < farm.block_after:
+    if record is None or record[0] < farm.block_after or expired(record, event.at, farm.forgive_after):
         return []
     return [Forgive(event.sequence_id, event.node_id, max(0.0, record[1] + farm.forgive_after - event.at))]
 

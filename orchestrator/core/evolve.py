@@ -22,7 +22,7 @@ from orchestrator.core.status import (
     check_chunk,
     check_sequence,
 )
-from orchestrator.scheduling.blocklist import count_failure
+from orchestrator.scheduling.blocklist import count_failure, expired
 from orchestrator.scheduling.runtime import key_of
 from pipelines.master.segments import segments
 from pipelines.continuity.findings import Grade, Requeue, Severity
@@ -377,7 +377,7 @@ def _over_budget(state: FarmState, e: ev.BudgetExceeded) -> FarmState:
 def _forgiven(state: FarmState, e: ev.NodeForgiven) -> FarmState:
     where = (e.sequence_id, e.node_id)
     record = state.node_failures.get(where)
-    if record is None or e.at - record[1] < state.policy.farm.forgive_after:
+    if record is None or not expired(record, e.at, state.policy.farm.forgive_after):
         return state  # it failed again since: the block stands until later
     failures = {k: v for k, v in state.node_failures.items() if k != where}
     return replace(state, node_failures=MappingProxyType(failures))

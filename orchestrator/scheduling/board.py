@@ -16,6 +16,7 @@ decides nothing: it only keeps the books.
 from __future__ import annotations
 
 import heapq
+import itertools
 from dataclasses import dataclass, field
 
 from orchestrator.scheduling.blocklist import count_failure
@@ -23,6 +24,10 @@ from orchestrator.scheduling.farm import FarmConfig, Need
 from orchestrator.scheduling.runtime import Key, RuntimeModel
 
 ChunkKey = tuple[str, str]  # (sequence_id, chunk_id)
+
+_STAMPS = itertools.count(1)
+"""Heap entries are valid while their stamp matches their chunk's; one counter for every
+board, since boards built from a state share the lanes of unchanged sequences (snapshot.py)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -115,18 +120,17 @@ class Board:
         self.usage: dict[tuple[str, str], int] = {}
         self.held: dict[ChunkKey, Chunk] = {}
         self.victims: list = []
+        """Chunks waiting at a node behind another: what preemption may take back (lazily cleaned)."""
         self.queued_units: dict[Key, float] = {}
         self.group_units: dict[frozenset[str], dict[Key, float]] = {}
         """Queued units by the set of classes that can run them: what each group of classes must drain."""
         self.group_running: dict[frozenset[str], dict[Key, float]] = {}
         self.running_units: dict[Key, float] = {}
-        self._stamp = 0
         self._fastest: dict[frozenset[str], tuple[str, float]] = {}
         self._present: frozenset[str] | None = None
 
     def _next(self) -> int:
-        self._stamp += 1
-        return self._stamp
+        return next(_STAMPS)
 
     # -- nodes ---------------------------------------------------------------------
 
@@ -163,7 +167,10 @@ class Board:
             if chunk is not None and chunk.attempt == key[2] and chunk.stamp >= 0:
                 lane = self.lanes[chunk.sequence_id]
                 chunk.stamp = -self._next()  # negative: registered as waiting at its node
-                heapq.heappush(self.victims, (lane.priority, -lane.serial, chunk.stamp, key))
+                # Lowest priority, youngest sequence, latest in its timeline first: an
+                # order that does not depend on how the board was built.
+                entry = (lane.priority, -lane.serial, -chunk.order, node.node_id, chunk.stamp, key)
+                heapq.heappush(self.victims, entry)
 
     def best_free(self, gpu_class: str, skip: frozenset[str] = frozenset()) -> Node | None:
         """The class's node with the most free slots (ties by name), or None."""
@@ -204,6 +211,16 @@ class Board:
     def add_lane(self, lane: Lane) -> Lane:
         self.lanes[lane.sequence_id] = lane
         return lane
+
+    def adopt_queue(self, lane: Lane, queued_units: dict[int, float]) -> None:
+        """Count a lane whose queue was filled elsewhere (samples -> units queued), as `queue` would have."""
+        if lane.queued:
+            self._activate(lane)
+        group = self.group_units.setdefault(lane.capable, {})
+        for samples, units in queued_units.items():
+            key = lane.key(samples)
+            self.queued_units[key] = self.queued_units.get(key, 0.0) + units
+            group[key] = group.get(key, 0.0) + units
 
     def add_chunk(self, lane: Lane, chunk: Chunk) -> None:
         """A chunk that still has to render joins its lane's budget (queue it separately)."""

@@ -24,9 +24,14 @@ def standing(farm: FarmConfig, show: str, gpu_class: str, usage: int, slots: int
     bucket 0: below its guarantee; 1: spare capacity. Lower tier goes first.
     `usage` is the slots of the class the show holds, `slots` the class's total.
     """
-    share, burst, subscribed = farm.subscription(show, gpu_class)
-    if usage + 1 > burst * slots + 1e-9:
+    if at_ceiling(farm, show, gpu_class, usage, slots):
         return None
+    return place(farm, show, gpu_class, usage, slots)
+
+
+def place(farm: FarmConfig, show: str, gpu_class: str, usage: int, slots: int) -> tuple[int, float]:
+    """(bucket, tier) whatever the ceiling: where the show stands in line for the class."""
+    share, _, _ = farm.subscription(show, gpu_class)
     guaranteed = share * slots
     bucket = 0 if usage < guaranteed else 1
     if guaranteed > 0:
@@ -35,4 +40,12 @@ def standing(farm: FarmConfig, show: str, gpu_class: str, usage: int, slots: int
 
 
 def at_ceiling(farm: FarmConfig, show: str, gpu_class: str, usage: int, slots: int) -> bool:
-    return standing(farm, show, gpu_class, usage, slots) is None
+    """Whether one more slot would take the show past its burst ceiling on the class."""
+    _, burst, _ = farm.subscription(show, gpu_class)
+    return usage + 1 > burst * slots + 1e-9
+
+
+def limited(farm: FarmConfig, show: str, gpu_class: str, usage: int, slots: int) -> bool:
+    """At a ceiling below the whole class: the show waits for share, not for a free slot."""
+    _, burst, _ = farm.subscription(show, gpu_class)
+    return burst < 1.0 and at_ceiling(farm, show, gpu_class, usage, slots)

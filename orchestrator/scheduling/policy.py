@@ -275,7 +275,7 @@ def _preempt(ctx: _Context, undo: list[tuple]) -> list[Preemption]:
     set_aside: list[tuple] = []
     while board.victims and top is not None and len(seen) < MAX_PREEMPTIONS:
         entry = board.victims[0]
-        priority, _, stamp, key = entry
+        priority, stamp, key = entry[0], entry[-2], entry[-1]
         chunk = board.held.get(key[:2])
         if chunk is None or chunk.stamp != stamp or chunk.attempt != key[2]:
             heapq.heappop(board.victims)

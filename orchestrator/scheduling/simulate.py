@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.core.state import Policy
 from orchestrator.scheduling import policy as shotfarm
+from orchestrator.scheduling.blocklist import expired
 from orchestrator.scheduling.board import Board
 from orchestrator.scheduling.farm import FarmConfig
 from orchestrator.scheduling.policy import Plan
@@ -196,7 +197,7 @@ class _FastLoop:
         record = lane.failures.get(node_id)
         farm = self.sim.farm
         if record is not None:
-            if self.sim.t - record[1] >= farm.forgive_after:
+            if expired(record, self.sim.t, farm.forgive_after):
                 del lane.failures[node_id]
             elif record[0] >= farm.block_after:  # failed again since: the block stands
                 self.sim.at(record[1] + farm.forgive_after, "forgive", sid, node_id)

@@ -15,7 +15,7 @@ from enum import Enum
 
 from orchestrator.scheduling.blocklist import blocked
 from orchestrator.scheduling.board import Board, Lane
-from orchestrator.scheduling.fairshare import standing
+from orchestrator.scheduling.fairshare import limited, place
 
 
 class WaitReason(str, Enum):
@@ -63,7 +63,7 @@ def lane_reason(board: Board, lane: Lane, now: float) -> WaitReason:
     if not classes:
         return WaitReason.NO_CAPABLE_NODE
     open_classes = [
-        k for k in classes if standing(board.farm, lane.show, k, board.usage.get((lane.show, k), 0), board.slots[k])
+        k for k in classes if not limited(board.farm, lane.show, k, board.usage.get((lane.show, k), 0), board.slots[k])
     ]
     if not open_classes:
         return WaitReason.SHARE
@@ -110,9 +110,8 @@ def _behind(board: Board, lane: Lane, gpu_class: str) -> WaitReason:
 
 
 def _rank(board: Board, lane: Lane, gpu_class: str) -> tuple | None:
-    place = standing(
-        board.farm, lane.show, gpu_class, board.usage.get((lane.show, gpu_class), 0), board.slots.get(gpu_class, 0)
-    )
-    if place is None:
+    usage, slots = board.usage.get((lane.show, gpu_class), 0), board.slots.get(gpu_class, 0)
+    if limited(board.farm, lane.show, gpu_class, usage, slots):
         return None
-    return (place[0], -lane.priority, place[1], lane.serial)
+    bucket, tier = place(board.farm, lane.show, gpu_class, usage, slots)
+    return (bucket, -lane.priority, tier, lane.serial)

@@ -11,9 +11,10 @@ import yaml
 
 from orchestrator.remote_cli import add_commands
 from orchestrator.sdk import ApiError, Client
-from tests.api.support import DEMO, OTHER
+from tests.api.support import DEMO, OTHER, local_server
 from tests.builders import shot, spec
 from tests.pipelines.editorial.support import HERE, camera, mapping
+from tests.pipelines.editorial.synthetic import Plan, encode, frames
 
 TWO = spec(shot("sh010", 1001, 1008), shot("sh020", 1009, 1012, angle=60))
 
@@ -116,3 +117,16 @@ def test_the_sdk_watches_a_sequence_to_its_end(live):
         assert kinds[-2:] == ["SequenceCancelled", "progress"]
         assert farm.shot(sid, "sh020").chunks[0].status.value == "queued"
         assert farm.cost(sid).cost_usd == 0
+
+
+def test_a_previs_movie_is_proposed_then_accepted_with_a_mapping(tmp_path, capsys):
+    movie = tmp_path / "previs.mp4"
+    movie.write_bytes(encode(frames(Plan(lengths=(30, 25, 40), dissolves=(0, 12)))))
+    angles = {"by_index": {"1": {"camera": camera(60)}, "2": {"camera": camera(120)}}}
+    path = write(tmp_path, mapping(sequence="previs", **angles), "mapping.yaml")
+    (tmp_path / "farm").mkdir()
+    with local_server(tmp_path / "farm", previs=True) as live:
+        code, out, _ = run(live, capsys, "submit", movie, "--show", "demo", "--dry-run")
+        assert code == 0 and "3 shots" in out and "dissolve at frame 55 (12 frames)" in out and "accept it with" in out
+        code, out, _ = run(live, capsys, "submit", movie, "--mapping", path)
+        assert code == 0 and "demo:previs: submitted" in out

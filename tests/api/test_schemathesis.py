@@ -10,6 +10,7 @@ covers them).
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
 
@@ -18,12 +19,16 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from tests.api.support import ADMIN, bearer, local_app
+from tests.builders import shot, spec
 
 EXAMPLES = 30
 # Built when the module is collected (the schema is read from the app then); the folder and
 # the app live until the session ends, as schemathesis keeps the app's lifespan open.
 _OUT = tempfile.TemporaryDirectory(prefix="shotfarm-schemathesis-")
 _APP, _COORDINATOR = local_app(Path(_OUT.name), previs=True)
+# A sequence the schema's examples name (demo:sq010, sh010, sh010>sh020), so generated requests
+# reach past the id checks into every handler.
+asyncio.run(_COORDINATOR.submit(spec(shot("sh010", 1001, 1008), shot("sh020", 1009, 1012, angle=60))))
 CONFIG = SchemathesisConfig.from_dict(
     {
         # The examples and fuzzing phases; the coverage phase's exhaustive boundary sweep of the

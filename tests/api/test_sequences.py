@@ -8,7 +8,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.api.support import DEMO, local_server
+from tests.api.support import local_server
 from tests.builders import shot, spec
 
 TWO = spec(shot("sh010", 1001, 1008), shot("sh020", 1009, 1012, angle=60))

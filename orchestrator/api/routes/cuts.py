@@ -23,7 +23,7 @@ async def list_cuts(seq: Visible) -> list[CutView]:
 
 
 @router.get("/{cut}", response_model=CutView, summary="One cut (`left>right`)", responses=_ERRORS)
-async def get_cut(seq: Visible, cut: Annotated[str, Path(pattern=CUT, max_length=129)]) -> CutView:
+async def get_cut(seq: Visible, cut: Annotated[str, Path(pattern=CUT, max_length=129, examples=["sh010>sh020"])]) -> CutView:
     found = seq.cuts.get(cut)
     if found is None:
         raise HTTPException(404, f"no cut {cut} in this sequence")

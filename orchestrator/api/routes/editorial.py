@@ -71,7 +71,7 @@ async def record_import(ctx: Context, imported: ImportedCut, extra: dict | None 
     status_code=201,
     summary="Submit a cut list (.otio or CMX3600 .edl) with a scene mapping",
     responses={200: {"model": EditorialImport, "description": "Dry run: nothing was submitted"}}
-    | error_responses(401, 403, 409, 413, 422, 503),
+    | error_responses(400, 401, 403, 409, 413, 422, 503),
 )
 async def submit_cut(
     ctx: Context,
@@ -87,8 +87,10 @@ async def submit_cut(
     if not caller.may_see(scene_mapping.show):
         raise HTTPException(403, f"this token may not submit for show {scene_mapping.show!r}")
     data = await cut.read()
-    editorial = read_cut(data, name, _format(name, format), scene_mapping.fps, scene_mapping.track)
-    imported = build_sequence(editorial, scene_mapping)
+    kind = _format(name, format)
+    # Parsing a long cut list is seconds of CPU: off the event loop, which serves live streams.
+    editorial = await anyio.to_thread.run_sync(read_cut, data, name, kind, scene_mapping.fps, scene_mapping.track)
+    imported = await anyio.to_thread.run_sync(build_sequence, editorial, scene_mapping)
     sid = f"{imported.spec.show}:{imported.spec.sequence}"
     submitted = None
     if dry_run:

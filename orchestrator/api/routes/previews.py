@@ -27,8 +27,8 @@ from pipelines.color.display import thumbnail
 from pipelines.exr import FrameDecodeError, decode_frame
 
 router = APIRouter(prefix="/v1/sequences/{sequence_id}", tags=["previews"])
-ShotName = Annotated[str, Path(pattern=NAME, max_length=64)]
-Frame = Annotated[int, Path(ge=0, le=MAX_FRAME)]
+ShotName = Annotated[str, Path(pattern=NAME, max_length=64, examples=["sh010"])]
+Frame = Annotated[int, Path(ge=0, le=MAX_FRAME, examples=[1001])]
 Width = Annotated[int, Query(ge=16, le=4096, description="Width in pixels; the aspect is kept.")]
 Exposure = Annotated[float, Query(ge=-16, le=16, description="Stops added before tone mapping.")]
 _PNG = {200: {"content": {"image/png": {}}, "description": "A PNG picture"}}

@@ -33,7 +33,7 @@ from pipelines.editorial.mapping import build_sequence, parse_mapping
 from pipelines.spec.loading import SpecError
 
 router = APIRouter(prefix="/v1/previs", tags=["previs"])
-Show = Annotated[str, Path(pattern=NAME, max_length=64)]
+Show = Annotated[str, Path(pattern=NAME, max_length=64, examples=["demo"])]
 PrevisId = Annotated[str, Path(pattern=PREVIS_ID, description="As returned by POST /v1/previs")]
 _EXT = re.compile(r"^\.[a-z0-9]{1,8}$")
 
@@ -60,7 +60,7 @@ def _previs(ctx: ApiContext) -> Previs:
     response_model=Proposal,
     status_code=201,
     summary="Upload a previs or reference movie; get proposed shots from its cuts",
-    responses=error_responses(401, 403, 413, 422, 503),
+    responses=error_responses(400, 401, 403, 413, 422, 503),
 )
 async def propose(
     ctx: Context,

@@ -15,7 +15,7 @@ from orchestrator.core.state import SequenceState
 from nodes.storage.base import InvalidKey, ObjectMissing
 
 router = APIRouter(prefix="/v1/sequences/{sequence_id}", tags=["shots"])
-ShotName = Annotated[str, Path(pattern=NAME, max_length=64, description="A shot of the sequence")]
+ShotName = Annotated[str, Path(pattern=NAME, max_length=64, description="A shot of the sequence", examples=["sh010"])]
 _ERRORS = error_responses(401, 404, 422)
 
 

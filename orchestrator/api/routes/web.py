@@ -1,7 +1,9 @@
 """The web page: static files served as they are (no build step), and a health check.
 
 The page itself carries no data and needs no token to load; everything it
-shows it fetches from the API with the token the user types in.
+shows it fetches from the API with the token the user types in. It must
+never be given data inline (no templating): what it shows comes through the
+API's checks like any other client's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from pydantic import BaseModel
 from orchestrator.api.deps import Context
 
 WEB = Path(__file__).resolve().parents[2] / "web"
-router = APIRouter(include_in_schema=True, tags=["web"])
+router = APIRouter(tags=["web"])
+# The page loads only its own files and talks only to this server; images are blob: URLs.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 
 
 class Health(BaseModel):
@@ -25,7 +32,7 @@ class Health(BaseModel):
 
 @router.get("/", response_class=FileResponse, summary="The web page", include_in_schema=False)
 async def index() -> FileResponse:
-    return FileResponse(WEB / "index.html", media_type="text/html")
+    return FileResponse(WEB / "index.html", media_type="text/html", headers={"Content-Security-Policy": CSP})
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness: the API answers and follows the log")

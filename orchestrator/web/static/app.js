@@ -11,6 +11,7 @@ function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") node.className = v;
+    else if (k === "style") node.style.cssText = v;  // CSSOM: allowed by the page's CSP
     else if (k.startsWith("data-")) node.setAttribute(k, v);
     else node[k] = v;
   }
@@ -36,8 +37,13 @@ async function api(path, options = {}) {
   return response;
 }
 
-const money = (usd) => `$${usd.toFixed(usd < 1 ? 4 : 2)}`;
-const seconds = (s) => (s === null || s === undefined ? "--" : s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
+// A tiny CPU render costs fractions of a cent: show its first significant digits, not $0.0000.
+const money = (usd) => {
+  if (usd === 0) return "$0";
+  const decimals = usd >= 1 ? 2 : Math.min(12, Math.max(4, 1 - Math.floor(Math.log10(usd))));
+  return `$${usd.toFixed(decimals)}`;
+};
+const seconds = (s) => (s === null || s === undefined ? "--" : s < 10 ? `${s.toFixed(1)} s` : s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
 const seqUrl = (sid) => `/v1/sequences/${encodeURIComponent(sid).replace("%3A", ":")}`;
 
 // Pictures need the token too: fetched as blobs, shown through object URLs, cached per URL+version.
