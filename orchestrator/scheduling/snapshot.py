@@ -9,13 +9,14 @@ tests check that both give the same decisions.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 
-from orchestrator.core.state import FarmState, SequenceState
+from orchestrator.core.state import ChunkState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
-from orchestrator.scheduling.board import Board, Chunk, Lane
+from orchestrator.scheduling.board import _STAMPS, Board, Chunk, Lane
 from orchestrator.scheduling.farm import FarmConfig, Need
 from orchestrator.scheduling.runtime import Key, key_of
 from pipelines.chunking import ChunkPlan
@@ -74,6 +75,106 @@ def chunks_for(spec: Sequence, sequence_id: str, plans: Iterable[ChunkPlan]) -> 
     ]
 
 
+class _Lanes:
+    """One sequence's chunks as board Chunks, kept in step with its SequenceState.
+
+    Boards built from states share these queues: a plan assigns and undoes,
+    so a board leaves them as it found them. Between two states only the
+    chunks whose ChunkState object changed are refolded, found by identity,
+    so a decision costs O(changed chunks) plus an identity scan instead of
+    rebuilding every queue.
+    """
+
+    def __init__(self, seq: SequenceState):
+        self.seq = seq
+        spec = seq.spec
+        self.position = {shot.name: i for i, shot in enumerate(spec.timeline)}
+        self.samples = {shot.name: spec.samples_for(shot) for shot in spec.shots}
+        self.queued: dict[str, Chunk] = {}
+        self.timeline: list = []
+        self.longest: list = []
+        self.retry: dict[str, Chunk] = {}
+        self.running: dict[tuple[str, int], Chunk] = {}
+        self.units_left: dict[int, float] = {}
+        self.queued_units: dict[int, float] = {}
+        self.spent = seq.retired_cost_usd
+        for c in seq.chunks.values():
+            self._add(c)
+        self.timeline.sort()  # a sorted list is a heap
+        self.longest.sort()
+
+    def _add(self, c: ChunkState, push: bool = False) -> None:
+        self.spent += c.cost_usd
+        if c.status is ChunkStatus.RENDERED or c.status is ChunkStatus.FAILED:
+            return
+        plan = c.plan
+        samples = self.samples[plan.shot]
+        chunk = Chunk(
+            self.seq.sequence_id, plan.chunk_id, plan.cost, samples,
+            timeline_order(self.position[plan.shot], plan.frames.first), attempt=c.attempt,
+        )  # fmt: skip
+        self.units_left[samples] = self.units_left.get(samples, 0.0) + plan.cost
+        if c.status is ChunkStatus.QUEUED:
+            chunk.stamp = next(_STAMPS)
+            self.queued[plan.chunk_id] = chunk
+            self.queued_units[samples] = self.queued_units.get(samples, 0.0) + plan.cost
+            timeline, longest = (chunk.order, chunk.stamp, plan.chunk_id), (-plan.cost, chunk.order, chunk.stamp, plan.chunk_id)
+            if push:
+                heapq.heappush(self.timeline, timeline)
+                heapq.heappush(self.longest, longest)
+            else:
+                self.timeline.append(timeline)
+                self.longest.append(longest)
+        elif c.status is ChunkStatus.RETRY_WAIT:
+            self.retry[plan.chunk_id] = chunk
+        else:
+            self.running[plan.chunk_id, c.attempt] = chunk
+
+    def _remove(self, c: ChunkState) -> None:
+        self.spent -= c.cost_usd
+        if c.status is ChunkStatus.RENDERED or c.status is ChunkStatus.FAILED:
+            return
+        plan = c.plan
+        samples = self.samples[plan.shot]
+        self.units_left[samples] -= plan.cost
+        if c.status is ChunkStatus.QUEUED:
+            del self.queued[plan.chunk_id]  # its heap entries go stale
+            self.queued_units[samples] -= plan.cost
+        elif c.status is ChunkStatus.RETRY_WAIT:
+            del self.retry[plan.chunk_id]
+        else:
+            del self.running[plan.chunk_id, c.attempt]
+
+    def follow(self, seq: SequenceState) -> bool:
+        """Refold to a later (or other) version of the sequence; False if only a rebuild will do."""
+        old = self.seq
+        if seq is old:
+            return True
+        if seq.spec is not old.spec or seq.retired_cost_usd != old.retired_cost_usd:
+            return False
+        before, after = old.chunks, seq.chunks
+        changed = [cid for cid, c in after.items() if before.get(cid) is not c]
+        gone = [cid for cid in before if cid not in after]
+        for cid in gone:
+            self._remove(before[cid])
+        for cid in changed:
+            if cid in before:
+                self._remove(before[cid])
+            self._add(after[cid], push=True)
+        self.seq = seq
+        return True
+
+
+_CACHE: dict[str, _Lanes] = {}
+
+
+def _lanes(seq: SequenceState) -> _Lanes:
+    hit = _CACHE.get(seq.sequence_id)
+    if hit is None or not hit.follow(seq):
+        hit = _CACHE[seq.sequence_id] = _Lanes(seq)
+    return hit
+
+
 def board_of(state: FarmState) -> Board:
     policy = state.policy
     farm, engine = policy.farm, policy.engine
@@ -85,18 +186,16 @@ def board_of(state: FarmState) -> Board:
         failures[sid][node_id] = record
     running: dict[tuple[str, str, int], Chunk] = {}
     for serial, seq in enumerate(rendering(state)):
-        lane = board.add_lane(lane_of(seq, serial, farm, engine))
+        cached = _lanes(seq)
+        lane = lane_for(seq.spec, seq.sequence_id, serial, farm, engine)
+        lane.spent, lane.paused = cached.spent, seq.over_budget is not None
         lane.failures = failures.get(seq.sequence_id, {})
-        live = [c for c in seq.chunks.values() if c.status not in (ChunkStatus.RENDERED, ChunkStatus.FAILED)]
-        for c, chunk in zip(live, chunks_for(seq.spec, seq.sequence_id, (c.plan for c in live))):
-            chunk.attempt = c.attempt
-            board.add_chunk(lane, chunk)
-            if c.status is ChunkStatus.QUEUED:
-                board.queue(seq.sequence_id, chunk)
-            elif c.status is ChunkStatus.RETRY_WAIT:
-                lane.waiting_retry[chunk.chunk_id] = chunk
-            else:
-                running[seq.sequence_id, chunk.chunk_id, c.attempt] = chunk
+        lane.queued, lane.timeline, lane.longest = cached.queued, cached.timeline, cached.longest
+        lane.waiting_retry, lane.units_left = cached.retry, dict(cached.units_left)
+        board.add_lane(lane)
+        board.adopt_queue(lane, cached.queued_units)
+        for (cid, attempt), chunk in cached.running.items():
+            running[seq.sequence_id, cid, attempt] = chunk
     for node in state.nodes.values():
         for key in node.queue:  # in the order the node was sent them
             chunk = running.pop(key, None)
