@@ -19,5 +19,9 @@ class TransientError(NodeError):
         self.delay = delay
 
 
+class StoreUnavailable(TransientError):
+    """The store did not answer (refused, timed out, 5xx): every node would fail alike, so it is not the node's fault."""
+
+
 class PermanentError(NodeError):
     pass

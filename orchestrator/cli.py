@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a spec and print every problem with its field path")
     v.add_argument("spec", type=Path)
     sub.add_parser("schema", help="print the sequence spec's JSON Schema")
+    lg = sub.add_parser("log", help="inspect an output folder's event log")
+    lsub = lg.add_subparsers(dest="log_command", required=True)
+    lv = lsub.add_parser("verify", help="check every sequence's log for consistency (exit 1 if problems are found)")
+    lv.add_argument("--out", type=Path, default=Path("out"), help="output folder holding shotfarm.db")
+    lv.add_argument("--store", help="where its frames and masters are (default: --out); s3://bucket/prefix as for render")
     add_commands(sub)  # serve, submit, status, cancel: a farm with its REST API, and its clients
     return p
 
@@ -165,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             print(json.dumps(Sequence.model_json_schema(), indent=2))
             return 0
+        if args.command == "log":
+            from orchestrator.logcheck import log_verify_main
+
+            return log_verify_main(args)
         if args.command == "validate":
             seq = load_sequence(args.spec)
             frames = sum(len(s.frames) for s in seq.shots)

@@ -26,7 +26,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
-from nodes.errors import PermanentError, TransientError
+from nodes.errors import PermanentError, StoreUnavailable, TransientError
 from nodes.pool import local_slots, start_check_node, start_master_node, start_render_nodes
 from nodes.actors.master import SourceFrameBad
 from nodes.protocol import (
@@ -57,7 +57,7 @@ from orchestrator.core.commands import (
     RetryLater,
     StitchSegment,
 )
-from orchestrator.core.decide import decide
+from orchestrator.core.decide import backoff, decide
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState, Policy, SequenceState
 from orchestrator.core.status import SequenceStatus
@@ -218,7 +218,20 @@ class Coordinator:
             result: ChunkResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.chunk)
         except Exception as e:  # classified once, here, into a retry policy
             retryable, message = _classify(e)
-            self._emit(ev.ChunkFailed(at=time.time(), node_id=command.node_id, error=message, retryable=retryable, **base))
+            lost = isinstance(e, RayActorError)
+            if lost:
+                # Ray is restarting the node: its slots stay held by this attempt until it
+                # answers again, so no chunk is sent there only to fail on arrival.
+                await self._node_back(command.node_id)
+            cause = e.cause if isinstance(e, RayTaskError) else e
+            # Neither a replaced process nor a store that is down says anything about the node.
+            node_fault = not lost and not isinstance(cause, StoreUnavailable)
+            self._emit(
+                ev.ChunkFailed(
+                    at=time.time(), node_id=command.node_id, error=message, retryable=retryable,
+                    node_fault=node_fault, **base,
+                )
+            )
             return
         frames = tuple(ev.FrameRecord(frame=f.frame, key=f.key, digest=f.digest) for f in result.frames)
         self._emit(
@@ -232,6 +245,28 @@ class Coordinator:
                 **base,
             )
         )
+
+    async def _node_back(self, node_id: str) -> None:
+        """Wait (bounded) until a lost node answers again."""
+        deadline = time.monotonic() + self.settings.timeouts.call
+        while time.monotonic() < deadline:
+            try:
+                await asyncio.wait_for(_awaitable(self.nodes[node_id].ping.remote()), self.settings.timeouts.call)
+                return
+            except RayActorError:  # still restarting
+                await asyncio.sleep(0.5)
+            except Exception:
+                return  # the retry policy takes it from here
+
+    async def _call(self, call: Callable[[], Any], timeout: float) -> Any:
+        """A check, stitch or delivery, tried again with backoff while it fails transiently (a store outage)."""
+        for attempt in range(1, self.settings.max_attempts + 1):
+            try:
+                return await asyncio.wait_for(_awaitable(call()), timeout)
+            except Exception as e:
+                if attempt == self.settings.max_attempts or not _classify(e)[0]:
+                    raise
+            await asyncio.sleep(backoff(self.state, attempt))
 
     async def _requeue_after(self, command: RetryLater) -> None:
         await asyncio.sleep(command.delay)
@@ -260,8 +295,7 @@ class Coordinator:
     async def _check(self, sequence_id: str, cut: str) -> None:
         try:
             order = self._check_order(self.state.sequences[sequence_id], cut)
-            ref = self.checker.check.remote(order)
-            result: CheckResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.chunk)
+            result: CheckResult = await self._call(lambda: self.checker.check.remote(order), self.settings.timeouts.chunk)
         except Exception as e:
             _, message = _classify(e)
             self._emit(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"checking {cut}: {message}"))
@@ -340,8 +374,9 @@ class Coordinator:
     async def _stitch_segment(self, sequence_id: str, segment: str) -> None:
         try:
             order = self._segment_order(self.state.sequences[sequence_id], segment)
-            ref = self.master.stitch_segment.remote(order)
-            result: SegmentResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.stitch)
+            result: SegmentResult = await self._call(
+                lambda: self.master.stitch_segment.remote(order), self.settings.timeouts.stitch
+            )
         except Exception as e:
             self._master_failed(sequence_id, f"segment {segment}", e)
             return
@@ -405,8 +440,7 @@ class Coordinator:
     async def _deliver(self, sequence_id: str) -> None:
         try:
             order = self._deliver_order(self.state.sequences[sequence_id])
-            ref = self.master.deliver.remote(order)
-            result: DeliverResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.stitch)
+            result: DeliverResult = await self._call(lambda: self.master.deliver.remote(order), self.settings.timeouts.stitch)
         except Exception as e:
             self._master_failed(sequence_id, "deliverables", e)
             return

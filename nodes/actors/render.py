@@ -14,7 +14,7 @@ import time
 import torch
 
 import pipelines.render.engines  # noqa: F401  (registers the built-in engines)
-from nodes.errors import PermanentError, TransientError
+from nodes.errors import PermanentError, StoreUnavailable
 from nodes.protocol import ChunkOrder, ChunkResult, StoredFrame
 from nodes.storage import open_store
 from pipelines.exr import encode_frame, timecode
@@ -72,7 +72,7 @@ class RenderNode:
             except PermanentError:
                 raise  # e.g. refused credentials: another attempt would be refused too
             except OSError as e:
-                raise TransientError(f"writing {key}: {e}") from None
+                raise StoreUnavailable(f"writing {key}: {e}") from None
             frames.append(StoredFrame(frame=frame, key=key, digest=digest))
         return ChunkResult(
             chunk_id=order.chunk_id,

@@ -44,7 +44,7 @@ import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
-from nodes.errors import PermanentError, TransientError
+from nodes.errors import PermanentError, StoreUnavailable
 from nodes.storage import S3Settings
 from nodes.storage.base import DigestMismatch, ObjectMissing, check_key, sha256
 
@@ -245,7 +245,7 @@ class S3Store:
                 delay = min(s.backoff_max, s.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
                 elapsed = time.monotonic() - started
                 if attempt >= s.tries or elapsed + delay > s.retry_deadline:
-                    raise TransientError(
+                    raise StoreUnavailable(
                         f"{what} {self._where(name)}: S3 unavailable after {attempt} attempt(s) "
                         f"in {elapsed:.1f}s: {type(e).__name__}: {e}",
                         delay=s.backoff_max,

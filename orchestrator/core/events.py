@@ -101,6 +101,11 @@ class ChunkFailed(_Event):
     node_id: str
     error: str
     retryable: bool
+    node_fault: bool = Field(
+        True,
+        description="Whether the failure counts against the node (the blocklist): not when the node "
+        "process was lost and replaced, nor when the store was down for every node alike.",
+    )
 
 
 class ChunkInvalidated(_Event):

@@ -200,9 +200,10 @@ def _failed(state: FarmState, e: ev.ChunkFailed) -> FarmState:
     c = seq.chunks[e.chunk_id]
     if not _is_current(c, e.attempt):
         return state
-    where = (e.sequence_id, e.node_id)
-    record = count_failure(state.node_failures.get(where), e.at, state.policy.farm.forgive_after)
-    state = replace(state, node_failures=_with(state.node_failures, where, record))
+    if e.node_fault:
+        where = (e.sequence_id, e.node_id)
+        record = count_failure(state.node_failures.get(where), e.at, state.policy.farm.forgive_after)
+        state = replace(state, node_failures=_with(state.node_failures, where, record))
     gives_up = not e.retryable or e.attempt >= state.policy.max_attempts
     status = ChunkStatus.FAILED if gives_up else ChunkStatus.RETRY_WAIT
     return _put_chunk(
