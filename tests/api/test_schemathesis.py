@@ -14,7 +14,9 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+import pytest
 import schemathesis
+from schemathesis.core.errors import InvalidSchema
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
@@ -43,6 +45,11 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _APP, config=CONFIG).ex
 
 
 @schema.parametrize()
+# In a full suite run schemathesis 4.32 sometimes cannot build a body for the
+# spec's fixed-length arrays ("Cannot generate an array with 1 demanded
+# elements"): the generator's own limitation, raised before any request is
+# sent. Tolerated only as that exception; any 5xx or schema mismatch still fails.
+@pytest.mark.xfail(raises=InvalidSchema, strict=False, reason="schemathesis cannot generate some fixed-length arrays")
 # Derandomized: the same requests every run, so a red run is reproducible, not a dice roll.
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_generated_request_gets_a_server_error(case):
