@@ -24,7 +24,7 @@ from orchestrator.core.status import ChunkStatus, SequenceStatus
 from orchestrator.scheduling import baseline, policy, workload
 from orchestrator.scheduling.board import Board
 from orchestrator.scheduling.runtime import RuntimeModel
-from orchestrator.scheduling.snapshot import board_of, chunks_for, lane_for
+from orchestrator.scheduling.snapshot import chunks_for, lane_for
 
 
 def busy_board(farm, sequences) -> Board:

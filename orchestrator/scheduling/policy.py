@@ -99,6 +99,7 @@ class _Context:
         self._horizon: float | None = None
         self._refs: dict[Key, float] = {}
         self._groups: dict[frozenset[str], tuple[bool, float | None]] = {}
+        self._blocks: dict[str, frozenset[str]] = {}
 
     def ref(self, key: Key) -> float:
         hit = self._refs.get(key)
@@ -154,8 +155,29 @@ class _Context:
         )
 
     def blocked(self, lane: Lane, node_id: str) -> bool:
-        record = lane.failures.get(node_id)
-        return record is not None and blocked(record, self.now, self.farm.block_after, self.farm.forgive_after)
+        hit = self._blocks.get(lane.sequence_id)
+        if hit is None:
+            hit = self._blocks[lane.sequence_id] = blocks(self.board, lane, self.now)
+        return node_id in hit
+
+
+def blocks(board: Board, lane: Lane, now: float) -> frozenset[str]:
+    """Nodes blocked for the lane now; none if that would be every node that can run it.
+
+    Blocking every capable node would only stall the sequence: its chunks
+    then retry anywhere, and max_attempts decides whether it fails.
+    """
+    if not lane.failures:
+        return frozenset()
+    farm = board.farm
+    out = frozenset(
+        node_id
+        for node_id, record in lane.failures.items()
+        if node_id in board.nodes and blocked(record, now, farm.block_after, farm.forgive_after)
+    )
+    capable = sum(board.count.get(k, 0) for k in lane.capable)
+    within = sum(1 for n in out if board.nodes[n].gpu_class in lane.capable)
+    return frozenset() if within >= capable else out
 
 
 def plan(board: Board, now: float) -> Plan:

@@ -18,7 +18,6 @@ from orchestrator.core.state import ChunkState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
 from orchestrator.scheduling.board import _STAMPS, Board, Chunk, Lane
 from orchestrator.scheduling.farm import FarmConfig, Need
-from orchestrator.scheduling.runtime import Key, key_of
 from pipelines.chunking import ChunkPlan
 from pipelines.spec.sequence import Sequence
 
@@ -29,25 +28,8 @@ def rendering(state: FarmState) -> list[SequenceState]:
     return sorted(seqs, key=lambda s: (s.submitted_at, s.sequence_id))
 
 
-def need_of(seq: SequenceState, engine: str) -> Need:
-    width, height = seq.spec.resolution
-    return Need(engine, width * height)
-
-
-def chunk_key(seq: SequenceState, engine: str, shot: str) -> Key:
-    spec = seq.spec
-    return key_of(engine, spec.resolution, spec.samples_for(spec.shot(shot)))
-
-
 def timeline_order(shot_index: int, first_frame: int) -> int:
     return (shot_index << 32) | first_frame
-
-
-def lane_of(seq: SequenceState, serial: int, farm: FarmConfig, engine: str) -> Lane:
-    lane = lane_for(seq.spec, seq.sequence_id, serial, farm, engine)
-    lane.spent = seq.cost_usd
-    lane.paused = seq.over_budget is not None
-    return lane
 
 
 def lane_for(spec: Sequence, sequence_id: str, serial: int, farm: FarmConfig, engine: str) -> Lane:
@@ -153,8 +135,7 @@ class _Lanes:
         if seq.spec is not old.spec or seq.retired_cost_usd != old.retired_cost_usd:
             return False
         before, after = old.chunks, seq.chunks
-        changed = [cid for cid, c in after.items() if before.get(cid) is not c]
-        gone = [cid for cid in before if cid not in after]
+        changed, gone = _diff(before, after)
         for cid in gone:
             self._remove(before[cid])
         for cid in changed:
@@ -163,6 +144,20 @@ class _Lanes:
             self._add(after[cid], push=True)
         self.seq = seq
         return True
+
+
+def _diff(before, after) -> tuple[list[str], list[str]]:
+    """(changed or new chunk ids, removed ids) between two chunk maps, by identity.
+
+    evolve replaces a chunk in place, so the maps usually hold the same keys in
+    the same order and a positional scan finds the few objects that differ.
+    """
+    if len(before) == len(after):
+        pairs = zip(after.keys(), after.values(), before.keys(), before.values())
+        changed = [(a, b) for a, c, b, o in pairs if c is not o]
+        if all(a == b for a, b in changed):
+            return [a for a, _ in changed], []
+    return [cid for cid, c in after.items() if before.get(cid) is not c], [cid for cid in before if cid not in after]
 
 
 _CACHE: dict[str, _Lanes] = {}

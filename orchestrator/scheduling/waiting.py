@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections import Counter
 from enum import Enum
 
-from orchestrator.scheduling.blocklist import blocked
 from orchestrator.scheduling.board import Board, Lane
 from orchestrator.scheduling.fairshare import limited, place
+from orchestrator.scheduling.policy import blocks
 
 
 class WaitReason(str, Enum):
@@ -28,7 +28,7 @@ class WaitReason(str, Enum):
     BUDGET = "budget"
     """Its sequence's projected cost passed the budget: dispatch is paused."""
     NO_CAPABLE_NODE = "no_capable_node"
-    """No node in the pool can run it (class, engine, frame size), or every one that can is blocked for it."""
+    """No node in the pool can run it (class, engine, frame size)."""
     BACKOFF = "retry_backoff"
     """It failed and waits out its backoff before the next attempt."""
 
@@ -75,12 +75,7 @@ def lane_reason(board: Board, lane: Lane, now: float) -> WaitReason:
 
 def _usable_classes(board: Board, lane: Lane, now: float) -> list[str]:
     """Capable classes with at least one node that is not blocked for the lane."""
-    farm = board.farm
-    blocked_by_class: Counter[str] = Counter()
-    for node_id, record in lane.failures.items():
-        node = board.nodes.get(node_id)
-        if node is not None and blocked(record, now, farm.block_after, farm.forgive_after):
-            blocked_by_class[node.gpu_class] += 1
+    blocked_by_class = Counter(board.nodes[n].gpu_class for n in blocks(board, lane, now))
     return sorted(k for k in lane.capable if board.count.get(k, 0) > blocked_by_class[k])
 
 

@@ -6,10 +6,11 @@ import pytest
 
 from orchestrator.core import events as ev
 from orchestrator.core.commands import Dispatch, ExceedBudget, Forgive, Preempt, RetryLater
-from orchestrator.core.decide import decide
+from orchestrator.core.decide import decide, dispatch
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import Policy
 from orchestrator.core.status import ChunkStatus
+from orchestrator.scheduling import snapshot
 from orchestrator.scheduling.farm import FarmConfig, NodeClass
 from orchestrator.scheduling.snapshot import board_of
 from orchestrator.scheduling.waiting import WaitReason, explain
@@ -179,3 +180,16 @@ def test_the_new_events_round_trip_through_json(event_type):
     }
     event = samples[event_type]
     assert ev.event_from_json(event.model_dump_json()) == event
+
+
+def test_decisions_on_a_state_do_not_depend_on_which_states_were_decided_on_before():
+    states = [farm(pool("cpu-0", "cpu-1", slots=2), submitted(), planned())]
+    for event in (started(FIRST), started(SECOND, node="cpu-1")):
+        states.append(evolve(states[-1], event))
+    states.append(evolve(states[-1], rendered(states[-1], FIRST)))
+    fresh = []
+    for state in states:
+        snapshot._CACHE.clear()
+        fresh.append(dispatch(state, 1.0))
+    for order in (states, states[::-1], [states[0], states[3], states[1], states[2]]):
+        assert [dispatch(s, 1.0) for s in order] == [fresh[states.index(s)] for s in order]

@@ -125,11 +125,19 @@ def test_a_node_is_skipped_for_a_sequence_it_failed_too_often_and_forgiven_later
 
 
 def test_a_blocked_node_takes_another_sequences_work():
-    b = board(farm(block_after=1), {"cpu": 1})
+    b = board(farm(block_after=1), {"cpu": 2})
     lane(b, "old", [10])
     lane(b, "new", [10])
     b.fail_on("old", "cpu-0", 0.0)
-    assert picks(plan(b, 1)) == [("new", "c0", "cpu-0")]
+    assert picks(plan(b, 1)) == [("new", "c0", "cpu-0"), ("old", "c0", "cpu-1")]
+
+
+def test_blocking_every_node_that_can_run_a_sequence_blocks_none():
+    b = board(farm(block_after=1), {"cpu": 2})
+    lane(b, "seq", [10, 10])
+    b.fail_on("seq", "cpu-0", 0.0)
+    b.fail_on("seq", "cpu-1", 0.0)
+    assert len(plan(b, 1).assignments) == 2  # its retries run where they can; max_attempts decides
 
 
 def test_one_failure_blocks_nothing_when_it_takes_two():

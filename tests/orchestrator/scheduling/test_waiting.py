@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.scheduling.farm import Subscription
-from orchestrator.scheduling.waiting import WaitReason, chunk_reason, explain
+from orchestrator.scheduling.waiting import WaitReason, _usable_classes, chunk_reason, explain
 from tests.orchestrator.scheduling.boards import board, farm, gpu, lane
 
 
@@ -72,14 +72,20 @@ def test_a_shot_no_class_in_the_pool_can_run_waits_for_a_capable_node():
     assert reasons(b)["uhd"] == {WaitReason.NO_CAPABLE_NODE: 1}
 
 
-def test_a_sequence_whose_every_capable_node_is_blocked_waits_for_a_capable_node_until_forgiven():
-    b = board(farm(block_after=1, forgive_after=60), {"cpu": 2})
+def test_a_class_whose_every_node_is_blocked_is_not_where_the_sequence_waits():
+    b = board(farm(gpu("big"), gpu("small"), block_after=1, forgive_after=60), {"big": 1, "small": 1})
+    lane(b, "seq", [10])
+    b.fail_on("seq", "big-0", 0.0)
+    assert _usable_classes(b, b.lanes["seq"], 1) == ["small"]
+    assert _usable_classes(b, b.lanes["seq"], 61) == ["big", "small"]
+
+
+def test_blocks_covering_every_capable_node_do_not_leave_a_sequence_stuck():
+    b = board(farm(block_after=1), {"cpu": 2})
     lane(b, "seq", [10])
     b.fail_on("seq", "cpu-0", 0.0)
-    assert reasons(b, 1)["seq"] == {WaitReason.NO_FREE_SLOT: 1}  # cpu-1 can still take it
     b.fail_on("seq", "cpu-1", 0.0)
-    assert reasons(b, 1)["seq"] == {WaitReason.NO_CAPABLE_NODE: 1}
-    assert reasons(b, 61)["seq"] == {WaitReason.NO_FREE_SLOT: 1}
+    assert reasons(b, 1)["seq"] == {WaitReason.NO_FREE_SLOT: 1}
 
 
 def test_a_failed_chunk_waits_out_its_backoff_beside_the_lanes_reason():
