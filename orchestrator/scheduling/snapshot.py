@@ -160,13 +160,18 @@ def _diff(before, after) -> tuple[list[str], list[str]]:
     return [cid for cid, c in after.items() if before.get(cid) is not c], [cid for cid in before if cid not in after]
 
 
-_CACHE: dict[str, _Lanes] = {}
+_CACHE: dict[tuple[str, int], _Lanes] = {}
+"""(sequence id, id of its spec) -> lanes. Keyed by spec too, so two projections of one log
+in one process (the coordinator's and a view's) each keep their own line of states."""
 
 
 def _lanes(seq: SequenceState) -> _Lanes:
-    hit = _CACHE.get(seq.sequence_id)
+    key = (seq.sequence_id, id(seq.spec))
+    hit = _CACHE.get(key)
     if hit is None or not hit.follow(seq):
-        hit = _CACHE[seq.sequence_id] = _Lanes(seq)
+        if len(_CACHE) > 256:
+            _CACHE.clear()  # finished sequences and states nobody decides on any more
+        hit = _CACHE[key] = _Lanes(seq)
     return hit
 
 
