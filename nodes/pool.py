@@ -63,8 +63,14 @@ def class_slots(pools: list[ClassPool]) -> list[NodeSlot]:
     ]
 
 
-def start_render_nodes(slots: list[NodeSlot], store_url: str, threads: int, timeout: float) -> dict[str, Any]:
-    """Start the actors and wait (bounded) until each answers."""
+def start_render_nodes(
+    slots: list[NodeSlot], store_url: str, threads: int, timeout: float, wait: bool = True
+) -> dict[str, Any]:
+    """Start the actors and wait (bounded) until each answers.
+
+    Without `wait`, actors whose resources do not exist yet stay pending until
+    they do (a worker group scaled up to the queue); calls sent to them queue.
+    """
     handles = {}
     for s in slots:
         handles[s.node_id] = (
@@ -78,7 +84,8 @@ def start_render_nodes(slots: list[NodeSlot], store_url: str, threads: int, time
             )
             .remote(s.node_id, store_url, s.device, threads)
         )
-    ray.get([h.ping.remote() for h in handles.values()], timeout=timeout)
+    if wait:
+        ray.get([h.ping.remote() for h in handles.values()], timeout=timeout)
     return handles
 
 

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.progress import Progress
 from orchestrator.remote_cli import COMMANDS as REMOTE_COMMANDS
@@ -20,6 +21,9 @@ from orchestrator.remote_cli import add_commands
 from orchestrator.remote_cli import run as run_remote
 from pipelines.spec.loading import SpecError, load_sequence
 from pipelines.spec.sequence import Sequence
+
+if TYPE_CHECKING:
+    from orchestrator.quote import Quote
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -34,7 +38,8 @@ def _resolution(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """Every `shotfarm` command and flag (the Kubernetes manifests are checked against it)."""
     p = argparse.ArgumentParser(prog="shotfarm", description="Render farm for cinematic sequences.")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("render", help="render a sequence spec on this machine (resumes if interrupted)")
@@ -50,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--no-burn-in", action="store_true", help="no shot name and frame number on the SDR review proxy")
     r.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port while rendering")
+    r.add_argument("--farm", type=Path, help="farm config: node classes (count, Ray resource, speed, price)")
     r.add_argument(
         "--store",
         help="where frames and masters go: a folder (default: --out) or s3://bucket/prefix "
@@ -64,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     lv.add_argument("--out", type=Path, default=Path("out"), help="output folder holding shotfarm.db")
     lv.add_argument("--store", help="where its frames and masters are (default: --out); s3://bucket/prefix as for render")
     add_commands(sub)  # serve, submit, status, cancel: a farm with its REST API, and its clients
+    from orchestrator import quote
+    from orchestrator.scheduling import console
+
+    quote.add_arguments(sub.add_parser("quote", help="predict a sequence's cost and wall time before rendering it"))
+    console.add_arguments(sub.add_parser("simulate", help="run the scheduling policy on a simulated farm, FIFO beside it"))
     return p
 
 
@@ -107,14 +118,24 @@ def _render(args: argparse.Namespace) -> int:
     # Heavy imports wait until the spec is known to be good: `validate` stays instant.
     from orchestrator import embedded
     from orchestrator.coordinator import BadRequest
+    from orchestrator.quote import predict
+    from orchestrator.scheduling.loading import load_farm
     from orchestrator.settings import FarmSettings
 
     seq = load_sequence(args.spec).with_quality(args.resolution, args.samples)
+    farm = load_farm(args.farm) if args.farm else None
     out = embedded.prepare_out(args.out)
-    settings = FarmSettings(chunk_frames=args.chunk_frames, metrics_port=args.metrics_port, burn_in=not args.no_burn_in)
+    settings = FarmSettings(
+        chunk_frames=args.chunk_frames, metrics_port=args.metrics_port, burn_in=not args.no_burn_in, farm=farm
+    )
+    try:
+        predicted = predict(seq, farm, out, args.cpus, engine=settings.engine, chunk_frames=args.chunk_frames)
+    except ValueError as e:  # the farm config cannot run this spec
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     started = time.monotonic()
     bar = ProgressBar()
-    embedded.ensure_ray(args.cpus)
+    embedded.ensure_ray(args.cpus, farm)
     try:
         progress = embedded.render(
             seq, out, settings, on_progress=bar, store_url=args.store, rerender=tuple(args.rerender)
@@ -127,7 +148,7 @@ def _render(args: argparse.Namespace) -> int:
         print(f"error: {_cause(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     bar.close()
-    _summary(progress, args.store or str(out), time.monotonic() - started, seq)
+    _summary(progress, args.store or str(out), time.monotonic() - started, seq, predicted)
     return 0 if progress.status.value == "completed" else EXIT_FAILED
 
 
@@ -138,7 +159,7 @@ def _cause(e: BaseException) -> str:
     return text[-1] if text else type(inner).__name__
 
 
-def _summary(p: Progress, store: str, wall: float, seq: Sequence) -> None:
+def _summary(p: Progress, store: str, wall: float, seq: Sequence, predicted: Quote | None = None) -> None:
     def where(key: str) -> str:
         return f"{store.rstrip('/')}/{key}"
 
@@ -150,6 +171,12 @@ def _summary(p: Progress, store: str, wall: float, seq: Sequence) -> None:
     print(f"  wall time   {_fmt_time(wall)}")
     print(f"  node time   {p.node_seconds:.1f} node-seconds")
     print(f"  cost        ${p.cost_usd:.4f}")
+    if predicted is not None:
+        print(
+            f"  predicted   ${predicted.usd:.4f}, {predicted.node_seconds:.1f} node-seconds, "
+            f"wall {_fmt_time(predicted.wall_seconds)} ({predicted.basis}); "
+            f"actual ${p.cost_usd:.4f}, {p.node_seconds:.1f} node-seconds, wall {_fmt_time(wall)}"
+        )
     if p.master_keys:
         print(f"  master      {where(p.master_keys[0])} .. {Path(p.master_keys[1]).name}")
     if p.contact_sheet:
@@ -163,7 +190,7 @@ def _summary(p: Progress, store: str, wall: float, seq: Sequence) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     if args.command in REMOTE_COMMANDS:
         return run_remote(args)  # each reports its own bad input (exit 2) and interrupts
     try:
@@ -174,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
             from orchestrator.logcheck import log_verify_main
 
             return log_verify_main(args)
+        if args.command in ("quote", "simulate"):
+            from orchestrator import quote
+            from orchestrator.scheduling import console
+
+            return (quote.main if args.command == "quote" else console.main)(args)
         if args.command == "validate":
             seq = load_sequence(args.spec)
             frames = sum(len(s.frames) for s in seq.shots)

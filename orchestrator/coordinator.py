@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, TaskCancelledError
 
 from nodes.errors import PermanentError, StoreUnavailable, TransientError
-from nodes.pool import local_slots, start_check_node, start_master_node, start_render_nodes
+from nodes.pool import ClassPool, class_slots, local_slots, start_check_node, start_master_node, start_render_nodes
 from nodes.actors.master import SourceFrameBad
 from nodes.protocol import (
     CutRow,
@@ -51,20 +51,28 @@ from orchestrator.core.commands import (
     Command,
     Deliver,
     Dispatch,
+    ExceedBudget,
     Fail,
     Finish,
+    Forgive,
     Plan,
+    Preempt,
     RetryLater,
     StitchSegment,
 )
 from orchestrator.core.decide import backoff, decide
 from orchestrator.core.evolve import evolve
-from orchestrator.core.state import FarmState, Policy, SequenceState
+from orchestrator.core.state import FarmState, SequenceState
 from orchestrator.core.status import SequenceStatus
 from orchestrator.eventlog import SqliteEventLog
 from orchestrator.progress import Progress, progress_of
+from orchestrator.scheduling.chunk_size import plan_sized
+from orchestrator.scheduling.demand import demand_by_class
+from orchestrator.scheduling.farm import FarmConfigError, Need
+from orchestrator.scheduling.snapshot import board_of
+from orchestrator.scheduling.waiting import explain
 from orchestrator.settings import FarmSettings
-from pipelines.chunking import plan_chunks
+from pipelines.chunking import ChunkPlan
 from pipelines.continuity.findings import Grade, Requeue, apply_patch
 from pipelines.master.conform import conform
 from pipelines.master.segments import segment_frames
@@ -84,8 +92,13 @@ class LogBusy(BadRequest):
     """Another coordinator still owns the event log."""
 
 
+SCHEDULING_FIELDS = {"priority", "budget_usd"}
+"""How a sequence is scheduled, not what it renders: changing them resumes the same sequence."""
+
+
 def spec_digest(sequence: Sequence) -> str:
-    canonical = json.dumps(sequence.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    content = sequence.model_dump(mode="json", exclude=SCHEDULING_FIELDS)
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -122,7 +135,8 @@ class Coordinator:
             from orchestrator.metrics import FarmMetrics
 
             metrics = FarmMetrics(prices=settings.prices, engine=settings.engine)
-        self.state = FarmState(policy=Policy(max_attempts=settings.max_attempts))
+        self.farm = settings.farm_config
+        self.state = FarmState(policy=settings.policy)
         for _, event in self.log.read():
             self.state = evolve(self.state, event)
             if metrics is not None:  # replayed facts count like live ones
@@ -130,6 +144,8 @@ class Coordinator:
         self.nodes: dict[str, Any] = {}
         self.master: Any = None
         self._tasks: set[asyncio.Task] = set()
+        self._calls: dict[tuple[str, str, int], Any] = {}
+        """Render calls in flight, so that a Preempt can cancel the ones still waiting at a node."""
         self._started = time.time()
         self._baseline: dict[str, int] = {}
         self._observers: list[Callable[[ev.Event, FarmState], None]] = []
@@ -157,7 +173,7 @@ class Coordinator:
         match command:
             case Plan(sequence_id=sid):
                 seq = self.state.sequences[sid]
-                chunks = plan_chunks(seq.spec, self.settings.chunk_frames)
+                chunks = self._plan(seq.spec)
                 versions = {shot.name: 1 for shot in seq.spec.shots}
                 self._emit(ev.ShotsPlanned(at=now, sequence_id=sid, versions=versions, chunks=tuple(chunks)))
             case Dispatch():
@@ -175,6 +191,32 @@ class Coordinator:
                 self._spawn(self._render(command, node.gpu_class))
             case RetryLater():
                 self._spawn(self._requeue_after(command))
+            case Preempt():
+                key = (command.sequence_id, command.chunk_id, command.attempt)
+                self._emit(
+                    ev.ChunkPreempted(
+                        at=now,
+                        sequence_id=command.sequence_id,
+                        chunk_id=command.chunk_id,
+                        attempt=command.attempt,
+                        node_id=command.node_id,
+                        reason=command.reason,
+                    )
+                )
+                ref = self._calls.pop(key, None)
+                if ref is not None:
+                    ray.cancel(ref)  # a call still queued at the node never starts; a running one finishes
+            case ExceedBudget():
+                self._emit(
+                    ev.BudgetExceeded(
+                        at=now,
+                        sequence_id=command.sequence_id,
+                        projected_usd=command.projected_usd,
+                        budget_usd=command.budget_usd,
+                    )
+                )
+            case Forgive():
+                self._spawn(self._forgive_after(command))
             case CheckCut(sequence_id=sid, cut=cut):
                 self._spawn(self._check(sid, cut))
             case ApplyFix():
@@ -189,6 +231,14 @@ class Coordinator:
                 self._emit(ev.SequenceFailed(at=now, sequence_id=sid, reason=reason))
 
     # -- effects -------------------------------------------------------------
+
+    def _plan(self, spec: Sequence, shots: set[str] | None = None) -> list[ChunkPlan]:
+        """Chunks sized toward the farm's target duration once the runtime model knows the engine."""
+        nodes: dict[str, int] = {}
+        for node in self.state.nodes.values():
+            nodes[node.gpu_class] = nodes.get(node.gpu_class, 0) + 1
+        s = self.settings
+        return plan_sized(spec, self.state.runtime, self.farm, s.engine, s.chunk_frames, nodes, shots)
 
     def _order(self, command: Dispatch) -> ChunkOrder:
         seq = self.state.sequences[command.sequence_id]
@@ -212,11 +262,15 @@ class Coordinator:
 
     async def _render(self, command: Dispatch, gpu_class: str) -> None:
         base = dict(sequence_id=command.sequence_id, chunk_id=command.chunk_id, attempt=command.attempt)
+        key = (command.sequence_id, command.chunk_id, command.attempt)
         try:
             order = self._order(command)
-            ref = self.nodes[command.node_id].render.remote(order)
+            ref = self._calls[key] = self.nodes[command.node_id].render.remote(order)
             result: ChunkResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.chunk)
+        except TaskCancelledError:
+            return  # preempted: ChunkPreempted already put the chunk back in the queue
         except Exception as e:  # classified once, here, into a retry policy
+            self._calls.pop(key, None)
             retryable, message = _classify(e)
             lost = isinstance(e, RayActorError)
             if lost:
@@ -233,6 +287,7 @@ class Coordinator:
                 )
             )
             return
+        self._calls.pop(key, None)
         frames = tuple(ev.FrameRecord(frame=f.frame, key=f.key, digest=f.digest) for f in result.frames)
         self._emit(
             ev.ChunkRendered(
@@ -275,6 +330,10 @@ class Coordinator:
                 at=time.time(), sequence_id=command.sequence_id, chunk_id=command.chunk_id, reason="retry after failure"
             )
         )
+
+    async def _forgive_after(self, command: Forgive) -> None:
+        await asyncio.sleep(command.delay)
+        self._emit(ev.NodeForgiven(at=time.time(), sequence_id=command.sequence_id, node_id=command.node_id))
 
     def _check_order(self, seq: SequenceState, name: str) -> CheckOrder:
         cut = seq.cuts[name]
@@ -337,7 +396,7 @@ class Coordinator:
                 patch=patch,
                 version=seq.versions[shot] + 1,
                 shot_spec=patched.model_dump(mode="json"),
-                chunks=tuple(c for c in plan_chunks(spec, self.settings.chunk_frames) if c.shot == shot),
+                chunks=tuple(self._plan(spec, {shot})),
             )
         )
 
@@ -462,13 +521,18 @@ class Coordinator:
 
     async def start(self, cpus: int, gpus: int) -> list[str]:
         """Start render nodes and the master node, and record the pool."""
-        pool = self.settings.pool
-        slots = local_slots(cpus, gpus, pool.cpu_nodes, pool.gpu_nodes)
+        pool, farm = self.settings.pool, self.settings.farm
+        if farm is None:
+            slots = local_slots(cpus, gpus, pool.cpu_nodes, pool.gpu_nodes)
+            per_node = {s.gpu_class: pool.slots_per_node for s in slots}
+        else:  # one pool per node class, placed by the class's Ray resource
+            slots = class_slots([ClassPool(c.name, c.count, c.resource, c.gpus, c.cpus) for c in farm.classes])
+            per_node = {c.name: c.slots for c in farm.classes}
         timeout = self.settings.timeouts.call
-        self.nodes = start_render_nodes(slots, self.store_url, pool.torch_threads, timeout)
+        self.nodes = start_render_nodes(slots, self.store_url, pool.torch_threads, timeout, wait=pool.wait_for_nodes)
         self.master = start_master_node(self.store_url, timeout)
         self.checker = start_check_node(self.store_url, gpus, timeout)
-        infos = tuple(ev.NodeInfo(node_id=s.node_id, gpu_class=s.gpu_class, slots=pool.slots_per_node) for s in slots)
+        infos = tuple(ev.NodeInfo(node_id=s.node_id, gpu_class=s.gpu_class, slots=per_node[s.gpu_class]) for s in slots)
         self._emit(ev.PoolStarted(at=time.time(), sequence_id=ev.FARM, nodes=infos))
         return [s.node_id for s in slots]
 
@@ -476,6 +540,11 @@ class Coordinator:
         """Submit a sequence; the same spec again resumes it, a changed one is refused."""
         sequence = Sequence.model_validate(spec)
         sid, digest = sequence_id_of(sequence), spec_digest(sequence)
+        width, height = sequence.resolution
+        try:  # a shot no class can run is refused now, not left queued for ever
+            self.farm.check_sequence({s.name: Need(self.settings.engine, width * height) for s in sequence.shots})
+        except FarmConfigError as e:
+            raise BadRequest(str(e)) from None
         existing = self.state.sequences.get(sid)
         if existing is not None:
             if existing.spec_digest != digest:
@@ -484,6 +553,13 @@ class Coordinator:
                     "use another --out to render the changed spec"
                 )
             self._baseline.setdefault(sid, existing.frames_rendered)
+            old = existing.spec
+            if (old.priority, old.budget_usd) != (sequence.priority, sequence.budget_usd):
+                self._emit(
+                    ev.SchedulingChanged(
+                        at=time.time(), sequence_id=sid, priority=sequence.priority, budget_usd=sequence.budget_usd
+                    )
+                )
             return sid
         self._baseline[sid] = 0
         self._emit(
@@ -514,6 +590,15 @@ class Coordinator:
         if seq.status in (SequenceStatus.COMPLETED, SequenceStatus.FAILED, SequenceStatus.CANCELLED):
             raise BadRequest(f"{sequence_id} is already {seq.status.value}")
         self._emit(ev.SequenceCancelled(at=time.time(), sequence_id=sequence_id, reason=reason))
+
+    async def waiting(self, sequence_id: str) -> dict[str, int]:
+        """How many of the sequence's chunks wait, by the policy's reason (scheduling.waiting)."""
+        counts = explain(board_of(self.state), time.time()).get(sequence_id, {})
+        return {reason.value: n for reason, n in counts.items() if n}
+
+    async def demand(self) -> dict[str, int]:
+        """Chunks wanting each node class now (scheduling.demand): what cluster mode scales to."""
+        return demand_by_class(self.state)
 
     async def sequences(self) -> list[str]:
         return list(self.state.sequences)

@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from nodes.storage import open_store
 from orchestrator.coordinator import Coordinator
 from orchestrator.progress import Progress
+from orchestrator.scheduling.farm import FarmConfig
 from orchestrator.settings import FarmSettings
 from pipelines.spec.sequence import Sequence
 
 LOG_NAME = "shotfarm.db"
+STUCK = {"budget", "no_capable_node"}
+"""Waiting reasons that no amount of waiting resolves in an embedded run (nobody raises the budget)."""
 
 
 class OutputNotWritable(OSError):
@@ -50,15 +54,31 @@ def _publish_reports(progress: Progress, out: Path, store_url: str) -> None:
             os.replace(tmp, out / name)
 
 
-def ensure_ray(cpus: int | None) -> None:
-    if not ray.is_initialized():
-        ray.init(
-            num_cpus=cpus or os.cpu_count() or 1,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level="ERROR",
-            configure_logging=True,
-        )
+def ensure_ray(cpus: int | None, farm: FarmConfig | None = None, address: str | None = None) -> None:
+    """Connect to the cluster at `address` (or $RAY_ADDRESS), or start a local Ray.
+
+    A local Ray offers each class's custom resource as many times as the
+    class has nodes, so a farm config runs on a laptop with its classes
+    faked; in a cluster the worker groups offer them.
+    """
+    if ray.is_initialized():
+        return
+    quiet: dict[str, Any] = dict(log_to_driver=False, logging_level="ERROR", configure_logging=True)
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address, **quiet)  # the cluster decides CPUs, GPUs and resources
+        return
+    fake = {c.resource: float(c.count) for c in (farm.classes if farm else ()) if c.resource and c.gpus == 0}
+    ray.init(num_cpus=cpus or os.cpu_count() or 1, resources=fake or None, include_dashboard=False, **quiet)
+
+
+def start_coordinator(log_path: Path, store_url: str, settings: FarmSettings) -> Any:
+    """The coordinator actor, pinned to this machine: the event log is a local SQLite file."""
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return (
+        ray.remote(Coordinator)
+        .options(num_cpus=0, max_concurrency=64, scheduling_strategy=here)
+        .remote(str(log_path), store_url, settings)
+    )
 
 
 def render(
@@ -79,11 +99,7 @@ def render(
     store_url = store_url or str(out)
     calls = settings.timeouts.call
     resources = ray.cluster_resources()
-    coordinator: Any = (
-        ray.remote(Coordinator)
-        .options(num_cpus=0, max_concurrency=64)
-        .remote(str(out / LOG_NAME), store_url, settings)
-    )
+    coordinator = start_coordinator(out / LOG_NAME, store_url, settings)
     try:
         ray.get(
             coordinator.start.remote(int(resources.get("CPU", 1)), int(resources.get("GPU", 0))),
@@ -98,6 +114,12 @@ def render(
             if progress.finished:
                 _publish_reports(progress, out, store_url)
                 return progress
+            if progress.chunks_running == 0 and progress.status.value == "rendering":
+                why: dict[str, int] = ray.get(coordinator.waiting.remote(sid), timeout=calls)
+                if why and set(why) <= STUCK:
+                    # Paused or unrunnable: say so and stop instead of waiting for ever.
+                    what = ", ".join(f"{n} chunks waiting: {reason}" for reason, n in sorted(why.items()))
+                    return progress.model_copy(update={"reason": progress.reason or what})
             time.sleep(poll)
     finally:
         try:

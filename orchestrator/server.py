@@ -6,6 +6,10 @@ nodes, a PrevisNode, and the FastAPI app under uvicorn. SIGINT and SIGTERM
 stop it cleanly: open requests finish (event streams are cut after a few
 seconds), the coordinator lets go of the log, the actors are stopped.
 
+In a cluster (`--join`, `--cluster`; see cluster/mode.py) it joins the Ray
+cluster as a node that offers no CPU or GPU, so the coordinator stays beside
+its event log, and scales the GPU worker groups to the queue.
+
 Exit codes as the rest of the CLI: 0 after a clean stop, 2 for bad input
 (flags, token configuration, an output folder or port that cannot be used,
 a log another farm holds), never a traceback for those.
@@ -31,9 +35,14 @@ from orchestrator.api.app import create_app
 from orchestrator.api.auth import TokenConfigError, TokenTable
 from orchestrator.api.farm import RayFarm, RayPrevis
 from orchestrator.api.settings import MiB, ApiSettings
-from orchestrator.coordinator import BadRequest, Coordinator
-from orchestrator.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepare_out
-from orchestrator.settings import FarmSettings
+from orchestrator.cluster.adapter import ClusterAPI
+from orchestrator.cluster.mode import cluster_api, join_ray, namespace
+from orchestrator.cluster.operator import Scaler
+from orchestrator.coordinator import BadRequest
+from orchestrator.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepare_out, start_coordinator
+from orchestrator.scheduling.loading import load_farm
+from orchestrator.settings import FarmSettings, PoolSettings
+from pipelines.spec.loading import SpecError
 
 EXIT_BAD_INPUT = 2
 _FLAGS = {"tokens_file": "--tokens", "store_url": "--store"}
@@ -94,22 +103,28 @@ def serve_main(args: argparse.Namespace) -> int:
         tokens = TokenTable.load(settings.tokens_file, variable=settings.tokens_env)
         out = prepare_out(settings.out)
         store = open_store(settings.store)
+        farm_settings = _farm_settings(args)
+        api = cluster_api(args.kube_context) if args.cluster else None
         sock = _listen(settings.host, settings.port)
+        if args.join:
+            try:
+                join_ray(args.join, farm_settings.timeouts.call)
+            except ValueError:
+                sock.close()
+                raise
+    except SpecError as e:
+        return _fail(e.render())
     except ValidationError as e:
         return _fail("; ".join(f"{_flag(str(x['loc'][0]))}: {x['msg']}" for x in e.errors()))
     except (TokenConfigError, OutputNotWritable, ValueError) as e:
         return _fail(str(e))
     except OSError as e:
         return _fail(str(e))
-    farm_settings = FarmSettings(chunk_frames=args.chunk_frames)
-    ensure_ray(args.cpus)
+    ensure_ray(args.cpus, farm_settings.farm, address="auto" if args.join else None)
     actors: list[Any] = []
+    scaler: Scaler | None = None
     try:
-        coordinator = (
-            ray.remote(Coordinator)
-            .options(num_cpus=0, max_concurrency=64)
-            .remote(str(out / LOG_NAME), settings.store, farm_settings)
-        )
+        coordinator = start_coordinator(out / LOG_NAME, settings.store, farm_settings)
         actors.append(coordinator)
         resources = ray.cluster_resources()
         timeout = farm_settings.timeouts.call + farm_settings.timeouts.lock
@@ -122,6 +137,8 @@ def serve_main(args: argparse.Namespace) -> int:
             if isinstance(cause, BadRequest):
                 return _fail(str(cause))
             raise
+        if api is not None:
+            scaler = _scaler(api, coordinator, farm_settings, args).start()
         previs = start_previs_node(settings.store, farm_settings.timeouts.call)
         actors.append(previs)
         app = create_app(
@@ -143,7 +160,36 @@ def serve_main(args: argparse.Namespace) -> int:
         return 0
     finally:
         sock.close()
+        if scaler is not None:
+            scaler.stop()
         _stop(actors, farm_settings.timeouts.call)
+
+
+def _farm_settings(args: argparse.Namespace) -> FarmSettings:
+    farm = load_farm(args.farm) if args.farm else None
+    return FarmSettings(
+        chunk_frames=args.chunk_frames,
+        metrics_port=args.metrics_port,
+        metrics_addr=args.metrics_addr,
+        farm=farm,
+        # In a cluster a class's nodes are placed when its worker group scales up to the queue.
+        pool=PoolSettings(wait_for_nodes=not args.cluster),
+    )
+
+
+def _scaler(api: ClusterAPI, coordinator: Any, settings: FarmSettings, args: argparse.Namespace) -> Scaler:
+    def demand() -> dict[str, int]:
+        return ray.get(coordinator.demand.remote(), timeout=settings.timeouts.call)
+
+    return Scaler(
+        api,
+        demand,
+        settings.prices,
+        args.gpu_budget,
+        args.scale_interval,
+        name=args.raycluster,
+        namespace=namespace(args.namespace),
+    )
 
 
 def _stop(actors: list[Any], timeout: float) -> None:

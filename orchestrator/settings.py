@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from orchestrator.core.state import Policy
 from orchestrator.cost import PriceBook
 from orchestrator.scheduling.farm import FarmConfig
 
@@ -23,6 +24,9 @@ class PoolSettings(_Settings):
     """Chunks a node may hold: one rendering and one waiting, so it never idles between chunks."""
     torch_threads: int = Field(1, ge=1)
     """Threads per CPU node; 1 so nodes do not fight over cores."""
+    wait_for_nodes: bool = True
+    """Start only once every render node answers. Off in cluster mode, where a class's
+    nodes are placed when its worker group is scaled up to the queue."""
 
 
 class TimeoutSettings(_Settings):
@@ -80,3 +84,8 @@ class FarmSettings(_Settings):
     def farm_config(self) -> FarmConfig:
         """What the scheduler plans with: the farm config, or the local farm's view of the price book."""
         return self.farm if self.farm is not None else FarmConfig.local(self.prices.usd_per_hour)
+
+    @property
+    def policy(self) -> Policy:
+        """The knobs the pure core decides with, for this farm."""
+        return Policy(max_attempts=self.max_attempts, farm=self.farm_config, engine=self.engine)

@@ -45,7 +45,7 @@ def create_app(
     previs_node: Previs | None = None,
     farm_settings: FarmSettings = FarmSettings(),
 ) -> FastAPI:
-    view = FarmView(farm, prices=farm_settings.prices, engine=farm_settings.engine)
+    view = FarmView(farm, prices=farm_settings.prices, engine=farm_settings.engine, policy=farm_settings.policy)
     ctx = ApiContext(settings=settings, tokens=tokens, farm=farm, view=view, store=store, previs=previs_node)
 
     @contextlib.asynccontextmanager

@@ -24,7 +24,7 @@ from orchestrator.api.errors import FarmUnavailable
 from orchestrator.api.farm import Farm
 from orchestrator.core import events as ev
 from orchestrator.core.evolve import evolve
-from orchestrator.core.state import FarmState
+from orchestrator.core.state import FarmState, Policy
 from orchestrator.core.status import ChunkStatus
 from orchestrator.cost import PriceBook
 from orchestrator.metrics import FarmMetrics
@@ -40,9 +40,17 @@ class Logged:
 
 
 class FarmView:
-    def __init__(self, farm: Farm, prices: PriceBook = PriceBook(), engine: str = "pathtracer", recent: int = 8192):
+    def __init__(
+        self,
+        farm: Farm,
+        prices: PriceBook = PriceBook(),
+        engine: str = "pathtracer",
+        recent: int = 8192,
+        policy: Policy | None = None,
+    ):
         self.farm = farm
-        self.state = FarmState()
+        # The coordinator's policy, so that the view explains waiting chunks as the scheduler sees them.
+        self.state = FarmState(policy=policy or Policy(engine=engine))
         self.metrics = FarmMetrics(prices=prices, engine=engine)
         self.recent: deque[Logged] = deque(maxlen=recent)
         self.retired_by_shot: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))

@@ -67,12 +67,18 @@ class KubeClusterAPI:
     @classmethod
     def in_cluster(cls) -> KubeClusterAPI:
         """From the pod's service account (the orchestrator Deployment)."""
-        k8s_config.load_incluster_config()
+        try:
+            k8s_config.load_incluster_config()
+        except k8s_config.ConfigException as e:
+            raise ClusterError(f"no service account to reach the Kubernetes API with ({e})") from None
         return cls(k8s.ApiClient())
 
     @classmethod
     def from_kubeconfig(cls, context: str | None = None) -> KubeClusterAPI:
-        return cls(k8s_config.new_client_from_config(context=context))
+        try:
+            return cls(k8s_config.new_client_from_config(context=context))
+        except k8s_config.ConfigException as e:
+            raise ClusterError(f"kubeconfig context {context or '(current)'}: {e}") from None
 
     def list_nodes(self) -> list[ClusterNode]:
         nodes: list[ClusterNode] = []

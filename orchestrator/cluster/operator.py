@@ -19,7 +19,7 @@ from typing import Any
 
 from orchestrator.cluster.adapter import ClusterAPI, ClusterError
 from orchestrator.cluster.discovery import ClassTable, Inventory, discover
-from orchestrator.cluster.scaling import ScalePlan, plan_replicas, replicas_patch, worker_groups
+from orchestrator.cluster.scaling import GroupConfigError, ScalePlan, plan_replicas, replicas_patch, worker_groups
 from orchestrator.cost import PriceBook
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,11 @@ def run(
     interval: float = 30.0,
     **options: Any,
 ) -> int:
-    """Reconcile every `interval` seconds until `stop` is set; returns the passes that failed."""
+    """Reconcile every `interval` seconds until `stop` is set; returns the passes that failed.
+
+    A pass that cannot read the demand (the farm is busy or restarting) or the
+    cluster changes nothing; the next pass reads both again.
+    """
     failures = 0
     while not stop.is_set():
         try:
@@ -82,5 +86,41 @@ def run(
         except ClusterError as e:
             failures += 1
             log.warning("reconcile pass failed, retrying next pass: %s", e)
+        except GroupConfigError as e:
+            failures += 1
+            log.error("the RayCluster's worker groups cannot be scaled: %s", e)
+        except Exception as e:  # reading the demand from the farm
+            failures += 1
+            log.warning("reconcile pass skipped, no demand from the farm: %s", e)
         stop.wait(interval)
     return failures
+
+
+class Scaler:
+    """`run` on a daemon thread, for `shotfarm serve --cluster`."""
+
+    def __init__(
+        self,
+        api: ClusterAPI,
+        demand: Callable[[], Mapping[str, int]],
+        prices: PriceBook,
+        budget: float | None,
+        interval: float,
+        **options: Any,
+    ):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=run,
+            args=(api, demand, prices, budget, self._stop, interval),
+            kwargs=options,
+            name="shotfarm-scaler",
+            daemon=True,
+        )
+
+    def start(self) -> Scaler:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)

@@ -100,7 +100,9 @@ def test_killed_twice_then_resumed_gives_a_byte_identical_master_and_renders_not
     output = finish(cli(spec_path, out))
 
     assert "completed" in output
-    assert master_bytes(out) == clean_master
+    resumed = master_bytes(out)
+    assert set(resumed) == set(clean_master)
+    assert [k for k in clean_master if resumed[k] != clean_master[k]] == []
     assert len([k for k in clean_master if k.startswith("exr/")]) == 24
     assert {"contact_sheet.png", "hdr10.mp4", "review_sdr.mp4", "continuity.json", "continuity.html"} <= set(clean_master)
 

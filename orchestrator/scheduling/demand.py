@@ -1,0 +1,37 @@
+"""Nodes each class is wanted for: what cluster mode scales GPU worker groups to.
+
+Pure: a FarmState in, chunks per node class out. A chunk at a node counts
+for that node's class. A chunk still to dispatch (queued, or waiting out a
+retry) counts once, for the fastest class that can run it: where the policy
+sends it first. Sequences paused by their budget, stitching or finished want
+no render node.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from orchestrator.core.state import FarmState
+from orchestrator.core.status import ChunkStatus, SequenceStatus
+from orchestrator.scheduling.farm import Need
+
+RENDERING = (SequenceStatus.SUBMITTED, SequenceStatus.RENDERING)
+TO_DISPATCH = (ChunkStatus.QUEUED, ChunkStatus.RETRY_WAIT)
+
+
+def demand_by_class(state: FarmState) -> dict[str, int]:
+    farm, engine = state.policy.farm, state.policy.engine
+    wanted: Counter[str] = Counter()
+    for seq in state.sequences.values():
+        if seq.status not in RENDERING:
+            continue
+        width, height = seq.spec.resolution
+        capable = farm.capable(Need(engine, width * height))
+        preferred = max(capable, key=lambda name: (farm.speed(name), name)) if capable else None
+        for chunk in seq.chunks.values():
+            node = state.nodes.get(chunk.node_id or "")
+            if chunk.status is ChunkStatus.RUNNING and node is not None:
+                wanted[node.gpu_class] += 1
+            elif chunk.status in TO_DISPATCH and seq.over_budget is None and preferred is not None:
+                wanted[preferred] += 1
+    return dict(wanted)
