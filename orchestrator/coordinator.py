@@ -178,43 +178,17 @@ class Coordinator:
                 self._emit(ev.ShotsPlanned(at=now, sequence_id=sid, versions=versions, chunks=tuple(chunks)))
             case Dispatch():
                 node = self.state.nodes[command.node_id]
-                self._emit(
-                    ev.ChunkStarted(
-                        at=now,
-                        sequence_id=command.sequence_id,
-                        chunk_id=command.chunk_id,
-                        attempt=command.attempt,
-                        node_id=node.node_id,
-                        gpu_class=node.gpu_class,
-                    )
-                )
+                self._emit(command.started(now, node.gpu_class))
                 self._spawn(self._render(command, node.gpu_class))
             case RetryLater():
                 self._spawn(self._requeue_after(command))
             case Preempt():
-                key = (command.sequence_id, command.chunk_id, command.attempt)
-                self._emit(
-                    ev.ChunkPreempted(
-                        at=now,
-                        sequence_id=command.sequence_id,
-                        chunk_id=command.chunk_id,
-                        attempt=command.attempt,
-                        node_id=command.node_id,
-                        reason=command.reason,
-                    )
-                )
-                ref = self._calls.pop(key, None)
+                self._emit(command.preempted(now))
+                ref = self._calls.pop(command.key, None)
                 if ref is not None:
                     ray.cancel(ref)  # a call still queued at the node never starts; a running one finishes
             case ExceedBudget():
-                self._emit(
-                    ev.BudgetExceeded(
-                        at=now,
-                        sequence_id=command.sequence_id,
-                        projected_usd=command.projected_usd,
-                        budget_usd=command.budget_usd,
-                    )
-                )
+                self._emit(command.exceeded(now))
             case Forgive():
                 self._spawn(self._forgive_after(command))
             case CheckCut(sequence_id=sid, cut=cut):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.core import events as ev
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -17,6 +19,17 @@ class Dispatch:
     chunk_id: str
     node_id: str
     attempt: int
+
+    def started(self, at: float, gpu_class: str) -> ev.ChunkStarted:
+        """What is recorded before the chunk is sent."""
+        return ev.ChunkStarted(
+            at=at,
+            sequence_id=self.sequence_id,
+            chunk_id=self.chunk_id,
+            attempt=self.attempt,
+            node_id=self.node_id,
+            gpu_class=gpu_class,
+        )
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,20 @@ class Preempt:
     attempt: int
     reason: str
 
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return self.sequence_id, self.chunk_id, self.attempt
+
+    def preempted(self, at: float) -> ev.ChunkPreempted:
+        return ev.ChunkPreempted(
+            at=at,
+            sequence_id=self.sequence_id,
+            chunk_id=self.chunk_id,
+            attempt=self.attempt,
+            node_id=self.node_id,
+            reason=self.reason,
+        )
+
 
 @dataclass(frozen=True)
 class ExceedBudget:
@@ -83,6 +110,11 @@ class ExceedBudget:
     sequence_id: str
     projected_usd: float
     budget_usd: float
+
+    def exceeded(self, at: float) -> ev.BudgetExceeded:
+        return ev.BudgetExceeded(
+            at=at, sequence_id=self.sequence_id, projected_usd=self.projected_usd, budget_usd=self.budget_usd
+        )
 
 
 @dataclass(frozen=True)

@@ -48,41 +48,14 @@ class CoreLoop:
                 versions = {shot.name: 1 for shot in s.sequence.shots}
                 self.emit(ev.ShotsPlanned(at=t, sequence_id=sid, versions=versions, chunks=s.chunks))
             case Dispatch():
-                gpu_class = sim.nodes[command.node_id].name
-                self.emit(
-                    ev.ChunkStarted(
-                        at=t,
-                        sequence_id=command.sequence_id,
-                        chunk_id=command.chunk_id,
-                        attempt=command.attempt,
-                        node_id=command.node_id,
-                        gpu_class=gpu_class,
-                    )
-                )
+                self.emit(command.started(t, sim.nodes[command.node_id].name))
                 sim.send(command.node_id, (command.sequence_id, command.chunk_id, command.attempt))
             case Preempt():
-                key = (command.sequence_id, command.chunk_id, command.attempt)
-                if sim.take_back(command.node_id, key):
-                    self.emit(
-                        ev.ChunkPreempted(
-                            at=t,
-                            sequence_id=command.sequence_id,
-                            chunk_id=command.chunk_id,
-                            attempt=command.attempt,
-                            node_id=command.node_id,
-                            reason=command.reason,
-                        )
-                    )
+                if sim.take_back(command.node_id, command.key):
+                    self.emit(command.preempted(t))
             case ExceedBudget():
                 sim.tally.paused(command.sequence_id)
-                self.emit(
-                    ev.BudgetExceeded(
-                        at=t,
-                        sequence_id=command.sequence_id,
-                        projected_usd=command.projected_usd,
-                        budget_usd=command.budget_usd,
-                    )
-                )
+                self.emit(command.exceeded(t))
             case RetryLater():
                 sim.at(t + command.delay, "retry", command.sequence_id, command.chunk_id)
             case Forgive():

@@ -10,7 +10,10 @@ not evaluate CEL rules or defaults.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import copy
+import io
 import os
 import shutil
 import subprocess
@@ -163,3 +166,35 @@ def _container_problems(c: dict[str, Any], pod_ctx: dict[str, Any]) -> list[str]
     if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
         out.append(f"image {image!r} is not pinned to a tag")
     return out
+
+
+# -- looking things up in a rendering ------------------------------------------------
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    (found,) = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    return found
+
+
+def containers(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return [(where, c) for d in docs for where, pod in pod_specs(d) for c in pod.get("containers", [])]
+
+
+def orchestrator(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The orchestrator Deployment's one container."""
+    (c,) = one(docs, "Deployment", "shotfarm-orchestrator")["spec"]["template"]["spec"]["containers"]
+    return c
+
+
+def parse_serve(argv: list[str]) -> argparse.Namespace:
+    """A `shotfarm serve` command line as the real CLI parses it; argparse's complaint fails the test."""
+    from orchestrator.cli import parser
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            args = parser().parse_args(argv)
+    except SystemExit:
+        raise AssertionError(f"shotfarm {' '.join(argv)}: {err.getvalue().strip()}") from None
+    assert args.command == "serve", argv
+    return args

@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -23,40 +24,18 @@ from orchestrator.cost import PriceBook
 from tests.deploy.support import (
     K8S_VERSION,
     REPO,
+    containers,
     crd_errors,
     is_custom,
+    one,
+    orchestrator,
+    parse_serve,
     pod_specs,
-    render,
     security_problems,
     tool,
 )
 
-OVERLAYS = ("dev", "gpu")
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-
-
-@pytest.fixture(scope="module", params=OVERLAYS)
-def rendered(request) -> list[dict[str, Any]]:
-    return render(request.param)
-
-
-@pytest.fixture(scope="module")
-def gpu() -> list[dict[str, Any]]:
-    return render("gpu")
-
-
-@pytest.fixture(scope="module")
-def dev() -> list[dict[str, Any]]:
-    return render("dev")
-
-
-def one(docs: list[dict], kind: str, name: str | None = None) -> dict:
-    (found,) = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
-    return found
-
-
-def containers(docs: list[dict]) -> list[tuple[str, dict]]:
-    return [(where, c) for d in docs for where, pod in pod_specs(d) for c in pod.get("containers", [])]
 
 
 # -- validity ---------------------------------------------------------------------
@@ -165,17 +144,19 @@ def secret_refs(node: Any) -> list[tuple[str, str]]:
     return []
 
 
-def test_no_secret_is_shipped_and_every_credential_comes_from_the_minio_secret(rendered):
+def test_no_secret_is_shipped_and_every_credential_comes_from_a_secret_created_outside_git(rendered):
     assert not [d for d in rendered if d["kind"] == "Secret"]
     refs = secret_refs(rendered)
-    assert refs and set(refs) == {("shotfarm-minio", "root-user"), ("shotfarm-minio", "root-password")}
+    assert set(refs) == {
+        ("shotfarm-minio", "root-user"), ("shotfarm-minio", "root-password"), ("shotfarm-api-tokens", "tokens")
+    }  # fmt: skip
     env = [e for _, c in containers(rendered) for e in c.get("env", [])]
     assert not [e["name"] for e in env if re.search("KEY|PASSWORD|USER|TOKEN", e["name"]) and "value" in e]
 
 
 def test_rbac_is_least_privilege_for_the_orchestrator(rendered):
     cluster_role, role = one(rendered, "ClusterRole"), one(rendered, "Role")
-    assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}]
+    assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]
     scaler = {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "resourceNames": ["shotfarm"]}
     assert role["rules"] == [{**scaler, "verbs": ["get", "patch"]}]
     for binding in (one(rendered, "ClusterRoleBinding"), one(rendered, "RoleBinding")):
@@ -206,7 +187,7 @@ def test_the_orchestrator_is_one_recreated_replica_with_its_log_on_a_volume_and_
     claim = {v["name"]: v for v in pod["volumes"]}["eventlog"]["persistentVolumeClaim"]["claimName"]
     assert one(rendered, "PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert {"name": "eventlog", "mountPath": "/var/lib/shotfarm"} in c["volumeMounts"]
-    assert "--log=/var/lib/shotfarm/shotfarm.db" in c["args"]
+    assert parse_serve(c["args"]).out == Path("/var/lib/shotfarm")  # the log is shotfarm.db in it
 
 
 def test_the_monitors_select_what_exports_metrics(rendered):
@@ -225,9 +206,7 @@ def test_the_monitors_select_what_exports_metrics(rendered):
 
 def test_every_pod_that_stores_frames_is_configured_for_minio_through_its_service(rendered):
     port = one(rendered, "Service", "shotfarm-minio")["spec"]["ports"][0]["port"]
-    url = next(
-        e["value"] for _, c in containers(rendered) for e in c.get("env", []) if e["name"] == "SHOTFARM_STORE_URL"
-    )
+    url = parse_serve(orchestrator(rendered)["args"]).store  # Ray pods get it from the coordinator
     stores = 0
     for where, c in containers(rendered):
         env = {e["name"]: e.get("value", f"from-secret-{e['name']}") for e in c.get("env", [])}

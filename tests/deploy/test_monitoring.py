@@ -22,7 +22,10 @@ import pytest
 import yaml
 
 from orchestrator.core import events as ev
+from orchestrator.core.evolve import evolve
+from orchestrator.core.state import FarmState
 from orchestrator.metrics import EXPORTED
+from orchestrator.scheduling.waiting import WaitReason
 from tests import builders
 from tests.deploy.promql import exported_samples, metric_names
 from tests.deploy.support import REPO, tool
@@ -162,6 +165,23 @@ def test_the_dashboards_cover_what_the_farm_is_read_by():
         assert needed in titles
 
 
+def reasons_named(text: str) -> set[str]:
+    return {r.value for r in WaitReason if re.search(rf"\b{r.value}\b", text)}
+
+
+def test_the_waiting_panel_the_queue_alert_and_the_runbook_name_every_waiting_reason():
+    (panel,) = [p for path in DASHBOARDS for p in dashboard(path)["panels"] if p["title"] == "Waiting chunks by reason"]
+    alert = next(r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]
+                 if r["alert"] == "ShotfarmQueueWaitTooLong")  # fmt: skip
+    runbook = (REPO / "docs" / "runbook.md").read_text()
+    section = runbook.split("## Why chunks wait", 1)[1].split("\n#", 1)[0]
+    every = {r.value for r in WaitReason}
+    assert reasons_named(panel["description"]) == every
+    assert reasons_named(alert["annotations"]["description"]) == every
+    assert set(re.findall(r"^\| `(\w+)` \|", section, re.M)) == every  # a row each, with what to do
+    assert reasons_named("no_free_slot: busy; retry_backoff: waiting") != every  # a short list is caught
+
+
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
 def test_dashboards_validate_against_the_pinned_schema(schema, path):
     assert [e.message for e in schema.iter_errors(dashboard(path))] == []
@@ -297,10 +317,21 @@ def has(out, kind: type) -> bool:
     return any(isinstance(e, kind) for e in logged(out))
 
 
+def accepted_renders(events: list[ev.Event]) -> list[ev.ChunkRendered]:
+    """The renders the log's state accounts for, in order (a superseded attempt's result is fenced off)."""
+    state, accepted = FarmState(), []
+    for event in events:
+        before = state.sequences[event.sequence_id].cost_usd if event.sequence_id in state.sequences else 0.0
+        state = evolve(state, event)
+        if isinstance(event, ev.ChunkRendered) and state.sequences[event.sequence_id].cost_usd != before:
+            accepted.append(event)
+    return accepted
+
+
 @pytest.mark.slow
 def test_prometheus_scraping_a_real_render_reads_the_cost_the_log_records(prometheus, tmp_path):
     spec = tmp_path / "spec.yaml"
-    shots = builders.shot("sh010", 1001, 1008), builders.shot("sh020", 1009, 1016)
+    shots = builders.shot("sh010", 1001, 1008), builders.shot("sh020", 1009, 1016, angle=60)
     spec.write_text(yaml.safe_dump(builders.spec(*shots)))
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -325,8 +356,9 @@ def test_prometheus_scraping_a_real_render_reads_the_cost_the_log_records(promet
         wait_for(lambda: has(out, ev.SequenceCompleted), None, 120, "the sequence to complete")
         events = logged(out)
         done_at = next(e.at for e in events if isinstance(e, ev.SequenceCompleted))
-        costs = [e.cost_usd for e in events if isinstance(e, ev.ChunkRendered)]
-        frames = sum(len(e.frames) for e in events if isinstance(e, ev.ChunkRendered))
+        accepted = accepted_renders(events)
+        costs = [e.cost_usd for e in accepted]
+        frames = sum(len(e.frames) for e in accepted)
 
         # A scrape that began after SequenceCompleted was recorded saw every render folded in.
         wait_for(

@@ -148,10 +148,29 @@ def test_a_farm_file_with_a_negative_price_is_exit_2_naming_the_field(tmp_path, 
 
 def test_the_example_farm_quotes_the_teaser_and_the_simulator_runs_from_the_command_line(capsys):
     examples = Path(__file__).parents[2] / "examples"
-    teaser, farm = str(examples / "teaser.yaml"), str(examples / "farm.yaml")
+    teaser, farm = str(examples / "teaser.yaml"), str(examples / "farms" / "two_classes.yaml")
     assert main(["quote", teaser, "--farm", farm, "--calibrate", "0"]) == 0
     quoted = capsys.readouterr().out
     assert "demo:teaser" in quoted and "h100" in quoted and "l40s" in quoted
     assert main(["simulate", "--gpus", "8", "--chunks", "200", "--shows", "2", "--sequences-per-show", "1"]) == 0
     simulated = capsys.readouterr().out
     assert "policy        fifo" in simulated and simulated.count("makespan") == 2
+
+
+def test_a_sequence_over_its_budget_pauses_and_a_resubmitted_budget_resumes_it_without_rerendering(
+    ray_session, tmp_path
+):
+    settings = FarmSettings(chunk_frames=2, farm=FarmConfig(classes=(H100, L40S)))
+    shots = (shot("sh010", 1001, 1008), shot("sh020", 1009, 1016, angle=60))  # no continuity re-render
+    paused = render(sequence(*shots, budget_usd=1e-7), tmp_path, settings, poll=0.05)
+    assert paused.status.value == "rendering" and "budget" in paused.reason
+    before = [e for e in logged(tmp_path) if isinstance(e, ev.ChunkRendered)]
+    assert 0 < len(before) < 8
+    assert any(isinstance(e, ev.BudgetExceeded) for e in logged(tmp_path))
+
+    done = render(sequence(*shots, budget_usd=100.0), tmp_path, settings, poll=0.05)
+    assert done.status.value == "completed"
+    events = logged(tmp_path)
+    assert any(isinstance(e, ev.SchedulingChanged) for e in events)
+    rendered = [e.chunk_id for e in events if isinstance(e, ev.ChunkRendered)]
+    assert len(rendered) == len(set(rendered)) == 8  # nothing rendered twice
