@@ -29,21 +29,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, TaskCan
 from nodes.errors import PermanentError, StoreUnavailable, TransientError
 from nodes.pool import ClassPool, class_slots, local_slots, start_check_node, start_master_node, start_render_nodes
 from nodes.actors.master import SourceFrameBad
-from nodes.protocol import (
-    CutRow,
-    CheckOrder,
-    CheckResult,
-    ChunkOrder,
-    ChunkResult,
-    DeliverOrder,
-    DeliverResult,
-    SegmentOrder,
-    SegmentResult,
-    SheetTile,
-    SourceFrame,
-    SourceLayer,
-    StoredFrame,
-)
+from nodes.protocol import CheckResult, ChunkResult, DeliverResult, SegmentResult
 from orchestrator.core import events as ev
 from orchestrator.core.commands import (
     ApplyFix,
@@ -62,9 +48,10 @@ from orchestrator.core.commands import (
 )
 from orchestrator.core.decide import backoff, decide
 from orchestrator.core.evolve import evolve
-from orchestrator.core.state import FarmState, SequenceState
+from orchestrator.core.state import FarmState
 from orchestrator.core.status import SequenceStatus
 from orchestrator.eventlog import SqliteEventLog
+from orchestrator.orders import check_order, chunk_order, deliver_order, segment_order
 from orchestrator.progress import Progress, progress_of
 from orchestrator.scheduling.chunk_size import plan_sized
 from orchestrator.scheduling.demand import demand_by_class
@@ -74,10 +61,7 @@ from orchestrator.scheduling.waiting import explain
 from orchestrator.settings import FarmSettings
 from pipelines.chunking import ChunkPlan
 from pipelines.continuity.findings import Grade, Requeue, apply_patch
-from pipelines.master.conform import conform
-from pipelines.master.segments import segment_frames
 from pipelines.spec.sequence import Sequence
-from pipelines.spec.setup import shot_setup
 
 
 class BadRequest(ValueError):
@@ -100,10 +84,6 @@ def spec_digest(sequence: Sequence) -> str:
     content = sequence.model_dump(mode="json", exclude=SCHEDULING_FIELDS)
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _master_prefix(spec: Sequence) -> str:
-    return f"{spec.show}/{spec.sequence}/master"
 
 
 def sequence_id_of(sequence: Sequence) -> str:
@@ -214,31 +194,11 @@ class Coordinator:
         s = self.settings
         return plan_sized(spec, self.state.runtime, self.farm, s.engine, s.chunk_frames, nodes, shots)
 
-    def _order(self, command: Dispatch) -> ChunkOrder:
-        seq = self.state.sequences[command.sequence_id]
-        chunk = seq.chunks[command.chunk_id]
-        spec = seq.spec
-        return ChunkOrder(
-            sequence_id=seq.sequence_id,
-            chunk_id=chunk.plan.chunk_id,
-            attempt=command.attempt,
-            setup=shot_setup(spec, chunk.plan.shot),
-            first=chunk.plan.frames.first,
-            last=chunk.plan.frames.last,
-            # Attempts write apart: a late, superseded attempt can never overwrite
-            # the frames the log accepted (the log says which attempt that was).
-            key_prefix=f"{spec.show}/{spec.sequence}/shots/{chunk.plan.shot}/v{chunk.version}/a{command.attempt}",
-            fps=spec.fps,
-            start_timecode=spec.start_timecode,
-            timeline_first=spec.timeline[0].frames.first,
-            engine=self.settings.engine,
-        )
-
     async def _render(self, command: Dispatch, gpu_class: str) -> None:
         base = dict(sequence_id=command.sequence_id, chunk_id=command.chunk_id, attempt=command.attempt)
         key = (command.sequence_id, command.chunk_id, command.attempt)
         try:
-            order = self._order(command)
+            order = chunk_order(self.state.sequences[command.sequence_id], command, self.settings.engine)
             ref = self._calls[key] = self.nodes[command.node_id].render.remote(order)
             result: ChunkResult = await asyncio.wait_for(_awaitable(ref), self.settings.timeouts.chunk)
         except TaskCancelledError:
@@ -309,25 +269,9 @@ class Coordinator:
         await asyncio.sleep(command.delay)
         self._emit(ev.NodeForgiven(at=time.time(), sequence_id=command.sequence_id, node_id=command.node_id))
 
-    def _check_order(self, seq: SequenceState, name: str) -> CheckOrder:
-        cut = seq.cuts[name]
-        left, right = seq.boundary(cut)
-        stored = lambda r: StoredFrame(**r.model_dump()) if r else None  # noqa: E731
-        return CheckOrder(
-            sequence_id=seq.sequence_id,
-            cut=name,
-            left=cut.left,
-            right=cut.right,
-            fingerprint=seq.cut_fingerprint(cut),
-            spec=seq.spec.model_dump(mode="json"),
-            left_frame=stored(seq.frame_record(cut.left, left)),
-            right_frame=stored(seq.frame_record(cut.right, right)),
-            report_prefix=f"{seq.spec.show}/{seq.spec.sequence}/continuity",
-        )
-
     async def _check(self, sequence_id: str, cut: str) -> None:
         try:
-            order = self._check_order(self.state.sequences[sequence_id], cut)
+            order = check_order(self.state.sequences[sequence_id], cut)
             result: CheckResult = await self._call(lambda: self.checker.check.remote(order), self.settings.timeouts.chunk)
         except Exception as e:
             _, message = _classify(e)
@@ -374,39 +318,9 @@ class Coordinator:
             )
         )
 
-    def _segment_order(self, seq: SequenceState, name: str) -> SegmentOrder:
-        spec = seq.spec
-        segment = next(s for s in seq.segment_plan if s.name == name)
-        frames = {
-            (chunk.plan.shot, f.frame): StoredFrame(frame=f.frame, key=f.key, digest=f.digest)
-            for chunk in seq.chunks.values()
-            for f in chunk.frames
-        }
-        master = tuple(
-            SourceFrame(
-                frame=m.frame,
-                layers=tuple(
-                    SourceLayer(shot=x.shot, weight=x.weight, source=frames[x.shot, x.frame], grades=seq.grades(x.shot))
-                    for x in m.layers
-                ),
-            )
-            for m in segment_frames(spec, segment)
-        )
-        return SegmentOrder(
-            sequence_id=seq.sequence_id,
-            segment=name,
-            fingerprint=seq.fingerprint(segment),
-            frames=master,
-            resolution=spec.resolution,
-            key_prefix=_master_prefix(spec),
-            fps=spec.fps,
-            start_timecode=spec.start_timecode,
-            timeline_first=spec.timeline[0].frames.first,
-        )
-
     async def _stitch_segment(self, sequence_id: str, segment: str) -> None:
         try:
-            order = self._segment_order(self.state.sequences[sequence_id], segment)
+            order = segment_order(self.state.sequences[sequence_id], segment)
             result: SegmentResult = await self._call(
                 lambda: self.master.stitch_segment.remote(order), self.settings.timeouts.stitch
             )
@@ -440,39 +354,9 @@ class Coordinator:
         if seq.status in (SequenceStatus.RENDERING, SequenceStatus.STITCHING):
             self._emit(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"{what}: {message}"))
 
-    def _deliver_order(self, seq: SequenceState) -> DeliverOrder:
-        spec = seq.spec
-        frames = tuple(
-            StoredFrame(**f.model_dump()) for seg in seq.segment_plan for f in seq.segments[seg.name].frames
-        )
-        by_frame = {
-            (chunk.plan.shot, f.frame): StoredFrame(**f.model_dump()) for chunk in seq.chunks.values() for f in chunk.frames
-        }
-        sheet = tuple(
-            SheetTile(
-                shot=shot.name,
-                label=f"{shot.name}  {shot.frames.first}-{shot.frames.last}",
-                source=by_frame[shot.name, (shot.frames.first + shot.frames.last) // 2],
-            )
-            for shot in spec.timeline
-        )
-        return DeliverOrder(
-            sequence_id=seq.sequence_id,
-            title=f"{spec.show} / {spec.sequence}",
-            frames=frames,
-            key_prefix=_master_prefix(spec),
-            fps=spec.fps,
-            sheet=sheet,
-            cuts=tuple(
-                CutRow(cut=c.name, status=c.status.value, reports=c.reports) for c in seq.cuts.values() if c.reports
-            ),
-            labels=tuple(f"{m.shot or 'gap'} {m.frame}" for m in conform(spec)) if self.settings.burn_in else (),
-            resolution=spec.resolution,
-        )
-
     async def _deliver(self, sequence_id: str) -> None:
         try:
-            order = self._deliver_order(self.state.sequences[sequence_id])
+            order = deliver_order(self.state.sequences[sequence_id], self.settings.burn_in)
             result: DeliverResult = await self._call(lambda: self.master.deliver.remote(order), self.settings.timeouts.stitch)
         except Exception as e:
             self._master_failed(sequence_id, "deliverables", e)

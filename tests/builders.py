@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from orchestrator.core import events as ev
-from orchestrator.core.evolve import replay
+from orchestrator.core.evolve import evolve, replay
 from orchestrator.core.state import FarmState, Policy
 from pipelines.chunking import plan_chunks
 from pipelines.spec.loading import parse_sequence
@@ -119,3 +119,14 @@ def checked(state: FarmState, cut: str, findings: tuple = (), report_key: str | 
         findings=findings,
         report_key=report_key,
     )
+
+
+def accepted_renders(events: list[ev.Event]) -> list[ev.ChunkRendered]:
+    """The renders the log's state accounts for, in order: a superseded attempt's result is fenced off."""
+    state, accepted = FarmState(), []
+    for event in events:
+        before = state.sequences[event.sequence_id].cost_usd if event.sequence_id in state.sequences else 0.0
+        state = evolve(state, event)
+        if isinstance(event, ev.ChunkRendered) and state.sequences[event.sequence_id].cost_usd != before:
+            accepted.append(event)
+    return accepted

@@ -22,8 +22,6 @@ import pytest
 import yaml
 
 from orchestrator.core import events as ev
-from orchestrator.core.evolve import evolve
-from orchestrator.core.state import FarmState
 from orchestrator.metrics import EXPORTED
 from orchestrator.scheduling.waiting import WaitReason
 from tests import builders
@@ -317,17 +315,6 @@ def has(out, kind: type) -> bool:
     return any(isinstance(e, kind) for e in logged(out))
 
 
-def accepted_renders(events: list[ev.Event]) -> list[ev.ChunkRendered]:
-    """The renders the log's state accounts for, in order (a superseded attempt's result is fenced off)."""
-    state, accepted = FarmState(), []
-    for event in events:
-        before = state.sequences[event.sequence_id].cost_usd if event.sequence_id in state.sequences else 0.0
-        state = evolve(state, event)
-        if isinstance(event, ev.ChunkRendered) and state.sequences[event.sequence_id].cost_usd != before:
-            accepted.append(event)
-    return accepted
-
-
 @pytest.mark.slow
 def test_prometheus_scraping_a_real_render_reads_the_cost_the_log_records(prometheus, tmp_path):
     spec = tmp_path / "spec.yaml"
@@ -356,7 +343,7 @@ def test_prometheus_scraping_a_real_render_reads_the_cost_the_log_records(promet
         wait_for(lambda: has(out, ev.SequenceCompleted), None, 120, "the sequence to complete")
         events = logged(out)
         done_at = next(e.at for e in events if isinstance(e, ev.SequenceCompleted))
-        accepted = accepted_renders(events)
+        accepted = builders.accepted_renders(events)
         costs = [e.cost_usd for e in accepted]
         frames = sum(len(e.frames) for e in accepted)
 

@@ -3,7 +3,7 @@
 Attempt 1 is given up (timed out) while its node keeps rendering; attempt 2
 goes to another node and is accepted; attempt 1's result arrives late. The
 real RenderNode and MasterNode classes do the work on a real store, the
-orders are built by the coordinator's own code, and the events are folded
+orders are built by the farm's own code (orchestrator.orders), and the events are folded
 through the pure core, so every step is the one the farm takes, minus Ray.
 """
 
@@ -17,27 +17,18 @@ from nodes.actors.render import RenderNode
 from nodes.protocol import ChunkOrder, ChunkResult
 from nodes.storage.base import get_verified, sha256
 from nodes.storage.local import LocalStore
-from orchestrator.coordinator import Coordinator
 from orchestrator.core import events as ev
 from orchestrator.core.commands import Dispatch
 from orchestrator.core.decide import decide
 from orchestrator.core.evolve import evolve
-from orchestrator.core.state import FarmState
 from orchestrator.core.status import ChunkStatus
 from orchestrator.eventlog import SqliteEventLog
 from orchestrator.logcheck import verify
-from orchestrator.settings import FarmSettings
+from orchestrator.orders import chunk_order, segment_order
 from pipelines.exr import decode_frame
 from tests.builders import SID, failed, farm, planned, pool, sequence, shot, started
 
 SEQ = sequence(shot("sh010", 1001, 1004))
-
-
-def coordinator(state: FarmState) -> Coordinator:
-    """The coordinator's order-building code, on a given state, without its log, lock or Ray."""
-    c = Coordinator.__new__(Coordinator)
-    c.state, c.settings = state, FarmSettings()
-    return c
 
 
 def rendered_event(result: ChunkResult, node: str) -> ev.ChunkRendered:
@@ -66,9 +57,9 @@ def test_a_superseded_attempt_never_reaches_the_master(tmp_path, late_arrives):
         events.append(e)
         state = evolve(state, e)
 
-    c = coordinator(state)
-    order2 = c._order(Dispatch(SID, chunk_id, "cpu-1", 2))
-    order1 = c._order(Dispatch(SID, chunk_id, "cpu-0", 1))
+    seq = state.sequences[SID]
+    order2 = chunk_order(seq, Dispatch(SID, chunk_id, "cpu-1", 2), "pathtracer")
+    order1 = chunk_order(seq, Dispatch(SID, chunk_id, "cpu-0", 1), "pathtracer")
     # The two renders must be told apart by their bytes: the slow node's differs in its noise seed.
     order1 = ChunkOrder.model_validate(
         {**order1.model_dump(), "setup": order1.setup.model_copy(update={"seed": order1.setup.seed + 1})}
@@ -102,7 +93,7 @@ def test_a_superseded_attempt_never_reaches_the_master(tmp_path, late_arrives):
         get_verified(store, a2[frame].key, a2[frame].digest)
 
     # The master, from the order the coordinator builds, uses attempt 2's frames and only those.
-    segment = coordinator(state)._segment_order(state.sequences[SID], "sh010")
+    segment = segment_order(state.sequences[SID], "sh010")
     result = MasterNode(str(tmp_path)).stitch_segment(segment)
     assert [f.frame for f in result.frames] == [1001, 1002, 1003, 1004]
     for f in result.frames:

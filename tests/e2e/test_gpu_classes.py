@@ -26,7 +26,7 @@ from orchestrator.core import events as ev
 from orchestrator.embedded import LOG_NAME, render
 from orchestrator.scheduling.farm import FarmConfig, NodeClass
 from orchestrator.settings import FarmSettings
-from tests.builders import sequence, shot, spec
+from tests.builders import accepted_renders, sequence, shot, spec
 
 pytestmark = pytest.mark.ray
 
@@ -80,7 +80,7 @@ def test_each_class_pool_takes_its_ray_resource_and_a_class_with_none_left_canno
 def test_a_render_on_two_classes_is_priced_per_class_and_the_endpoint_agrees_with_the_log(ray_session, tmp_path):
     port = free_port()
     settings = FarmSettings(chunk_frames=2, metrics_port=port, farm=FarmConfig(classes=(H100, L40S)))
-    seq = sequence(shot("sh010", 1001, 1008), shot("sh020", 1009, 1016))
+    seq = sequence(shot("sh010", 1001, 1008), shot("sh020", 1009, 1016, angle=60))
     scrapes: list[dict] = []
 
     def watch(progress) -> None:
@@ -90,7 +90,7 @@ def test_a_render_on_two_classes_is_priced_per_class_and_the_endpoint_agrees_wit
 
     progress = render(seq, tmp_path, settings, on_progress=watch, poll=0.05)
     assert progress.status.value == "completed"
-    rendered = [e for e in logged(tmp_path) if isinstance(e, ev.ChunkRendered)]
+    rendered = accepted_renders(logged(tmp_path))
     assert {e.gpu_class for e in rendered} == {"h100", "l40s"}
     for e in rendered:
         assert e.cost_usd == pytest.approx(e.node_seconds * {"h100": 3.93, "l40s": 1.86}[e.gpu_class] / 3600)

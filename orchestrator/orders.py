@@ -1,0 +1,129 @@
+"""What the coordinator sends to nodes, built from the state: pure functions.
+
+Each order carries everything its node needs (setups, store keys, digests,
+grades), so a node never reads the event log; building orders never calls
+a node, so these are tested without Ray.
+"""
+
+from __future__ import annotations
+
+from nodes.protocol import (
+    CheckOrder,
+    ChunkOrder,
+    CutRow,
+    DeliverOrder,
+    SegmentOrder,
+    SheetTile,
+    SourceFrame,
+    SourceLayer,
+    StoredFrame,
+)
+from orchestrator.core.commands import Dispatch
+from orchestrator.core.events import FrameRecord
+from orchestrator.core.state import SequenceState
+from pipelines.master.conform import conform
+from pipelines.master.segments import segment_frames
+from pipelines.spec.sequence import Sequence
+from pipelines.spec.setup import shot_setup
+
+
+def master_prefix(spec: Sequence) -> str:
+    return f"{spec.show}/{spec.sequence}/master"
+
+
+def _stored(record: FrameRecord) -> StoredFrame:
+    return StoredFrame(frame=record.frame, key=record.key, digest=record.digest)
+
+
+def _rendered_frames(seq: SequenceState) -> dict[tuple[str, int], StoredFrame]:
+    """(shot, frame) -> the frame the log accepted, for every rendered chunk."""
+    return {(chunk.plan.shot, f.frame): _stored(f) for chunk in seq.chunks.values() for f in chunk.frames}
+
+
+def chunk_order(seq: SequenceState, command: Dispatch, engine: str) -> ChunkOrder:
+    chunk = seq.chunks[command.chunk_id]
+    spec = seq.spec
+    return ChunkOrder(
+        sequence_id=seq.sequence_id,
+        chunk_id=chunk.plan.chunk_id,
+        attempt=command.attempt,
+        setup=shot_setup(spec, chunk.plan.shot),
+        first=chunk.plan.frames.first,
+        last=chunk.plan.frames.last,
+        # Attempts write apart: a late, superseded attempt can never overwrite
+        # the frames the log accepted (the log says which attempt that was).
+        key_prefix=f"{spec.show}/{spec.sequence}/shots/{chunk.plan.shot}/v{chunk.version}/a{command.attempt}",
+        fps=spec.fps,
+        start_timecode=spec.start_timecode,
+        timeline_first=spec.timeline[0].frames.first,
+        engine=engine,
+    )
+
+
+def check_order(seq: SequenceState, name: str) -> CheckOrder:
+    cut = seq.cuts[name]
+    left, right = seq.boundary(cut)
+    left_record, right_record = seq.frame_record(cut.left, left), seq.frame_record(cut.right, right)
+    return CheckOrder(
+        sequence_id=seq.sequence_id,
+        cut=name,
+        left=cut.left,
+        right=cut.right,
+        fingerprint=seq.cut_fingerprint(cut),
+        spec=seq.spec.model_dump(mode="json"),
+        left_frame=_stored(left_record) if left_record else None,
+        right_frame=_stored(right_record) if right_record else None,
+        report_prefix=f"{seq.spec.show}/{seq.spec.sequence}/continuity",
+    )
+
+
+def segment_order(seq: SequenceState, name: str) -> SegmentOrder:
+    spec = seq.spec
+    segment = next(s for s in seq.segment_plan if s.name == name)
+    frames = _rendered_frames(seq)
+    master = tuple(
+        SourceFrame(
+            frame=m.frame,
+            layers=tuple(
+                SourceLayer(shot=x.shot, weight=x.weight, source=frames[x.shot, x.frame], grades=seq.grades(x.shot))
+                for x in m.layers
+            ),
+        )
+        for m in segment_frames(spec, segment)
+    )
+    return SegmentOrder(
+        sequence_id=seq.sequence_id,
+        segment=name,
+        fingerprint=seq.fingerprint(segment),
+        frames=master,
+        resolution=spec.resolution,
+        key_prefix=master_prefix(spec),
+        fps=spec.fps,
+        start_timecode=spec.start_timecode,
+        timeline_first=spec.timeline[0].frames.first,
+    )
+
+
+def deliver_order(seq: SequenceState, burn_in: bool) -> DeliverOrder:
+    spec = seq.spec
+    frames = tuple(_stored(f) for seg in seq.segment_plan for f in seq.segments[seg.name].frames)
+    by_frame = _rendered_frames(seq)
+    sheet = tuple(
+        SheetTile(
+            shot=shot.name,
+            label=f"{shot.name}  {shot.frames.first}-{shot.frames.last}",
+            source=by_frame[shot.name, (shot.frames.first + shot.frames.last) // 2],
+        )
+        for shot in spec.timeline
+    )
+    return DeliverOrder(
+        sequence_id=seq.sequence_id,
+        title=f"{spec.show} / {spec.sequence}",
+        frames=frames,
+        key_prefix=master_prefix(spec),
+        fps=spec.fps,
+        sheet=sheet,
+        cuts=tuple(CutRow(cut=c.name, status=c.status.value, reports=c.reports) for c in seq.cuts.values() if c.reports),
+        labels=tuple(f"{m.shot or 'gap'} {m.frame}" for m in conform(spec)) if burn_in else (),
+        resolution=spec.resolution,
+    )
