@@ -27,6 +27,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, TaskCancelledError
 
 from nodes.errors import PermanentError, StoreUnavailable, TransientError
+from nodes.storage import open_store
 from nodes.pool import ClassPool, class_slots, local_slots, start_check_node, start_master_node, start_render_nodes
 from nodes.actors.master import SourceFrameBad
 from nodes.protocol import CheckResult, ChunkResult, DeliverResult, SegmentResult
@@ -386,6 +387,10 @@ class Coordinator:
         else:  # one pool per node class, placed by the class's Ray resource
             slots = class_slots([ClassPool(c.name, c.count, c.resource, c.gpus, c.cpus) for c in farm.classes])
             per_node = {c.name: c.slots for c in farm.classes}
+        # Before any node of this farm writes: what a killed run left half-written goes.
+        store = open_store(self.store_url)
+        for seq in self.state.sequences.values():
+            store.discard_partial(f"{seq.spec.show}/{seq.spec.sequence}")
         timeout = self.settings.timeouts.call
         self.nodes = start_render_nodes(slots, self.store_url, pool.torch_threads, timeout, wait=pool.wait_for_nodes)
         self.master = start_master_node(self.store_url, timeout)

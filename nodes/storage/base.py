@@ -49,6 +49,12 @@ class Store(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def discard_partial(self, prefix: str) -> int:
+        """Remove what writes cut short by a crash left under `prefix`; returns how many.
+
+        Call it only while nothing writes under the prefix (a farm starting up).
+        """
+
 
 def get_verified(store: Store, key: str, digest: str) -> bytes:
     data = store.get(key)

@@ -3,6 +3,7 @@
 Writes go to a temporary name in the destination folder, are fsynced, then
 renamed over the final name, so a crash leaves either the old object, the
 new one, or a stray temporary file, never a torn frame under a real key.
+The farm discards such strays when it starts again (`discard_partial`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import tempfile
 from pathlib import Path
 
 from nodes.storage.base import ObjectMissing, check_key, sha256
+
+TMP_PREFIX = ".tmp-"
 
 
 class LocalStore:
@@ -24,7 +27,7 @@ class LocalStore:
     def put(self, key: str, data: bytes) -> str:
         dest = self.path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=dest.parent)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -49,3 +52,11 @@ class LocalStore:
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def discard_partial(self, prefix: str) -> int:
+        """Temporary files a killed writer left between mkstemp and the rename."""
+        top = self.path(prefix)
+        strays = [p for p in top.rglob(f"{TMP_PREFIX}*") if p.is_file()] if top.is_dir() else []
+        for stray in strays:
+            stray.unlink(missing_ok=True)
+        return len(strays)

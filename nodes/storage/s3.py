@@ -209,6 +209,12 @@ class S3Store:
             return False
         return True
 
+    def discard_partial(self, prefix: str) -> int:
+        # An object appears only when its PUT (or multipart upload) completes, so a
+        # killed writer leaves no object; its unfinished multipart parts are the
+        # bucket lifecycle rule's to expire (AbortIncompleteMultipartUpload).
+        return 0
+
     # -- administration ----------------------------------------------------------
 
     def ensure_bucket(self) -> None:

@@ -171,6 +171,34 @@ def prefetched(items: Iterable[np.ndarray], convert: Callable[[np.ndarray], T], 
         worker.join()
 
 
+MAX_REORDER = 64
+"""More frames than any encoder preset holds back for B-frame reordering."""
+
+
+class DecodeOrder:
+    """Mends decode timestamps an encoder left uninitialised, before the muxer sees them.
+
+    x265 computes a packet's DTS from the first frames' timestamps; an encode
+    shorter than its B-frame delay (a two-frame clip at a fast preset) comes
+    back with DTS values of about -9e13, which the MP4 muxer refuses
+    ("patches welcome"). Such a clip is not reordered, so a DTS that cannot be
+    right (after its PTS, or further before it than any reordering goes) is
+    replaced by the next one in decode order.
+    """
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+
+    def __call__(self, packets: list[av.Packet]) -> list[av.Packet]:
+        for p in packets:
+            if p.pts is None:
+                continue
+            if p.dts is None or p.dts > p.pts or p.dts < p.pts - MAX_REORDER:
+                p.dts = p.pts if self.last is None else min(p.pts, self.last + 1)
+            self.last = p.dts
+        return packets
+
+
 def set_vui(target: object, vui: tuple[int, int, int, int]) -> None:
     """Tag a codec context or frame with (primaries, transfer, matrix, range)."""
     target.color_primaries, target.color_trc, target.colorspace, target.color_range = vui  # type: ignore[attr-defined]
@@ -233,6 +261,7 @@ def encode_hdr10(
                 r, g, b = acescg_to_pq_bt2020_planar(rgb, peak_nits)
                 return planar_light_levels(r, g, b), planar_ycbcr420(r, g, b, kr=BT2020_KR, kb=BT2020_KB, bits=10)
 
+            in_order = DecodeOrder()
             # closing(): stop the worker now if encoding fails, not when the traceback dies.
             with contextlib.closing(prefetched(frames, convert)) as converted:
                 for (c, a), planes in converted:
@@ -240,11 +269,11 @@ def encode_hdr10(
                     vf = video_frame(planes, "yuv420p10le", width, height)
                     set_vui(vf, HDR10_VUI)
                     vf.pts = count
-                    container.mux(stream.encode(vf))
+                    container.mux(in_order(stream.encode(vf)))
                     count += 1
             if count == 0:
                 raise ValueError("no frames to encode")
-            container.mux(stream.encode(None))
+            container.mux(in_order(stream.encode(None)))
         if _cta_round(seen_cll) > maxcll or _cta_round(seen_fall) > maxfall:
             raise LightLevelError(
                 f"content reaches MaxCLL={_cta_round(seen_cll)} MaxFALL={_cta_round(seen_fall)}, "

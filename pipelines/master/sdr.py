@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelines.color.display import to_display_srgb
 from pipelines.color.pq import ycbcr420
-from pipelines.master.hdr10 import prefetched, set_vui, video_frame
+from pipelines.master.hdr10 import DecodeOrder, prefetched, set_vui, video_frame
 
 BT709_KR, BT709_KB = 0.2126, 0.0722
 # VUI code points (ITU-T H.273): BT.709 primaries, transfer and matrix; limited range.
@@ -123,16 +123,17 @@ def encode_sdr_proxy(
                     burn_text(rgb8, burn_in(i))
                 return ycbcr420(_SRGB_TO_BT1886[rgb8], kr=BT709_KR, kb=BT709_KB, bits=8)
 
+            in_order = DecodeOrder()
             with contextlib.closing(prefetched(frames, convert)) as converted:
                 for planes in converted:
                     vf = video_frame(planes, "yuv420p", width, height)
                     set_vui(vf, BT709_VUI)
                     vf.pts = count
-                    container.mux(stream.encode(vf))
+                    container.mux(in_order(stream.encode(vf)))
                     count += 1
             if count == 0:
                 raise ValueError("no frames to encode")
-            container.mux(stream.encode(None))
+            container.mux(in_order(stream.encode(None)))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

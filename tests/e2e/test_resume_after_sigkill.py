@@ -101,6 +101,7 @@ def test_killed_twice_then_resumed_gives_a_byte_identical_master_and_renders_not
 
     assert "completed" in output
     resumed = master_bytes(out)
+    assert not list(out.rglob(".tmp-*"))  # what a kill left half-written was discarded on resume
     assert set(resumed) == set(clean_master)
     assert [k for k in clean_master if resumed[k] != clean_master[k]] == []
     assert len([k for k in clean_master if k.startswith("exr/")]) == 24

@@ -62,3 +62,18 @@ def test_a_failed_local_write_keeps_the_previous_object(tmp_path, monkeypatch):
         store.put("a/b.exr", b"new")
     assert store.get("a/b.exr") == b"old"
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b.exr"]
+
+
+def test_what_a_killed_writer_left_is_discarded_under_the_prefix_and_only_there(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put("demo/sq010/master/exr/001001.exr", b"frame")
+    store.put("other/sq/a.exr", b"keep")
+    # A writer killed between creating its temporary file and the rename.
+    for stray in ("demo/sq010/master/exr/.tmp-k1l2", "demo/sq010/shots/sh010/v1/a1/.tmp-x9", "other/sq/.tmp-zz"):
+        (tmp_path / stray).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / stray).write_bytes(b"half a fr")
+    assert store.discard_partial("demo/sq010") == 2
+    assert store.get("demo/sq010/master/exr/001001.exr") == b"frame"
+    assert not list((tmp_path / "demo").rglob(".tmp-*"))
+    assert (tmp_path / "other/sq/.tmp-zz").exists()  # another sequence's folder is not touched
+    assert store.discard_partial("demo/none") == 0

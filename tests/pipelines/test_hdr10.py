@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from pipelines.color.pq import acescg_to_pq_bt2020, pq_encode, pq_to_code10
-from pipelines.master.hdr10 import LightLevelError, encode_hdr10, hdr10_from_master, measure_light_levels, prefetched
+from pipelines.master.hdr10 import (
+    DecodeOrder,
+    LightLevelError,
+    encode_hdr10,
+    hdr10_from_master,
+    measure_light_levels,
+    prefetched,
+)
 
 W, H = 128, 72
 FPS = Fraction(24)
@@ -163,3 +170,28 @@ def test_refuses_bad_input(tmp_path):
     with pytest.raises(ValueError, match="count"):
         hdr10_from_master(master_frame, 0, out, fps=FPS, width=W, height=H)
     assert list(tmp_path.iterdir()) == []
+
+
+def packets(*stamps: tuple[int, int]) -> list[av.Packet]:
+    out = []
+    for pts, dts in stamps:
+        p = av.Packet(b"\x00")
+        p.pts, p.dts = pts, dts
+        out.append(p)
+    return out
+
+
+def test_decode_timestamps_an_encoder_left_uninitialised_are_mended_and_real_ones_kept():
+    # x265 on a clip shorter than its B-frame delay: DTS from uninitialised memory.
+    garbage = DecodeOrder()(packets((0, -93991535334080), (1, -93991535334079)))
+    assert [(p.pts, p.dts) for p in garbage] == [(0, 0), (1, 1)]
+    # A reordered stream's own DTS (B-frames: decode order 0, 3, 1, 2) are left alone.
+    reordered = DecodeOrder()(packets((0, -2), (3, -1), (1, 0), (2, 1)))
+    assert [p.dts for p in reordered] == [-2, -1, 0, 1]
+
+
+def test_two_frame_clips_encode_every_time(tmp_path):
+    frames = [master_frame(i) for i in range(2)]
+    for i in range(8):  # the uninitialised DTS showed up in most runs on a busy machine
+        encode_hdr10(frames, tmp_path / f"{i}.mp4", fps=FPS, width=W, height=H, maxcll=10000, maxfall=10000, preset="ultrafast")
+    assert len(list(tmp_path.glob("*.mp4"))) == 8
