@@ -199,6 +199,28 @@ class DecodeOrder:
         return packets
 
 
+def encode_planes(
+    container: av.container.OutputContainer,
+    stream: av.VideoStream,
+    planes: Iterable[tuple[np.ndarray, ...]],
+    pix_fmt: str,
+    vui: tuple[int, int, int, int],
+) -> int:
+    """Encode Y'CbCr frames in order, muxing every packet, then flush; returns how many frames."""
+    in_order = DecodeOrder()
+    count = 0
+    for frame_planes in planes:
+        vf = video_frame(frame_planes, pix_fmt, stream.width, stream.height)
+        set_vui(vf, vui)
+        vf.pts = count
+        container.mux(in_order(stream.encode(vf)))
+        count += 1
+    if count == 0:
+        raise ValueError("no frames to encode")
+    container.mux(in_order(stream.encode(None)))
+    return count
+
+
 def set_vui(target: object, vui: tuple[int, int, int, int]) -> None:
     """Tag a codec context or frame with (primaries, transfer, matrix, range)."""
     target.color_primaries, target.color_trc, target.colorspace, target.color_range = vui  # type: ignore[attr-defined]
@@ -243,7 +265,6 @@ def encode_hdr10(
     tmp = path.with_name(f".{path.name}.partial")
     start = time.perf_counter()
     seen_cll = seen_fall = 0.0
-    count = 0
     try:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = container.add_stream(
@@ -261,19 +282,15 @@ def encode_hdr10(
                 r, g, b = acescg_to_pq_bt2020_planar(rgb, peak_nits)
                 return planar_light_levels(r, g, b), planar_ycbcr420(r, g, b, kr=BT2020_KR, kb=BT2020_KB, bits=10)
 
-            in_order = DecodeOrder()
-            # closing(): stop the worker now if encoding fails, not when the traceback dies.
-            with contextlib.closing(prefetched(frames, convert)) as converted:
+            def measured(converted: Iterable[tuple[tuple[float, float], tuple[np.ndarray, ...]]]):
+                nonlocal seen_cll, seen_fall
                 for (c, a), planes in converted:
                     seen_cll, seen_fall = max(seen_cll, c), max(seen_fall, a)
-                    vf = video_frame(planes, "yuv420p10le", width, height)
-                    set_vui(vf, HDR10_VUI)
-                    vf.pts = count
-                    container.mux(in_order(stream.encode(vf)))
-                    count += 1
-            if count == 0:
-                raise ValueError("no frames to encode")
-            container.mux(in_order(stream.encode(None)))
+                    yield planes
+
+            # closing(): stop the worker now if encoding fails, not when the traceback dies.
+            with contextlib.closing(prefetched(frames, convert)) as converted:
+                count = encode_planes(container, stream, measured(converted), "yuv420p10le", HDR10_VUI)
         if _cta_round(seen_cll) > maxcll or _cta_round(seen_fall) > maxfall:
             raise LightLevelError(
                 f"content reaches MaxCLL={_cta_round(seen_cll)} MaxFALL={_cta_round(seen_fall)}, "

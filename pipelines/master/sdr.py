@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelines.color.display import to_display_srgb
 from pipelines.color.pq import ycbcr420
-from pipelines.master.hdr10 import DecodeOrder, prefetched, set_vui, video_frame
+from pipelines.master.hdr10 import encode_planes, prefetched, set_vui
 
 BT709_KR, BT709_KB = 0.2126, 0.0722
 # VUI code points (ITU-T H.273): BT.709 primaries, transfer and matrix; limited range.
@@ -103,7 +103,6 @@ def encode_sdr_proxy(
     tmp = path.with_name(f".{path.name}.partial")
     codec = proxy_codec()
     start = time.perf_counter()
-    count = 0
     try:
         with av.open(str(tmp), "w", format="mp4") as container:
             options = {"preset": preset, "crf": str(crf)}
@@ -123,17 +122,8 @@ def encode_sdr_proxy(
                     burn_text(rgb8, burn_in(i))
                 return ycbcr420(_SRGB_TO_BT1886[rgb8], kr=BT709_KR, kb=BT709_KB, bits=8)
 
-            in_order = DecodeOrder()
             with contextlib.closing(prefetched(frames, convert)) as converted:
-                for planes in converted:
-                    vf = video_frame(planes, "yuv420p", width, height)
-                    set_vui(vf, BT709_VUI)
-                    vf.pts = count
-                    container.mux(in_order(stream.encode(vf)))
-                    count += 1
-            if count == 0:
-                raise ValueError("no frames to encode")
-            container.mux(in_order(stream.encode(None)))
+                count = encode_planes(container, stream, converted, "yuv420p", BT709_VUI)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
