@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError, TaskCancelledError
+from ray.exceptions import RayActorError, TaskCancelledError
 
-from nodes.errors import PermanentError, StoreUnavailable, TransientError
+from nodes.errors import StoreUnavailable
 from nodes.storage import open_store
 from nodes.pool import ClassPool, class_slots, local_slots, start_check_node, start_master_node, start_render_nodes
 from nodes.actors.master import SourceFrameBad
@@ -52,6 +52,7 @@ from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState
 from orchestrator.core.status import SequenceStatus
 from orchestrator.eventlog import SqliteEventLog
+from orchestrator.failures import cause_of, classify
 from orchestrator.orders import check_order, chunk_order, deliver_order, segment_order
 from orchestrator.progress import Progress, progress_of
 from orchestrator.scheduling.chunk_size import plan_sized
@@ -206,13 +207,13 @@ class Coordinator:
             return  # preempted: ChunkPreempted already put the chunk back in the queue
         except Exception as e:  # classified once, here, into a retry policy
             self._calls.pop(key, None)
-            retryable, message = _classify(e)
+            retryable, message = classify(e)
             lost = isinstance(e, RayActorError)
             if lost:
                 # Ray is restarting the node: its slots stay held by this attempt until it
                 # answers again, so no chunk is sent there only to fail on arrival.
                 await self._node_back(command.node_id)
-            cause = e.cause if isinstance(e, RayTaskError) else e
+            cause = cause_of(e)
             # Neither a replaced process nor a store that is down says anything about the node.
             node_fault = not lost and not isinstance(cause, StoreUnavailable)
             self._emit(
@@ -254,7 +255,7 @@ class Coordinator:
             try:
                 return await asyncio.wait_for(_awaitable(call()), timeout)
             except Exception as e:
-                if attempt == self.settings.max_attempts or not _classify(e)[0]:
+                if attempt == self.settings.max_attempts or not classify(e)[0]:
                     raise
             await asyncio.sleep(backoff(self.state, attempt))
 
@@ -275,7 +276,7 @@ class Coordinator:
             order = check_order(self.state.sequences[sequence_id], cut)
             result: CheckResult = await self._call(lambda: self.checker.check.remote(order), self.settings.timeouts.chunk)
         except Exception as e:
-            _, message = _classify(e)
+            _, message = classify(e)
             self._emit(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"checking {cut}: {message}"))
             return
         self._emit(
@@ -340,7 +341,7 @@ class Coordinator:
 
     def _master_failed(self, sequence_id: str, what: str, e: Exception) -> None:
         """A bad source frame sends its chunk back to render; anything else fails the sequence."""
-        cause = e.cause if isinstance(e, RayTaskError) else e
+        cause = cause_of(e)
         seq = self.state.sequences[sequence_id]
         if isinstance(cause, SourceFrameBad):
             chunk = seq.chunk_holding(cause.shot, cause.frame)
@@ -351,7 +352,7 @@ class Coordinator:
                     )
                 )
                 return
-        _, message = _classify(e)
+        _, message = classify(e)
         if seq.status in (SequenceStatus.RENDERING, SequenceStatus.STITCHING):
             self._emit(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"{what}: {message}"))
 
@@ -488,17 +489,3 @@ class Coordinator:
 
 async def _awaitable(ref: Any) -> Any:
     return await ref
-
-
-def _classify(e: BaseException) -> tuple[bool, str]:
-    """(retryable, message) for anything a node call can raise."""
-    if isinstance(e, asyncio.TimeoutError | GetTimeoutError):
-        return True, "timed out"
-    if isinstance(e, RayActorError):
-        return True, f"node lost: {type(e).__name__}"
-    cause = e.cause if isinstance(e, RayTaskError) else e
-    if isinstance(cause, PermanentError):
-        return False, str(cause)
-    if isinstance(cause, TransientError):
-        return True, str(cause)
-    return True, f"{type(cause).__name__}: {cause}"
