@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,6 @@ class Coordinator:
             from orchestrator.metrics import FarmMetrics
 
             metrics = FarmMetrics(prices=settings.prices, engine=settings.engine)
-        self.farm = settings.farm_config
         self.state = FarmState(policy=settings.policy)
         for _, event in self.log.read():
             self.state = evolve(self.state, event)
@@ -190,15 +190,13 @@ class Coordinator:
 
     def _plan(self, spec: Sequence, shots: set[str] | None = None) -> list[ChunkPlan]:
         """Chunks sized toward the farm's target duration once the runtime model knows the engine."""
-        nodes: dict[str, int] = {}
-        for node in self.state.nodes.values():
-            nodes[node.gpu_class] = nodes.get(node.gpu_class, 0) + 1
+        nodes = Counter(node.gpu_class for node in self.state.nodes.values())
         s = self.settings
-        return plan_sized(spec, self.state.runtime, self.farm, s.engine, s.chunk_frames, nodes, shots)
+        return plan_sized(spec, self.state.runtime, self.state.policy.farm, s.engine, s.chunk_frames, nodes, shots)
 
     async def _render(self, command: Dispatch, gpu_class: str) -> None:
         base = dict(sequence_id=command.sequence_id, chunk_id=command.chunk_id, attempt=command.attempt)
-        key = (command.sequence_id, command.chunk_id, command.attempt)
+        key = command.key
         try:
             order = chunk_order(self.state.sequences[command.sequence_id], command, self.settings.engine)
             ref = self._calls[key] = self.nodes[command.node_id].render.remote(order)
@@ -406,7 +404,7 @@ class Coordinator:
         sid, digest = sequence_id_of(sequence), spec_digest(sequence)
         width, height = sequence.resolution
         try:  # a shot no class can run is refused now, not left queued for ever
-            self.farm.check_sequence({s.name: Need(self.settings.engine, width * height) for s in sequence.shots})
+            self.state.policy.farm.check_sequence({s.name: Need(self.settings.engine, width * height) for s in sequence.shots})
         except FarmConfigError as e:
             raise BadRequest(str(e)) from None
         existing = self.state.sequences.get(sid)

@@ -8,11 +8,16 @@ from typing import Any
 from orchestrator.core import events as ev
 from orchestrator.core.evolve import evolve, replay
 from orchestrator.core.state import FarmState, Policy
+from orchestrator.scheduling.farm import NodeClass
 from pipelines.chunking import plan_chunks
 from pipelines.spec.loading import parse_sequence
 from pipelines.spec.sequence import Sequence
 
 SID = "demo:sq010"
+
+# The two GPU classes the session's Ray fakes with custom resources (tests/conftest.py).
+H100 = NodeClass(name="h100", count=1, resource="gpu_class_h100", cpus=0.5, speed=1.0, usd_per_hour=3.93)
+L40S = NodeClass(name="l40s", count=1, resource="gpu_class_l40s", cpus=0.5, speed=0.6, usd_per_hour=1.86)
 
 
 def shot(name: str, first: int, last: int, handles: int = 0, angle: float = 0.0, **extra: Any) -> dict[str, Any]:

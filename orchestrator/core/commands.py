@@ -20,6 +20,11 @@ class Dispatch:
     node_id: str
     attempt: int
 
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """The attempt this dispatch starts, as a node's queue and a Preempt name it."""
+        return self.sequence_id, self.chunk_id, self.attempt
+
     def started(self, at: float, gpu_class: str) -> ev.ChunkStarted:
         """What is recorded before the chunk is sent."""
         return ev.ChunkStarted(

@@ -17,20 +17,14 @@ from orchestrator.cluster.adapter import FakeClusterAPI
 from orchestrator.cluster.operator import Scaler
 from orchestrator.cli import main
 from orchestrator.embedded import LOG_NAME, start_coordinator
-from orchestrator.scheduling.farm import FarmConfig, NodeClass
+from orchestrator.scheduling.farm import FarmConfig
 from orchestrator.settings import FarmSettings, PoolSettings
-from tests.builders import sequence, shot
-from tests.orchestrator.cluster.clusters import gpu_node, group, raycluster
+from tests.builders import H100, L40S, sequence, shot
+from tests.orchestrator.cluster.clusters import gpu_node, group, raycluster, replicas
 
 pytestmark = pytest.mark.ray
 
-H100 = NodeClass(name="h100", count=1, resource="gpu_class_h100", cpus=0.5, speed=1.0, usd_per_hour=3.93)
-L40S = NodeClass(name="l40s", count=1, resource="gpu_class_l40s", cpus=0.5, speed=0.6, usd_per_hour=1.86)
 KEY = ("shotfarm", "shotfarm")
-
-
-def replicas(api: FakeClusterAPI) -> dict[str, int]:
-    return {g["groupName"]: g.get("replicas") for g in api.rayclusters[KEY]["spec"]["workerGroupSpecs"]}
 
 
 def test_the_worker_groups_follow_the_queue_up_while_rendering_and_back_down_when_done(ray_session, tmp_path):

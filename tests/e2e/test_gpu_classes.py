@@ -24,14 +24,12 @@ from nodes.pool import ClassPool, class_slots, start_render_nodes
 from orchestrator.cli import main
 from orchestrator.core import events as ev
 from orchestrator.embedded import LOG_NAME, render
-from orchestrator.scheduling.farm import FarmConfig, NodeClass
+from orchestrator.scheduling.farm import FarmConfig
 from orchestrator.settings import FarmSettings
-from tests.builders import accepted_renders, sequence, shot, spec
+from tests.builders import H100, L40S, accepted_renders, sequence, shot, spec
 
 pytestmark = pytest.mark.ray
 
-H100 = NodeClass(name="h100", count=1, resource="gpu_class_h100", cpus=0.5, speed=1.0, usd_per_hour=3.93)
-L40S = NodeClass(name="l40s", count=1, resource="gpu_class_l40s", cpus=0.5, speed=0.6, usd_per_hour=1.86)
 
 
 def free_port() -> int:

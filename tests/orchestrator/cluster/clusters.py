@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.cluster.adapter import ClusterNode
+from orchestrator.cluster.adapter import ClusterNode, FakeClusterAPI
 
 
 def group(
@@ -54,3 +54,8 @@ def gpu_node(name: str, product: str, gpus: int = 1, **labels: str) -> ClusterNo
 
 def cpu_node(name: str) -> ClusterNode:
     return ClusterNode(name=name, labels={"node.kubernetes.io/instance-type": "m6i.2xlarge"}, gpus=0)
+
+
+def replicas(api: FakeClusterAPI, name: str = "shotfarm", namespace: str = "shotfarm") -> dict[str, int]:
+    """Each worker group's replicas in the in-memory cluster, by group name."""
+    return {g["groupName"]: g.get("replicas") for g in api.rayclusters[(namespace, name)]["spec"]["workerGroupSpecs"]}

@@ -9,7 +9,7 @@ import pytest
 from orchestrator.cluster.adapter import ClusterError, FakeClusterAPI, NotFound
 from orchestrator.cluster.operator import reconcile, run
 from orchestrator.cost import PriceBook
-from tests.orchestrator.cluster.clusters import cpu_node, gpu_node, group, raycluster
+from tests.orchestrator.cluster.clusters import cpu_node, gpu_node, group, raycluster, replicas
 
 PRICES = PriceBook(usd_per_hour={"cpu": 0.05, "a10g": 1.0, "l40s": 2.0, "h100": 4.0})
 NODES = [gpu_node("h-1", "NVIDIA-H100-80GB-HBM3", gpus=2), gpu_node("a-1", "NVIDIA-A10G"), cpu_node("c-1")]
@@ -18,10 +18,6 @@ KEY = ("shotfarm", "shotfarm")
 
 def cluster(*groups) -> FakeClusterAPI:
     return FakeClusterAPI(NODES, {KEY: raycluster(*groups)})
-
-
-def replicas(api: FakeClusterAPI) -> dict[str, int]:
-    return {g["groupName"]: g.get("replicas") for g in api.rayclusters[KEY]["spec"]["workerGroupSpecs"]}
 
 
 def test_demand_scales_groups_up_and_no_demand_back_to_their_minimum():
