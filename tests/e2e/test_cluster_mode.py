@@ -44,29 +44,32 @@ def test_the_worker_groups_follow_the_queue_up_while_rendering_and_back_down_whe
 
     scaler = Scaler(api, demand, settings.prices, None, interval=0.05, name="shotfarm", namespace="shotfarm")
     try:
-        ray.get(coordinator.start.remote(2, 0), timeout=120)
         scaler.start()
+        # Queued before any render node exists, as on a cluster scaled to zero.
         sid = ray.get(coordinator.submit.remote(sequence(shot("sh010", 1001, 1008)).model_dump(mode="json")))
-        scaled_up: dict[str, int] = {}
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            if any(replicas(api).values()):
-                scaled_up = scaled_up or replicas(api)
-            if ray.get(coordinator.progress.remote(sid), timeout=30).finished:
-                break
-            time.sleep(0.05)
+        scaled_up = wait_for(lambda: replicas(api) if any(replicas(api).values()) else None, 60)
+        ray.get(coordinator.start.remote(2, 0), timeout=120)
+        wait_for(lambda: ray.get(coordinator.progress.remote(sid), timeout=30).finished, 240)
         assert ray.get(coordinator.progress.remote(sid), timeout=30).status.value == "completed"
-        settle = time.monotonic() + 30
-        while any(replicas(api).values()) and time.monotonic() < settle:
-            time.sleep(0.05)  # the next passes see an empty queue
+        wait_for(lambda: not any(replicas(api).values()), 30)  # the next passes see an empty queue
     finally:
         scaler.stop()
         ray.get(coordinator.shutdown.remote(), timeout=30)
         ray.kill(coordinator)
-    assert scaled_up.get("gpu-h100", 0) >= 1  # the fastest class was wanted first
+    assert scaled_up and scaled_up.get("gpu-h100", 0) >= 1  # the fastest class was wanted first
     assert max(d.get("h100", 0) for d in seen) >= 1
     assert replicas(api) == {"gpu-h100": 0, "gpu-l40s": 0}  # nothing queued: back to the minimum
     assert {} in seen[-3:]
+
+
+def wait_for(check, seconds: float):
+    """`check()` once it is truthy, or None after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.05)
+    return None
 
 
 def test_serve_in_cluster_mode_outside_a_cluster_is_exit_2_naming_the_flag(tmp_path, capsys, monkeypatch):
