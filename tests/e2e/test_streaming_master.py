@@ -27,7 +27,10 @@ def trace(out) -> list[tuple[str, dict]]:
 def run(ray_session, tmp_path_factory):
     out = tmp_path_factory.mktemp("streaming")
     seq = sequence(
-        shot("sh010", 1001, 1004), shot("sh020", 1005, 1008, angle=60), shot("sh030", 1009, 1032, angle=120)
+        shot("sh010", 1001, 1004),
+        shot("sh020", 1005, 1008, angle=60),
+        # Many more samples: sh030 is still rendering long after sh010 and its cut are final.
+        shot("sh030", 1009, 1032, angle=120, samples=4096),
     )
     first = render(seq, out, FarmSettings(chunk_frames=2), poll=0.1)
     master = {p.name: p.read_bytes() for p in (out / "demo/sq010/master/exr").iterdir()}
