@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import random
 import signal
@@ -177,6 +178,21 @@ def master_bytes(events: list[ev.Event], store: Store) -> dict[str, bytes]:
     return {r.key: store.get(r.key) for r in (*m.frames, m.contact_sheet, *m.deliverables.values())} if m else {}
 
 
+def master_differences(master: dict[str, bytes], clean: dict[str, bytes]) -> list[str]:
+    """Each key whose bytes are not the clean run's, and how: missing, extra, or sizes and digests."""
+    out = []
+    for key in sorted(set(master) | set(clean)):
+        got, want = master.get(key), clean.get(key)
+        if got == want:
+            continue
+        if got is None or want is None:
+            out.append(f"{key}: {'missing' if got is None else 'not in the clean master'}")
+        else:
+            digests = hashlib.sha256(got).hexdigest()[:12], hashlib.sha256(want).hexdigest()[:12]
+            out.append(f"{key}: {len(got)} bytes {digests[0]}, clean {len(want)} bytes {digests[1]}")
+    return out
+
+
 def rerendered_after_recorded(events: list[ev.Event]) -> int:
     """ChunkStarted for a chunk whose accepted render stands (not invalidated, shot not requeued)."""
     state, recorded, n = replay([]), set(), 0
@@ -237,6 +253,8 @@ class Outcome:
     invalidated: int = 0
     node_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    differs: list[str] = field(default_factory=list)
+    """Master files not byte-identical to the clean run's, each with how they differ."""
     detail: dict[str, str] = field(default_factory=dict)
     events: list[ev.Event] = field(default_factory=list, repr=False)
     direct: Store | None = field(default=None, repr=False)
@@ -255,6 +273,7 @@ class Outcome:
         self.completed = any(s.status.value == "completed" for s in state.sequences.values())
         store = self.store
         master = master_bytes(self.events, store) if self.completed else {}
+        self.differs = master_differences(master, clean.master)
         self.frames_lost = sum(master.get(key) != data for key, data in clean.master.items())
         for chunk in (c for s in state.sequences.values() for c in s.chunks_in(ChunkStatus.RENDERED)):
             for f in chunk.frames:
