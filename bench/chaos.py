@@ -49,19 +49,24 @@ from orchestrator.core.status import ChunkStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--chunk-frames", "2", "--cpus", "2"]
-RUN_TIMEOUT = 240.0
-STALL = 60.0
-"""Seconds without a new event after which a live run counts as stalled (start-up takes ~15 s)."""
+RUN_TIMEOUT = 300.0
+STALL = 150.0
+"""Seconds without a new event after which a live run counts as stalled: start-up takes ~15 s,
+and a restart may first wait up to 60 s for the killed coordinator to let go of the log."""
 BUCKET = "shotfarm-chaos"
 
 
 def chaos_spec() -> dict:
-    """Three shots, 28 rendered frames in 14 chunks, cameras 60 degrees apart so every cut is ok."""
+    """Three shots, 28 rendered frames in 14 chunks, cameras 60 degrees apart so every cut is ok.
 
-    def shot(name: str, first: int, last: int, handles: int, position: list[float]) -> dict:
+    The last shot takes eight times the samples: it is still rendering, seconds long, when the
+    first shot is final and stitched, so every fault has a running farm to land in.
+    """
+
+    def shot(name: str, first: int, last: int, handles: int, position: list[float], **extra) -> dict:
         keys = [{"frame": 0, "position": position, "look_at": [0, 1, 0], "fov": 35}]
         return {"name": name, "scene": "set", "frames": {"first": first, "last": last}, "handles": handles,
-                "camera": {"keys": keys}}  # fmt: skip
+                "camera": {"keys": keys}, **extra}  # fmt: skip
 
     return {
         "show": "demo", "sequence": "chaos", "resolution": [64, 36], "samples": 192, "bounces": 2,
@@ -72,7 +77,7 @@ def chaos_spec() -> dict:
                         {"type": "sphere", "name": "orb", "center": [0, 1, 0], "radius": 1, "material": "lamp"}],
             "lights": [{"type": "sky", "intensity": 0.5}], "subject": "orb"}},
         "shots": [shot("sh010", 1001, 1010, 1, [0, 1.2, 6]), shot("sh020", 1011, 1018, 0, [5.1962, 1.2, 3]),
-                  shot("sh030", 1019, 1024, 1, [5.1962, 1.2, -3])],
+                  shot("sh030", 1019, 1024, 1, [5.1962, 1.2, -3], samples=1536)],
     }  # fmt: skip
 
 

@@ -24,7 +24,7 @@ from orchestrator.logcheck import verify
 from orchestrator.metrics import FarmMetrics, MetricNames
 from tests.nodes.s3_fixtures import load_tier
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 SEED = int(os.environ.get("SHOTFARM_CHAOS_SEED") or random.randrange(2**32))
 
 

@@ -93,6 +93,7 @@ def test_the_page_follows_a_render_live_from_nothing_to_the_master(farm, tmp_pat
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         expect = sync_api.expect
+        expect.set_options(timeout=30_000)  # a loaded machine: a bound, not a timing assertion
         page.goto(url)
         page.fill("#token", DEMO)
         page.click("#auth button[type=submit]")
