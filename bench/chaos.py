@@ -554,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
                 o = run(spec, Path(tmp) / f"{name}-{i}", clean, rng)
                 outcomes.setdefault(name, []).append(o)
                 print(f"{name} #{i + 1}: completed={o.completed} faults={o.faults} lost={o.frames_lost} "
-                      f"rerendered={o.rerendered} retries={o.retries} {o.detail or ''} {'; '.join(o.notes)}",
+                      f"rerendered={o.rerendered} retries={o.retries} {o.detail or ''} {'; '.join(o.notes + o.differs)}",
                       flush=True)  # fmt: skip
     print(f"\n{table(clean, outcomes)}\n\n{time.monotonic() - started:.0f}s wall")
     return 1 if any(o.frames_lost or o.rerendered or not o.completed for r in outcomes.values() for o in r) else 0
