@@ -27,7 +27,7 @@ pytestmark = pytest.mark.ray
 KEY = ("shotfarm", "shotfarm")
 
 
-def test_the_worker_groups_follow_the_queue_up_while_rendering_and_back_down_when_done(ray_session, tmp_path):
+def test_the_worker_groups_scale_up_to_a_queued_sequence_and_back_down_when_it_is_done(ray_session, tmp_path):
     settings = FarmSettings(
         chunk_frames=2, farm=FarmConfig(classes=(H100, L40S)), pool=PoolSettings(wait_for_nodes=False)
     )
