@@ -14,7 +14,7 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Dispatch:
+class _AttemptAtNode:
     sequence_id: str
     chunk_id: str
     node_id: str
@@ -22,9 +22,12 @@ class Dispatch:
 
     @property
     def key(self) -> tuple[str, str, int]:
-        """The attempt this dispatch starts, as a node's queue and a Preempt name it."""
+        """The attempt, as a node's queue names it: Dispatch starts it, Preempt takes it back."""
         return self.sequence_id, self.chunk_id, self.attempt
 
+
+@dataclass(frozen=True)
+class Dispatch(_AttemptAtNode):
     def started(self, at: float, gpu_class: str) -> ev.ChunkStarted:
         """What is recorded before the chunk is sent."""
         return ev.ChunkStarted(
@@ -84,18 +87,10 @@ class Fail:
 
 
 @dataclass(frozen=True)
-class Preempt:
+class Preempt(_AttemptAtNode):
     """Take back an attempt waiting at its node (record ChunkPreempted, then cancel the call)."""
 
-    sequence_id: str
-    chunk_id: str
-    node_id: str
-    attempt: int
     reason: str
-
-    @property
-    def key(self) -> tuple[str, str, int]:
-        return self.sequence_id, self.chunk_id, self.attempt
 
     def preempted(self, at: float) -> ev.ChunkPreempted:
         return ev.ChunkPreempted(
