@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator import arguments
 from orchestrator.progress import Progress
 from orchestrator.remote_cli import COMMANDS as REMOTE_COMMANDS
 from orchestrator.remote_cli import add_commands
@@ -27,16 +28,6 @@ if TYPE_CHECKING:
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
 
-def _resolution(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
-    if w < 8 or h < 8:
-        raise argparse.ArgumentTypeError(f"resolution must be at least 8x8, got {text!r}")
-    return w, h
-
-
 def parser() -> argparse.ArgumentParser:
     """Every `shotfarm` command and flag (the Kubernetes manifests are checked against it)."""
     p = argparse.ArgumentParser(prog="shotfarm", description="Render farm for cinematic sequences.")
@@ -44,16 +35,16 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="render a sequence spec on this machine (resumes if interrupted)")
     r.add_argument("spec", type=Path)
     r.add_argument("--out", type=Path, default=Path("out"), help="output folder: store, event log, master")
-    r.add_argument("--cpus", type=int, default=None, help="CPU slots for render nodes (default: all)")
-    r.add_argument("--chunk-frames", type=int, default=8, help="chunk length at the default quality")
-    r.add_argument("--resolution", type=_resolution, help="override, e.g. 64x36 for a quick preview")
-    r.add_argument("--samples", type=int, help="override samples per pixel")
+    r.add_argument("--cpus", type=arguments.CPUS, default=None, help="CPU slots for render nodes (default: all)")
+    r.add_argument("--chunk-frames", type=arguments.CHUNK_FRAMES, default=8, help="chunk length at the default quality")
+    r.add_argument("--resolution", type=arguments.resolution, help="override, e.g. 64x36 for a quick preview")
+    r.add_argument("--samples", type=arguments.SAMPLES, help="override samples per pixel")
     r.add_argument(
         "--rerender", action="append", default=[], metavar="SHOT",
         help="render this shot again as a new version (repeatable); only its master segments are rebuilt",
     )
     r.add_argument("--no-burn-in", action="store_true", help="no shot name and frame number on the SDR review proxy")
-    r.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port while rendering")
+    r.add_argument("--metrics-port", type=arguments.PORT, help="serve Prometheus metrics on this port while rendering")
     r.add_argument("--farm", type=Path, help="farm config: node classes (count, Ray resource, speed, price)")
     r.add_argument(
         "--store",

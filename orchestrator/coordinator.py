@@ -14,9 +14,11 @@ successor (a restart after a crash) waits until the old one has gone.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -49,7 +51,7 @@ from orchestrator.core.commands import (
     StitchSegment,
 )
 from orchestrator.core.decide import backoff, decide
-from orchestrator.core.evolve import evolve
+from orchestrator.core.isolation import RETIRE_HINT, RetireRefused, fold, isolated, retirement
 from orchestrator.core.state import FarmState
 from orchestrator.core.status import SequenceStatus
 from orchestrator.eventlog import SqliteEventLog
@@ -65,6 +67,9 @@ from orchestrator.settings import FarmSettings
 from pipelines.chunking import ChunkPlan
 from pipelines.continuity.findings import Grade, Requeue, apply_patch
 from pipelines.spec.sequence import Sequence
+
+
+log = logging.getLogger(__name__)
 
 
 class BadRequest(ValueError):
@@ -119,10 +124,12 @@ class Coordinator:
 
             metrics = FarmMetrics(prices=settings.prices, engine=settings.engine)
         self.state = FarmState(policy=settings.policy)
-        for _, event in self.log.read():
-            self.state = evolve(self.state, event)
-            if metrics is not None:  # replayed facts count like live ones
-                metrics.observe(event, self.state)
+        for seq, record in self.log.read():
+            self.state = fold(self.state, seq, record)
+            if metrics is not None and not isinstance(record, ev.Unreadable):  # replayed facts count like live ones
+                metrics.observe(record, self.state)
+        for bad in self.state.unfoldable.values():
+            log.error("%s is set aside: %s; %s", bad.sequence_id, bad, RETIRE_HINT)
         self.nodes: dict[str, Any] = {}
         self.master: Any = None
         self._tasks: set[asyncio.Task] = set()
@@ -138,10 +145,12 @@ class Coordinator:
     # -- the loop ------------------------------------------------------------
 
     def _emit(self, event: ev.Event) -> None:
-        self.log.append(event)  # durable before anything acts on it
-        self.state = evolve(self.state, event)
+        seq = self.log.append(event)  # durable before anything acts on it
+        self.state = fold(self.state, seq, event)
         for observe in self._observers:  # projections: metrics, live views
             observe(event, self.state)
+        if isolated(self.state, event.sequence_id):
+            return  # set aside (now or before): nothing more is done for it
         for command in decide(self.state, event):
             self._execute(command)
 
@@ -402,6 +411,7 @@ class Coordinator:
         """Submit a sequence; the same spec again resumes it, a changed one is refused."""
         sequence = Sequence.model_validate(spec)
         sid, digest = sequence_id_of(sequence), spec_digest(sequence)
+        self._refuse_unfoldable(sid)
         width, height = sequence.resolution
         try:  # a shot no class can run is refused now, not left queued for ever
             self.state.policy.farm.check_sequence({s.name: Need(self.settings.engine, width * height) for s in sequence.shots})
@@ -434,6 +444,7 @@ class Coordinator:
     async def rerender(self, sequence_id: str, shot: str) -> None:
         """Render a shot again as a new version; only its master segments and the
         deliverables are rebuilt afterwards."""
+        self._refuse_unfoldable(sequence_id)
         seq = self.state.sequences.get(sequence_id)
         if seq is None:
             raise BadRequest(f"no sequence {sequence_id}")
@@ -446,12 +457,30 @@ class Coordinator:
 
     async def cancel(self, sequence_id: str, reason: str = "cancelled by user") -> None:
         """Stop dispatching the sequence; chunks already on nodes finish and are ignored."""
+        self._refuse_unfoldable(sequence_id)
         seq = self.state.sequences.get(sequence_id)
         if seq is None:
             raise BadRequest(f"no sequence {sequence_id}")
         if seq.status in (SequenceStatus.COMPLETED, SequenceStatus.FAILED, SequenceStatus.CANCELLED):
             raise BadRequest(f"{sequence_id} is already {seq.status.value}")
         self._emit(ev.SequenceCancelled(at=time.time(), sequence_id=sequence_id, reason=reason))
+
+    async def retire(self, sequence_id: str, reason: str, by: str = "operator") -> None:
+        """Set a sequence aside for good (an unfoldable or finished one); its id may then be submitted anew."""
+        try:
+            event = retirement(self.state, sequence_id, reason, by, time.time())
+        except RetireRefused as e:
+            raise BadRequest(str(e)) from None
+        self._emit(event)
+
+    def _refuse_unfoldable(self, sequence_id: str) -> None:
+        bad = self.state.unfoldable.get(sequence_id)
+        if bad is not None:
+            raise BadRequest(f"{sequence_id} is set aside: {bad}; {RETIRE_HINT}")
+
+    async def unfoldable(self) -> list[dict[str, Any]]:
+        """Sequences set aside at a record that could not be folded (for /healthz and operators)."""
+        return [dataclasses.asdict(u) for u in self.state.unfoldable.values()]
 
     async def waiting(self, sequence_id: str) -> dict[str, int]:
         """How many of the sequence's chunks wait, by the policy's reason (scheduling.waiting)."""
@@ -467,12 +496,7 @@ class Coordinator:
 
     async def events(self, after: int = 0, sequence_id: str | None = None, limit: int = 1000) -> list[tuple[int, dict]]:
         """Logged events after a position (for live views): (seq, event as JSON)."""
-        out = []
-        for seq, event in self.log.read(after, sequence_id):
-            out.append((seq, event.model_dump(mode="json")))
-            if len(out) >= limit:
-                break
-        return out
+        return [(seq, record.model_dump(mode="json")) for seq, record in self.log.read(after, sequence_id, limit)]
 
     async def progress(self, sequence_id: str) -> Progress:
         seq = self.state.sequences[sequence_id]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from orchestrator.core.events import Event, event_from_json
+from orchestrator.core.events import FARM, Event, Record, Unreadable, event_from_json
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ CREATE TRIGGER IF NOT EXISTS quarantine_no_delete BEFORE DELETE ON quarantine
 """
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_PAGE = 1000
 
 
 class LogCorrupt(RuntimeError):
@@ -101,13 +102,16 @@ def torn_reason(body: object, digest: object) -> str | None:
 
 def check_record(seq: int, body: object, digest: object) -> str | None:
     """None when the record matches its digest and parses as an event, else what is wrong."""
+    return _parse(seq, body, digest)[1]
+
+
+def _parse(seq: int, body: object, digest: object) -> tuple[Event | None, str | None]:
     if body_digest(body) != digest:
-        return f"event {seq} does not match its digest"
+        return None, f"event {seq} does not match its digest"
     try:
-        event_from_json(body)  # type: ignore[arg-type]
+        return event_from_json(body), None  # type: ignore[arg-type]
     except ValidationError as e:
-        return f"event {seq} is not an event this version understands ({e.error_count()} problem(s))"
-    return None
+        return None, f"event {seq} is not an event this version understands ({e.error_count()} problem(s))"
 
 
 class SqliteEventLog:
@@ -180,17 +184,37 @@ class SqliteEventLog:
         )
         return int(cur.lastrowid or 0)
 
-    def read(self, after: int = 0, sequence_id: str | None = None) -> Iterator[tuple[int, Event]]:
-        query = "SELECT seq, body, digest FROM events WHERE seq > ?"
-        args: tuple = (after,)
+    def read(self, after: int = 0, sequence_id: str | None = None, limit: int | None = None) -> Iterator[tuple[int, Record]]:
+        """Records after a position, in order: events, and an Unreadable for any that is not one.
+
+        A damaged record of a sequence is handed on as Unreadable so that
+        replay sets that sequence aside (core.isolation) and the farm goes
+        on; a damaged record of the farm itself raises LogCorrupt. Rows are
+        fetched in pages, so no read holds the whole log in memory.
+        """
+        query = "SELECT seq, sequence_id, type, body, digest FROM events WHERE seq > ?"
+        args: tuple = ()
         if sequence_id is not None:
             query += " AND sequence_id = ?"
-            args += (sequence_id,)
-        for seq, body, digest in self._db.execute(query + " ORDER BY seq", args).fetchall():
-            problem = check_record(seq, body, digest)
-            if problem is not None:
-                raise LogCorrupt(f"{self.path}: {problem}")
-            yield seq, event_from_json(body)
+            args = (sequence_id,)
+        query += " ORDER BY seq LIMIT ?"
+        left = limit
+        while left is None or left > 0:
+            page = min(_PAGE, left) if left is not None else _PAGE
+            rows = self._db.execute(query, (after, *args, page)).fetchall()
+            for seq, sid, type_, body, digest in rows:
+                event, problem = _parse(seq, body, digest)
+                if event is not None:
+                    yield seq, event
+                elif sid == FARM or not isinstance(sid, str):
+                    raise LogCorrupt(f"{self.path}: {problem}")
+                else:
+                    yield seq, Unreadable(sequence_id=sid, record_type=str(type_)[:64], reason=problem)
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+            if left is not None:
+                left -= len(rows)
 
     def quarantined(self) -> list[tuple[int, str, float]]:
         """(seq, reason, when) of every record ever set aside, oldest first."""
@@ -211,9 +235,13 @@ class MemoryEventLog:
         self._events.append(event)
         return len(self._events)
 
-    def read(self, after: int = 0, sequence_id: str | None = None) -> Iterator[tuple[int, Event]]:
+    def read(self, after: int = 0, sequence_id: str | None = None, limit: int | None = None) -> Iterator[tuple[int, Record]]:
+        n = 0
         for i, e in enumerate(self._events[after:], start=after + 1):
+            if limit is not None and n >= limit:
+                return
             if sequence_id is None or e.sequence_id == sequence_id:
+                n += 1
                 yield i, e
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import arguments
 from orchestrator.core.events import event_from_json
 from orchestrator.core.evolve import replay
 from orchestrator.core.state import FarmState, Policy
@@ -156,9 +157,9 @@ def add_arguments(p) -> None:  # an argparse parser
     p.add_argument("spec", type=Path)
     p.add_argument("--farm", type=Path, help="farm config (node classes, prices, counts); default: this machine")
     p.add_argument("--out", type=Path, help="an output folder whose event log has history to learn from")
-    p.add_argument("--calibrate", type=int, default=2, metavar="FRAMES", help="sample frames to render without history")
-    p.add_argument("--cpus", type=int, default=None, help="CPU nodes of the local farm (default: all)")
-    p.add_argument("--chunk-frames", type=int, default=8)
+    p.add_argument("--calibrate", type=arguments.count(0, 1000), default=2, metavar="FRAMES", help="sample frames to render without history")
+    p.add_argument("--cpus", type=arguments.CPUS, default=None, help="CPU nodes of the local farm (default: all)")
+    p.add_argument("--chunk-frames", type=arguments.CHUNK_FRAMES, default=8)
 
 
 def predict(

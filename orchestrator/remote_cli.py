@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from orchestrator import arguments
 from orchestrator.api.documents import parse_document
 from orchestrator.api.limits import SEQUENCE_ID
 from orchestrator.sdk import DEFAULT_SERVER, ApiError, Client, ServerUnreachable
@@ -224,15 +225,15 @@ def add_commands(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     token = dict(default=None, help="API token (default: $SHOTFARM_TOKEN)")
     s = sub.add_parser("serve", help="run a farm with its REST API and web page until interrupted")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    s.add_argument("--port", type=int, default=8470, help="port to listen on (0: any free one)")
+    s.add_argument("--port", type=arguments.PORT, default=8470, help="port to listen on (0: any free one)")
     s.add_argument("--out", type=Path, default=Path("out"), help="output folder: event log, and store by default")
     s.add_argument("--store", help="where frames and masters go: a folder or s3://bucket/prefix (default: --out)")
     s.add_argument("--tokens", type=Path, help="YAML/JSON tokens file (tokens also come from $SHOTFARM_TOKENS)")
-    s.add_argument("--upload-limit-mb", type=int, default=64, help="largest request body (specs, cuts, movies)")
-    s.add_argument("--cpus", type=int, default=None, help="CPU slots for render nodes (default: all)")
-    s.add_argument("--chunk-frames", type=int, default=8, help="chunk length at the default quality")
+    s.add_argument("--upload-limit-mb", type=arguments.count(1, 4096), default=64, help="largest request body (specs, cuts, movies)")
+    s.add_argument("--cpus", type=arguments.CPUS, default=None, help="CPU slots for render nodes (default: all)")
+    s.add_argument("--chunk-frames", type=arguments.CHUNK_FRAMES, default=8, help="chunk length at the default quality")
     s.add_argument("--farm", type=Path, help="farm config: node classes (count, Ray resource, speed, price)")
-    s.add_argument("--metrics-port", type=int, help="serve Prometheus metrics without a token on this port")
+    s.add_argument("--metrics-port", type=arguments.PORT, help="serve Prometheus metrics without a token on this port")
     s.add_argument("--metrics-addr", default="127.0.0.1", help="address the metrics endpoint listens on")
     k = s.add_argument_group("cluster mode")
     k.add_argument("--join", metavar="HOST:PORT", help="join the Ray cluster at this GCS address as a CPU-less node")
@@ -240,8 +241,8 @@ def add_commands(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     k.add_argument("--raycluster", default="shotfarm", help="the RayCluster to scale (default: shotfarm)")
     k.add_argument("--namespace", help="its namespace (default: this pod's, else shotfarm)")
     k.add_argument("--kube-context", help="use this kubeconfig context instead of the pod's service account")
-    k.add_argument("--gpu-budget", type=float, metavar="USD_PER_HOUR", help="most GPU worker groups may cost an hour")
-    k.add_argument("--scale-interval", type=float, default=30.0, help="seconds between scaling passes")
+    k.add_argument("--gpu-budget", type=arguments.real(0, 1e7), metavar="USD_PER_HOUR", help="most GPU worker groups may cost an hour")
+    k.add_argument("--scale-interval", type=arguments.real(0.01, 3600), default=30.0, help="seconds between scaling passes")
     m = sub.add_parser("submit", help="submit a spec, a cut list (.otio/.edl + --mapping) or a previs movie to a server")
     m.add_argument("spec", type=Path)
     m.add_argument("--mapping", type=Path, help="scene mapping (YAML/JSON) for a cut list or a previs movie")

@@ -19,7 +19,9 @@ from pipelines.spec.sequence import FrameRange
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No NaN or infinity: JSON has neither, so one would be logged as null and
+    # the record could never be folded again. Refused here, before it is written.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     v: int = 1
     at: float = Field(description="Seconds since the epoch when the event was recorded.")
@@ -227,6 +229,19 @@ class SchedulingChanged(_Event):
     budget_usd: float | None = Field(None, gt=0)
 
 
+class SequenceRetired(_Event):
+    """An operator set the sequence aside: it leaves the farm, and its id may be submitted anew.
+
+    The way out for a sequence whose records cannot be folded (see
+    core.isolation): the log stays append-only, and replay skips what came
+    before this record for the sequence.
+    """
+
+    type: Literal["SequenceRetired"] = "SequenceRetired"
+    reason: str = Field(max_length=1024)
+    by: str = Field("operator", max_length=128, description="Who retired it (a token's name, or 'cli').")
+
+
 Event = Annotated[
     SequenceSubmitted
     | ShotsPlanned
@@ -248,7 +263,8 @@ Event = Annotated[
     | ChunkPreempted
     | BudgetExceeded
     | NodeForgiven
-    | SchedulingChanged,
+    | SchedulingChanged
+    | SequenceRetired,
     Field(discriminator="type"),
 ]
 
@@ -257,6 +273,35 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 def event_from_json(text: str | bytes) -> Event:
     return EVENT_ADAPTER.validate_json(text)
+
+
+class Unreadable(BaseModel):
+    """Not an event: what reading the log yields for a record that is not one.
+
+    A record that fails its digest, or that this version cannot parse as an
+    event, stands in the log as this, so that replay can set its sequence
+    aside (core.isolation) instead of stopping the farm. Never appended.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["Unreadable"] = "Unreadable"
+    v: int = 1
+    at: float = 0.0
+    sequence_id: str
+    record_type: str = Field(description="The type the record's own column names.")
+    reason: str
+
+
+Record = Event | Unreadable
+"""What reading the log yields: an event, or a record that cannot be one."""
+
+
+def record_from_python(body: dict[str, Any]) -> Record:
+    """An event as the coordinator's `events` call hands it out (JSON), or an Unreadable."""
+    if body.get("type") == "Unreadable":
+        return Unreadable.model_validate(body)
+    return EVENT_ADAPTER.validate_python(body)
 
 
 # A pool is farm-wide, not per sequence; its events use this id.

@@ -233,6 +233,20 @@ class SequenceState:
 
 
 @dataclass(frozen=True)
+class Unfoldable:
+    """A record the farm could not fold, and so the first record of its sequence that replay skips."""
+
+    sequence_id: str
+    seq: int
+    """Its position in the log."""
+    record_type: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"record {self.seq} ({self.record_type}) cannot be folded: {self.reason}"
+
+
+@dataclass(frozen=True)
 class FarmState:
     policy: Policy = field(default_factory=Policy)
     sequences: Mapping[str, SequenceState] = field(default_factory=_empty)
@@ -243,3 +257,5 @@ class FarmState:
     """Seconds per cost unit learned from every accepted render (scheduling.runtime)."""
     node_failures: Mapping[tuple[str, str], tuple[int, float]] = field(default_factory=_empty)
     """(sequence_id, node_id) -> (failures, time of the last): the blocklist (scheduling.blocklist)."""
+    unfoldable: Mapping[str, Unfoldable] = field(default_factory=_empty)
+    """Sequences set aside at a record that could not be folded (core.isolation); the rest of the farm goes on."""

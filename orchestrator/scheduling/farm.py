@@ -21,6 +21,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipelines.spec import limits
+from pipelines.spec.limits import Count, Real
+
 # Same names as the price book's defaults (orchestrator.cost.DEFAULT_RATES).
 LOCAL_RATES = {"cpu": 0.05, "gpu": 2.0, "a10g": 1.01, "l40s": 1.86, "h100": 3.93}
 ClassName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
@@ -42,27 +45,30 @@ class Need:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+_Seconds = Annotated[Real, Field(gt=0, le=limits.MAX_SECONDS)]
 
 
 class NodeClass(_Model):
     name: ClassName
-    count: int = Field(0, ge=0)
+    count: Count = Field(0, ge=0, le=limits.MAX_CLASS_NODES)
     """Nodes of this class to start; 0 starts none (the class only prices and places work)."""
-    resource: str | None = None
+    resource: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     """Ray custom resource each node of the class takes one of (e.g. gpu_class_h100); None: none."""
-    gpus: float = Field(0.0, ge=0)
+    gpus: Real = Field(0.0, ge=0, le=64)
     """Ray GPUs per node: 1 for a real GPU node, 0 where a custom resource stands in for one."""
-    cpus: float = Field(1.0, ge=0)
-    speed: float = Field(1.0, gt=0)
+    cpus: Real = Field(1.0, ge=0, le=1024)
+    speed: Real = Field(1.0, gt=0, le=limits.MAX_SPEED)
     """Work per second relative to a speed-1.0 node; the runtime model replaces it once it has seen the class."""
-    usd_per_hour: float = 0.0
+    usd_per_hour: Real = Field(0.0, le=limits.MAX_PRICE)
     """Price of one node-hour; every ChunkRendered on the class is priced with it."""
-    slots: int = Field(2, ge=1, le=8)
+    slots: Count = Field(2, ge=1, le=8)
     """Chunks a node may hold at once: one renders and one waits, so a node never idles between chunks."""
-    engines: tuple[str, ...] | None = None
+    engines: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")], ...] | None = Field(None, max_length=64)
     """Engines the class's nodes carry; None: every engine."""
-    max_pixels: int | None = Field(None, ge=1)
+    max_pixels: Count | None = Field(None, ge=1, le=limits.MAX_SIDE**2)
     """Largest frame (width x height) a node holds in memory; None: no limit."""
 
     @field_validator("usd_per_hour")
@@ -85,11 +91,11 @@ class NodeClass(_Model):
 class Subscription(_Model):
     """A show's claim on a node class (or on every class when gpu_class is None)."""
 
-    show: str = Field(min_length=1)
-    gpu_class: str | None = None
-    share: float = Field(ge=0, le=1)
+    show: str = Field(min_length=1, max_length=64)
+    gpu_class: str | None = Field(None, max_length=32)
+    share: Real = Field(ge=0, le=1)
     """Guaranteed fraction of the class's slots: the show is served first while below it."""
-    burst: float = Field(1.0, ge=0, le=1)
+    burst: Real = Field(1.0, ge=0, le=1)
     """Ceiling: the show never holds more than this fraction of the class's slots."""
 
     @model_validator(mode="after")
@@ -100,17 +106,17 @@ class Subscription(_Model):
 
 
 class FarmConfig(_Model):
-    classes: tuple[NodeClass, ...] = Field(min_length=1)
-    subscriptions: tuple[Subscription, ...] = ()
-    prior_seconds_per_unit: float = Field(2e-5, gt=0)
+    classes: tuple[NodeClass, ...] = Field(min_length=1, max_length=limits.MAX_CLASSES)
+    subscriptions: tuple[Subscription, ...] = Field((), max_length=limits.MAX_SUBSCRIPTIONS)
+    prior_seconds_per_unit: Real = Field(2e-5, gt=0, le=1.0)
     """Seconds per chunk cost unit on a speed-1.0 node before anything was measured (a guess the model replaces)."""
-    target_chunk_seconds: float | None = Field(None, gt=0)
+    target_chunk_seconds: _Seconds | None = None
     """Plan chunks to last about this long once the runtime model knows the engine; None: fixed chunk_frames."""
-    block_after: int = Field(2, ge=1)
+    block_after: Count = Field(2, ge=1, le=1000)
     """Failures of a sequence's chunks on one node before that node is blocked for the sequence."""
-    forgive_after: float = Field(600.0, gt=0)
+    forgive_after: _Seconds = 600.0
     """Seconds after its last failure that a blocked node is forgiven (Afanasy's errors_forgive_time)."""
-    critical_fraction: float = Field(0.1, gt=0, le=1)
+    critical_fraction: Real = Field(0.1, gt=0, le=1)
     """A chunk expected to take this fraction of the farm's drain time jumps the timeline (see docs/scheduling.md)."""
 
     @model_validator(mode="after")

@@ -7,14 +7,13 @@ the command line reports a bad farm config as it reports a bad spec.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from orchestrator.scheduling.farm import FarmConfig
-from pipelines.spec.loading import SpecError, _clean_message, field_path
+from pipelines.spec.documents import read_document
+from pipelines.spec.loading import SpecError, clean_message, field_path, read_file
 
 
 def parse_farm(data: object, source: str = "<farm>") -> FarmConfig:
@@ -23,17 +22,10 @@ def parse_farm(data: object, source: str = "<farm>") -> FarmConfig:
     try:
         return FarmConfig.model_validate(data)
     except ValidationError as e:
-        raise SpecError(source, [(field_path(err["loc"]), _clean_message(err)) for err in e.errors()]) from None
+        raise SpecError(source, [(field_path(err["loc"]), clean_message(err)) for err in e.errors()]) from None
 
 
 def load_farm(path: str | Path) -> FarmConfig:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise SpecError(str(p), [("", f"cannot read: {getattr(e, 'strerror', None) or e}")]) from None
-    try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as e:
-        raise SpecError(str(p), [("", f"cannot parse: {e}")]) from None
+    data = read_document(read_file(p), str(p), yaml_ok=p.suffix.lower() != ".json")
     return parse_farm(data, str(p))

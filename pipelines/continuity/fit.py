@@ -133,8 +133,8 @@ def reinhard_cdl(left: FrameStats, right: FrameStats) -> CDL:
     """
     a = left.spread / right.spread if right.spread > _EPS else 1.0
     b = left.key - a * right.key
-    s = 2.0 ** (b / a)
-    return CDL(slope=(s, s, s), power=(a, a, a))
+    s = 2.0 ** min(b / a, 64.0)
+    return _cdl([s, s, s], (0.0, 0.0, 0.0), a, 1.0)
 
 
 def fit_grade(right: Tensor, targets: Targets, start: CDL | None = None, rounds: int = 16) -> CDL:
@@ -200,9 +200,16 @@ def chromaticity(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
 
 
 def _cdl(slope: list[float], offset: tuple[float, float, float], power: float, sat: float) -> CDL:
+    # Held inside the CDL's bounds: a frame with almost no light or colour can
+    # ask for a gain no colourist would set, and that must not fail the check.
     return CDL(
-        slope=tuple(float(s) for s in slope),  # type: ignore[arg-type]
+        slope=tuple(_within(s, 0.0, 1000.0) for s in slope),  # type: ignore[arg-type]
         offset=offset,
-        power=(float(power),) * 3,
-        saturation=max(0.0, float(sat)),
+        power=(_within(power, 1e-3, 100.0),) * 3,
+        saturation=_within(sat, 0.0, 100.0),
     )
+
+
+def _within(value: float, lo: float, hi: float) -> float:
+    value = float(value)
+    return min(max(value, lo), hi) if math.isfinite(value) else 1.0

@@ -19,6 +19,7 @@ Must never read files: it combines models it is given.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from fractions import Fraction
 from typing import Annotated, Any
 
@@ -26,9 +27,11 @@ from pydantic import Field, ValidationError, field_validator
 
 from pipelines.color.cdl import CDL
 from pipelines.editorial.cut import ClipEvent, EditorialCut, EditorialError, SourceRange
+from pipelines.spec import limits
+from pipelines.spec.limits import Count, Frame, Label
 from pipelines.spec.loading import SpecError, field_path, parse_sequence
 from pipelines.spec.scene import Camera, Frozen, Light, Scene
-from pipelines.spec.sequence import Continuity, FrameRange, Name, Sequence
+from pipelines.spec.sequence import Continuity, FrameRange, Name, Resolution, Sequence
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -36,46 +39,41 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 class ClipSetup(Frozen):
     """How one clip (or every clip, as the default) is shot; unset fields fall through."""
 
-    scene: str | None = Field(None, description="Key into the mapping's scenes.")
+    scene: Label | None = Field(None, description="Key into the mapping's scenes.")
     camera: Camera | None = None
     shot: Name | None = Field(None, description="The shot's name (default: the clip's name, made safe).")
-    handles: int | None = Field(None, ge=0, le=48)
-    samples: int | None = Field(None, ge=1, le=4096)
-    lights: tuple[Light, ...] | None = None
+    handles: Count | None = Field(None, ge=0, le=limits.MAX_HANDLES)
+    samples: Count | None = Field(None, ge=1, le=limits.MAX_SAMPLES)
+    lights: tuple[Light, ...] | None = Field(None, max_length=limits.MAX_LIGHTS)
     continuity: Continuity | None = None
 
 
 class SceneMapping(Frozen):
     show: Name
     sequence: Name
-    scenes: dict[Name, Scene] = Field(min_length=1)
+    scenes: dict[Name, Scene] = Field(min_length=1, max_length=limits.MAX_SCENES)
     default: ClipSetup | None = None
-    by_name: dict[str, ClipSetup] = Field(default_factory=dict, description="Rules for clips with this name.")
-    by_index: dict[Annotated[int, Field(ge=0)], ClipSetup] = Field(
-        default_factory=dict, description="Rules for the clip at this position (0-based, in cut order)."
+    by_name: dict[Label, ClipSetup] = Field(
+        default_factory=dict, max_length=limits.MAX_SHOTS, description="Rules for clips with this name."
     )
-    first_frame: int = Field(1001, ge=0, description="Timeline frame of the cut's record frame 0.")
-    handles: int = Field(8, ge=0, le=48, description="Handles of every shot unless a rule says otherwise.")
+    by_index: dict[Annotated[int, Field(ge=0, le=limits.MAX_SHOTS)], ClipSetup] = Field(
+        default_factory=dict, max_length=limits.MAX_SHOTS,
+        description="Rules for the clip at this position (0-based, in cut order).",
+    )
+    first_frame: Frame = Field(1001, description="Timeline frame of the cut's record frame 0.")
+    handles: Count = Field(8, ge=0, le=limits.MAX_HANDLES, description="Handles of every shot unless a rule says otherwise.")
     fps: Fraction | None = Field(None, description="Frame rate of an EDL (which has none); default 24.")
-    start_timecode: str | None = Field(None, description="Used when the cut carries no start timecode.")
-    resolution: tuple[Annotated[int, Field(ge=8, le=8192)], Annotated[int, Field(ge=8, le=8192)]] = (1920, 1080)
-    samples: int = Field(16, ge=1, le=4096)
-    bounces: int = Field(3, ge=1, le=16)
-    seed: int = Field(0, ge=0)
-    track: int = Field(0, ge=0, description="Which video track holds the shots.")
+    start_timecode: str | None = Field(None, max_length=11, description="Used when the cut carries no start timecode.")
+    resolution: Resolution = (1920, 1080)
+    samples: Count = Field(16, ge=1, le=limits.MAX_SAMPLES)
+    bounces: Count = Field(3, ge=1, le=limits.MAX_BOUNCES)
+    seed: Count = Field(0, ge=0, le=limits.MAX_SEED)
+    track: Count = Field(0, ge=0, le=64, description="Which video track holds the shots.")
 
     @field_validator("fps", mode="before")
     @classmethod
     def _fps(cls, v: object) -> Fraction | None:
-        if v is None:
-            return None
-        try:
-            fps = v if isinstance(v, Fraction) else Fraction(str(v))
-        except (ValueError, ZeroDivisionError):
-            raise ValueError(f"fps must be a number or a ratio like 24000/1001, got {v!r}") from None
-        if not 1 <= fps <= 60:
-            raise ValueError(f"fps must be between 1 and 60, got {v}")
-        return fps
+        return None if v is None else Sequence._parse_fps(v)
 
 
 class ShotOrigin(Frozen):
@@ -147,6 +145,12 @@ def build_sequence(cut: EditorialCut, mapping: SceneMapping, source: str = "mapp
             problems.append(
                 (f"by_index.{clip.index}", f"clip {clip.name!r} (index {clip.index}) has no {' or '.join(missing)}: "
                  "give one in by_name, by_index or default")
+            )
+            continue
+        if mapping.first_frame + clip.record.last > limits.MAX_FRAME:
+            problems.append(
+                ("first_frame", f"clip {clip.name!r} would end at frame {mapping.first_frame + clip.record.last:,}, "
+                 f"past {limits.MAX_FRAME:,} (MAX_FRAME)")
             )
             continue
         frames = FrameRange(first=mapping.first_frame + clip.record.first, last=mapping.first_frame + clip.record.last)
@@ -251,7 +255,7 @@ def _shot_names(cut: EditorialCut, mapping: SceneMapping, warnings: list[str], s
         for i, clip in enumerate(cut.clips)
         if (rule := _specific(mapping, clip)) is not None and rule.shot is not None
     }
-    repeated = sorted({n for n in explicit.values() if list(explicit.values()).count(n) > 1})
+    repeated = sorted(n for n, k in Counter(explicit.values()).items() if k > 1)
     if repeated:
         raise EditorialError(source, [("by_index", f"shot names given to more than one clip: {', '.join(repeated)}")])
     out: list[str] = []

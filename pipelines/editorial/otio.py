@@ -13,21 +13,35 @@ it parses the bytes it is given and nothing else.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
 import opentimelineio as otio
+from pydantic import ValidationError
 
 from pipelines.color.cdl import CDL
 from pipelines.editorial.cut import ClipEvent, EditorialCut, EditorialError, Note, SourceRange
+from pipelines.spec import limits
+from pipelines.spec.documents import check_json_depth, decode
+from pipelines.spec.errors import SpecError, field_path
 from pipelines.spec.sequence import FrameRange
 
 _NO_LINKING = otio.media_linker.MediaLinkingPolicy.DoNotLinkMedia
 
 
 def read_otio(data: bytes, source: str, track: int = 0) -> EditorialCut:
-    """An .otio (JSON) document holding a Timeline."""
+    """An .otio (JSON) document holding a Timeline.
+
+    Size and nesting are checked on the raw text first: OpenTimelineIO's
+    parser recurses in C++, and a deeply nested document would crash the
+    process instead of raising.
+    """
     text = _text(data, source)
+    try:
+        check_json_depth(text, source, limits.MAX_OTIO_DEPTH)
+    except SpecError as e:
+        raise EditorialError(e.source, e.problems) from None
     try:
         timeline = otio.adapters.read_from_string(text, "otio_json", media_linker_name=_NO_LINKING)
     except Exception as e:  # the parser's own exception types vary; all mean "not a usable file"
@@ -35,8 +49,19 @@ def read_otio(data: bytes, source: str, track: int = 0) -> EditorialCut:
     return cut_from_timeline(timeline, source, track)
 
 
+def _bounded_cut(build: Any, source: str) -> EditorialCut:
+    """Build the cut; a value past the cut's bounds (a clip name too long) is the file's fault, named."""
+    try:
+        return build()
+    except ValidationError as e:
+        problems = [(field_path(err["loc"]), str(err["msg"])) for err in e.errors(include_input=False)]
+        raise EditorialError(source, problems) from None
+
+
 def read_cmx3600(text: str, source: str, rate: Fraction, track: int = 0) -> EditorialCut:
     """A CMX3600 EDL's text, read by otio-cmx3600-adapter at `rate` (EDLs do not carry one)."""
+    if len(text) > limits.MAX_CUT_BYTES:
+        raise EditorialError(source, [("", f"is over the limit of {limits.MAX_CUT_BYTES:,} bytes (MAX_CUT_BYTES)")])
     try:
         timeline = otio.adapters.read_from_string(
             text, "cmx_3600", media_linker_name=_NO_LINKING, rate=float(rate)
@@ -55,9 +80,9 @@ def read_cmx3600(text: str, source: str, rate: Fraction, track: int = 0) -> Edit
 
 def _text(data: bytes, source: str) -> str:
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise EditorialError(source, [("", f"not UTF-8 text (byte {e.start})")]) from None
+        return decode(data, source, limits.MAX_CUT_BYTES)
+    except SpecError as e:
+        raise EditorialError(e.source, e.problems) from None
 
 
 def _first_line(e: BaseException) -> str:
@@ -66,6 +91,10 @@ def _first_line(e: BaseException) -> str:
 
 
 def cut_from_timeline(timeline: Any, source: str, track: int = 0, fps: Fraction | None = None) -> EditorialCut:
+    return _bounded_cut(lambda: _cut_from_timeline(timeline, source, track, fps), source)
+
+
+def _cut_from_timeline(timeline: Any, source: str, track: int, fps: Fraction | None) -> EditorialCut:
     if not isinstance(timeline, otio.schema.Timeline):
         raise EditorialError(source, [("", f"expected a Timeline, found {type(timeline).__name__}")])
     tracks = list(timeline.video_tracks())
@@ -89,10 +118,20 @@ def cut_from_timeline(timeline: Any, source: str, track: int = 0, fps: Fraction 
         source=source,
         name=timeline.name or "",
         fps=_fraction(rate),
-        start_timecode=otio.opentime.to_timecode(start, rate) if start is not None else None,
+        start_timecode=_timecode(start, rate, source) if start is not None else None,
         clips=tuple(clips),
         warnings=tuple(warnings),
     )
+
+
+def _timecode(start: Any, rate: float, source: str) -> str:
+    value = start.value
+    if not (math.isfinite(value) and math.isfinite(start.rate) and 0 <= value / max(start.rate, 1e-9) < 86_400):
+        raise EditorialError(source, [("global_start_time", f"{value} at {start.rate} fps is not a time of day")])
+    try:
+        return otio.opentime.to_timecode(start, rate)
+    except Exception as e:
+        raise EditorialError(source, [("global_start_time", f"not a timecode: {_first_line(e)}")]) from None
 
 
 def _rate(track: Any, source: str, fps: Fraction | None) -> float:
@@ -101,9 +140,12 @@ def _rate(track: Any, source: str, fps: Fraction | None) -> float:
     for item in track:
         if isinstance(item, otio.schema.Clip):
             try:
-                return float(item.trimmed_range().duration.rate)
+                rate = float(item.trimmed_range().duration.rate)
             except Exception as e:
                 raise EditorialError(source, [(f"clip {item.name!r}", f"has no usable range: {_first_line(e)}")]) from None
+            if not (math.isfinite(rate) and 1 <= rate <= 240):
+                raise EditorialError(source, [(f"clip {item.name!r}", f"rate {rate:g} is not a frame rate (1 to 240)")])
+            return rate
     raise EditorialError(source, [("", "the track has no clips")])
 
 
@@ -118,12 +160,18 @@ class _TrackReader:
 
     def frames(self, t: Any, what: str) -> int:
         value = t.rescaled_to(self.rate).value
+        if not math.isfinite(value):
+            raise EditorialError(self.source, [(what, f"{value} is not a number of frames")])
+        if abs(value) > limits.MAX_FRAME:
+            raise EditorialError(self.source, [(what, f"{value:,.0f} frames is past the limit of {limits.MAX_FRAME:,} (MAX_FRAME)")])
         if abs(value - round(value)) > 1e-6:
             raise EditorialError(self.source, [(what, f"{value:g} is not a whole frame at {self.rate:g} fps")])
         return int(round(value))
 
     def clips(self) -> list[ClipEvent]:
         items = list(self.track)
+        if len(items) > 2 * limits.MAX_SHOTS + 1:  # clips with a transition or gap between each
+            raise EditorialError(self.source, [(self.track.name or "track", f"{len(items):,} items; a cut holds at most {limits.MAX_SHOTS:,} clips (MAX_SHOTS)")])
         clips: list[ClipEvent] = []
         pending_dissolve = 0
         for i, item in enumerate(items):

@@ -6,42 +6,20 @@ Every problem is reported with the file and the field path that holds it
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from pipelines.spec import limits
+from pipelines.spec.documents import read_document
+from pipelines.spec.errors import SpecError, field_path
 from pipelines.spec.sequence import Sequence
 
-
-class SpecError(Exception):
-    """A spec that cannot be used; `problems` are (field path, message) pairs."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]):
-        self.source = source
-        self.problems = problems
-        super().__init__(self.render())
-
-    def render(self) -> str:
-        lines = [f"{self.source}: {len(self.problems)} problem(s)"]
-        lines += [f"  {path or '(top level)'}: {msg}" for path, msg in self.problems]
-        return "\n".join(lines)
+__all__ = ["SpecError", "field_path", "parse_sequence", "load_text", "load_sequence", "read_file"]
 
 
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """Render a pydantic error location as `shots[2].frames.last`."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _clean_message(err: dict[str, Any]) -> str:
+def clean_message(err: dict[str, Any]) -> str:
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
         return "unknown field"
@@ -55,17 +33,16 @@ def parse_sequence(data: Any, source: str = "<spec>") -> Sequence:
         return Sequence.model_validate(data)
     except ValidationError as e:
         errors = _without_echoes(e.errors())
-        problems = [(field_path(_discriminated(err["loc"])), _clean_message(err)) for err in errors]
+        problems = [(field_path(_discriminated(err["loc"])), clean_message(err)) for err in errors]
         raise SpecError(source, problems) from None
 
 
 def _without_echoes(errors: list[Any]) -> list[Any]:
     # A list whose only items are invalid also reports itself as too short;
     # that echo of the real problem would send a TD looking in the wrong place.
-    def nested_under(loc: tuple) -> bool:
-        return any(len(o["loc"]) > len(loc) and tuple(o["loc"][: len(loc)]) == tuple(loc) for o in errors)
-
-    return [err for err in errors if not (err["type"] == "too_short" and nested_under(err["loc"]))]
+    # One set of every proper prefix keeps this linear in the number of errors.
+    parents = {tuple(o["loc"][:n]) for o in errors for n in range(len(o["loc"]))}
+    return [err for err in errors if not (err["type"] == "too_short" and tuple(err["loc"]) in parents)]
 
 
 def _discriminated(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -76,24 +53,27 @@ def _discriminated(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
 
 
 def load_text(text: str, source: str) -> Sequence:
+    return parse_sequence(read_document(text, source, yaml_ok=not source.endswith(".json")), source)
+
+
+def read_file(path: str | Path, max_bytes: int = limits.MAX_DOCUMENT_BYTES) -> bytes:
+    """A file's bytes, bounded before it is read; every failure a SpecError naming the file."""
+    p = Path(path)
     try:
-        data = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as e:
-        where = getattr(e, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        reason = getattr(e, "problem", None) or getattr(e, "msg", None) or str(e)
-        raise SpecError(source, [("", f"cannot parse{at}: {reason}")]) from None
-    return parse_sequence(data, source)
+        with p.open("rb") as f:
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise SpecError(str(p), [("", "cannot read: file not found")]) from None
+    except IsADirectoryError:
+        raise SpecError(str(p), [("", "cannot read: is a directory, expected a YAML or JSON file")]) from None
+    except OSError as e:
+        raise SpecError(str(p), [("", f"cannot read: {e.strerror or e}")]) from None
+    if len(data) > max_bytes:
+        raise SpecError(str(p), [("", f"is over the limit of {max_bytes:,} bytes (MAX_DOCUMENT_BYTES)")])
+    return data
 
 
 def load_sequence(path: str | Path) -> Sequence:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(str(p), [("", "file not found")]) from None
-    except IsADirectoryError:
-        raise SpecError(str(p), [("", "is a directory, expected a YAML or JSON file")]) from None
-    except (PermissionError, UnicodeDecodeError) as e:
-        raise SpecError(str(p), [("", f"cannot read: {e}")]) from None
-    return load_text(text, str(p))
+    data = read_document(read_file(p), str(p), yaml_ok=p.suffix.lower() != ".json")
+    return parse_sequence(data, str(p))

@@ -7,20 +7,39 @@ by building a new one (continuity fixes do exactly that).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Vec3 = tuple[float, float, float]
-RGB = tuple[
-    Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]
-]
+from pipelines.spec.limits import (
+    MAX_INTENSITY,
+    MAX_KEYS,
+    MAX_LIGHTS,
+    MAX_MATERIALS,
+    MAX_OBJECTS,
+    Coordinate,
+    KeyFrame,
+    Label,
+    Real,
+)
+
+Vec3 = tuple[Coordinate, Coordinate, Coordinate]
+_Channel = Annotated[Real, Field(ge=0, le=MAX_INTENSITY)]
+RGB = tuple[_Channel, _Channel, _Channel]
+Intensity = Annotated[Real, Field(ge=0, le=MAX_INTENSITY)]
+Kelvin = Annotated[Real, Field(ge=1000, le=40000)]
 
 
 class Frozen(BaseModel):
-    """Base for every spec model: immutable and strict about unknown fields."""
+    """Base for every spec model: immutable, strict about unknown fields, and finite.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    NaN and infinity are refused in every float field: JSON cannot carry
+    them, so one would be written to the event log as null and fail every
+    later replay.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # -- materials ---------------------------------------------------------------
@@ -34,14 +53,14 @@ class Diffuse(Frozen):
 class Emissive(Frozen):
     type: Literal["emissive"] = "emissive"
     color: RGB = (1.0, 1.0, 1.0)
-    intensity: float = Field(1.0, ge=0, description="Radiance = color x intensity.")
+    intensity: Intensity = Field(1.0, description="Radiance = color x intensity.")
 
 
 class Glossy(Frozen):
     type: Literal["glossy"] = "glossy"
     albedo: RGB = (0.5, 0.5, 0.5)
-    roughness: float = Field(0.2, ge=0, le=1, description="0 is a mirror, 1 is nearly diffuse.")
-    specular: float = Field(0.04, ge=0, le=1, description="Reflectance at normal incidence.")
+    roughness: Real = Field(0.2, ge=0, le=1, description="0 is a mirror, 1 is nearly diffuse.")
+    specular: Real = Field(0.04, ge=0, le=1, description="Reflectance at normal incidence.")
 
 
 Material = Annotated[Diffuse | Emissive | Glossy, Field(discriminator="type")]
@@ -53,22 +72,22 @@ Material = Annotated[Diffuse | Emissive | Glossy, Field(discriminator="type")]
 class MotionKey(Frozen):
     """An object's offset from its rest position at a shot-relative frame."""
 
-    frame: float
+    frame: KeyFrame
     offset: Vec3
 
 
 class _Object(Frozen):
-    name: str = Field(min_length=1)
-    material: str = Field(min_length=1, description="Key into Scene.materials.")
+    name: Label
+    material: Label = Field(description="Key into Scene.materials.")
     motion: tuple[MotionKey, ...] = Field(
-        (), description="Offset keyframes, interpolated per frame; empty means static."
+        (), max_length=MAX_KEYS, description="Offset keyframes, interpolated per frame; empty means static."
     )
 
 
 class Sphere(_Object):
     type: Literal["sphere"] = "sphere"
     center: Vec3
-    radius: float = Field(gt=0)
+    radius: Real = Field(gt=0, le=1e6)
 
 
 class Plane(_Object):
@@ -105,9 +124,9 @@ SceneObject = Annotated[Sphere | Plane | Box, Field(discriminator="type")]
 class Sun(Frozen):
     type: Literal["sun"] = "sun"
     direction: Vec3 = Field(description="Points from the scene towards the sun.")
-    kelvin: float = Field(5600.0, ge=1000, le=40000)
-    intensity: float = Field(3.0, ge=0, description="Irradiance on a surface facing the sun.")
-    angle: float = Field(0.5, ge=0, le=45, description="Angular diameter in degrees (soft shadows).")
+    kelvin: Kelvin = 5600.0
+    intensity: Intensity = Field(3.0, description="Irradiance on a surface facing the sun.")
+    angle: Real = Field(0.5, ge=0, le=45, description="Angular diameter in degrees (soft shadows).")
 
 
 class Sky(Frozen):
@@ -117,7 +136,7 @@ class Sky(Frozen):
     type: Literal["sky"] = "sky"
     zenith: RGB = (0.3, 0.45, 0.8)
     horizon: RGB = (0.8, 0.85, 0.9)
-    intensity: float = Field(1.0, ge=0)
+    intensity: Intensity = 1.0
 
 
 class Area(Frozen):
@@ -127,8 +146,8 @@ class Area(Frozen):
     corner: Vec3
     u: Vec3
     v: Vec3
-    kelvin: float = Field(3200.0, ge=1000, le=40000)
-    intensity: float = Field(10.0, ge=0, description="Emitted radiance.")
+    kelvin: Kelvin = 3200.0
+    intensity: Intensity = Field(10.0, description="Emitted radiance.")
 
 
 Light = Annotated[Sun | Sky | Area, Field(discriminator="type")]
@@ -140,10 +159,10 @@ Light = Annotated[Sun | Sky | Area, Field(discriminator="type")]
 class CameraKey(Frozen):
     """Camera pose at a shot-relative frame (0 is the shot's first cut frame)."""
 
-    frame: float
+    frame: KeyFrame
     position: Vec3
     look_at: Vec3
-    fov: float = Field(40.0, gt=1, lt=170, description="Vertical field of view in degrees.")
+    fov: Real = Field(40.0, gt=1, lt=170, description="Vertical field of view in degrees.")
 
     @model_validator(mode="after")
     def _looks_somewhere(self) -> CameraKey:
@@ -153,7 +172,7 @@ class CameraKey(Frozen):
 
 
 class Camera(Frozen):
-    keys: tuple[CameraKey, ...] = Field(min_length=1)
+    keys: tuple[CameraKey, ...] = Field(min_length=1, max_length=MAX_KEYS)
 
     @field_validator("keys")
     @classmethod
@@ -214,16 +233,16 @@ class ActionAxis(Frozen):
 class Scene(Frozen):
     """A set: what is there and how it is lit. Cameras belong to shots."""
 
-    materials: dict[str, Material] = Field(min_length=1)
-    objects: tuple[SceneObject, ...] = Field(min_length=1)
-    lights: tuple[Light, ...] = ()
+    materials: dict[Label, Material] = Field(min_length=1, max_length=MAX_MATERIALS)
+    objects: tuple[SceneObject, ...] = Field(min_length=1, max_length=MAX_OBJECTS)
+    lights: tuple[Light, ...] = Field((), max_length=MAX_LIGHTS)
     action_axis: ActionAxis | None = None
-    subject: str | None = Field(None, description="Name of the object the shots are about.")
+    subject: Label | None = Field(None, description="Name of the object the shots are about.")
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Scene:
         names = [o.name for o in self.objects]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, k in Counter(names).items() if k > 1)
         if dupes:
             raise ValueError(f"object names must be unique, repeated: {', '.join(dupes)}")
         missing = sorted({o.material for o in self.objects} - set(self.materials))

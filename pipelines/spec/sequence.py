@@ -9,24 +9,30 @@ slipped on the timeline without re-keying it.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from fractions import Fraction
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
 from pipelines.color.cdl import CDL
+from pipelines.spec import limits
+from pipelines.spec.limits import Count, Frame, Label, Real, Text, too_many
 from pipelines.spec.scene import Camera, Frozen, Light, Scene
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Name = Annotated[str, Field(pattern=_NAME)]
+_Side = Annotated[Count, Field(ge=limits.MIN_SIDE, le=limits.MAX_SIDE, multiple_of=2)]
+Resolution = tuple[_Side, _Side]
+_FPS = re.compile(r"^\s*\d{1,6}(\.\d{1,6})?(/\d{1,6})?\s*$")
 _TIMECODE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})[:;](\d{2})$")
 
 
 class FrameRange(Frozen):
     """An inclusive range of frames, first <= last."""
 
-    first: int = Field(ge=0)
-    last: int = Field(ge=0)
+    first: Frame
+    last: Frame
 
     @model_validator(mode="after")
     def _ordered(self) -> FrameRange:
@@ -47,29 +53,38 @@ class FrameRange(Frozen):
 class Continuity(Frozen):
     """What the script supervisor declares for a shot."""
 
-    location: str | None = None
-    time_of_day: str | None = None
-    wardrobe: dict[str, str] = Field(default_factory=dict)
-    props: tuple[str, ...] = ()
+    location: Text | None = None
+    time_of_day: Label | None = None
+    wardrobe: dict[Label, Label] = Field(default_factory=dict, max_length=limits.MAX_TAGS)
+    props: tuple[Label, ...] = Field((), max_length=limits.MAX_TAGS)
 
 
 class Shot(Frozen):
     name: Name
-    scene: str = Field(min_length=1, description="Key into Sequence.scenes.")
+    scene: Label = Field(description="Key into Sequence.scenes.")
     frames: FrameRange = Field(description="Cut range on the sequence timeline.")
-    handles: int = Field(0, ge=0, le=48, description="Frames rendered beyond each end of the cut.")
+    handles: Count = Field(0, ge=0, le=limits.MAX_HANDLES, description="Frames rendered beyond each end of the cut.")
     camera: Camera
     lights: tuple[Light, ...] | None = Field(
-        None, description="Replaces the scene's lights for this shot when given."
+        None, max_length=limits.MAX_LIGHTS, description="Replaces the scene's lights for this shot when given."
     )
-    samples: int | None = Field(None, ge=1, le=4096, description="Overrides Sequence.samples.")
+    samples: Count | None = Field(None, ge=1, le=limits.MAX_SAMPLES, description="Overrides Sequence.samples.")
     continuity: Continuity = Continuity()
-    dissolve: int = Field(
-        0, ge=0, le=96,
+    dissolve: Count = Field(
+        0, ge=0, le=limits.MAX_DISSOLVE,
         description="Frames of dissolve from the previous shot, centred on the cut; "
         "both shots need handles covering half of it.",
     )
     grade: CDL | None = Field(None, description="Initial ASC CDL for the shot (e.g. from an EDL's ASC_SOP).")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Shot:
+        if self.frames.last + self.handles > limits.MAX_FRAME:
+            raise ValueError(f"shot {self.name}'s last handle frame is past frame {limits.MAX_FRAME:,} (MAX_FRAME)")
+        frames = len(self.frames) + 2 * self.handles
+        if frames > limits.MAX_SHOT_FRAMES:
+            raise ValueError(too_many(f"frames rendered by shot {self.name} (cut plus handles)", frames, "MAX_SHOT_FRAMES"))
+        return self
 
     @property
     def render_range(self) -> FrameRange:
@@ -83,31 +98,32 @@ class Sequence(Frozen):
     show: Name
     sequence: Name
     fps: Fraction = Field(Fraction(24), description="Frames per second, e.g. 24 or '24000/1001'.")
-    resolution: tuple[Annotated[int, Field(ge=8, le=8192)], Annotated[int, Field(ge=8, le=8192)]] = (
-        1920,
-        1080,
+    resolution: Resolution = Field(
+        (1920, 1080), description="Width and height in pixels; both even, as the 4:2:0 deliverables need."
     )
-    samples: int = Field(16, ge=1, le=4096, description="Samples per pixel.")
-    bounces: int = Field(3, ge=1, le=16)
-    seed: int = Field(0, ge=0)
-    start_timecode: str = Field("01:00:00:00", description="Timecode of the first timeline frame.")
-    priority: int = Field(
+    samples: Count = Field(16, ge=1, le=limits.MAX_SAMPLES, description="Samples per pixel.")
+    bounces: Count = Field(3, ge=1, le=limits.MAX_BOUNCES)
+    seed: Count = Field(0, ge=0, le=limits.MAX_SEED)
+    start_timecode: str = Field("01:00:00:00", max_length=11, description="Timecode of the first timeline frame.")
+    priority: Count = Field(
         50, ge=0, le=100,
         description="Scheduling priority (higher first) among this show's work, and for spare capacity.",
     )
-    budget_usd: float | None = Field(
-        None, gt=0,
+    budget_usd: Real | None = Field(
+        None, gt=0, le=limits.MAX_BUDGET,
         description="Dispatch pauses when the projected cost of the sequence passes this many USD.",
     )
-    scenes: dict[Name, Scene] = Field(min_length=1)
-    shots: tuple[Shot, ...] = Field(min_length=1)
+    scenes: dict[Name, Scene] = Field(min_length=1, max_length=limits.MAX_SCENES)
+    shots: tuple[Shot, ...] = Field(min_length=1, max_length=limits.MAX_SHOTS)
 
     @field_validator("fps", mode="before")
     @classmethod
     def _parse_fps(cls, v: object) -> Fraction:
+        if isinstance(v, bool) or (isinstance(v, str) and not _FPS.match(v)):
+            raise ValueError(f"fps must be a number or a ratio like 24000/1001, got {str(v)[:32]!r}")
         try:
             fps = Fraction(str(v)) if not isinstance(v, Fraction) else v
-        except (ValueError, ZeroDivisionError):
+        except (ValueError, ZeroDivisionError, OverflowError):
             raise ValueError(f"fps must be a number or a ratio like 24000/1001, got {v!r}") from None
         # EXR timecode counts at most 60 frames a second (30 with field pairs).
         if not 1 <= fps <= 60:
@@ -125,12 +141,15 @@ class Sequence(Frozen):
     @model_validator(mode="after")
     def _timeline_is_consistent(self) -> Sequence:
         names = [s.name for s in self.shots]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, k in Counter(names).items() if k > 1)
         if dupes:
             raise ValueError(f"shot names must be unique, repeated: {', '.join(dupes)}")
         for shot in self.shots:
             if shot.scene not in self.scenes:
                 raise ValueError(f"shot {shot.name} uses undefined scene {shot.scene!r}")
+        frames = sum(len(s.render_range) for s in self.shots)
+        if frames > limits.MAX_SEQUENCE_FRAMES:
+            raise ValueError(too_many("frames rendered by the sequence", frames, "MAX_SEQUENCE_FRAMES"))
         ordered = self.timeline
         if ordered[0].dissolve:
             raise ValueError(f"shot {ordered[0].name} opens the sequence and cannot dissolve from a previous shot")
@@ -173,7 +192,11 @@ class Sequence(Frozen):
         if samples:
             changes["samples"] = samples
             changes["shots"] = [s.model_dump() | {"samples": None} for s in self.shots]
-        return Sequence.model_validate(self.model_dump() | changes) if changes else self
+        if not changes:
+            return self
+        from pipelines.spec.loading import parse_sequence  # loading imports this module
+
+        return parse_sequence(self.model_dump(mode="json") | changes, "--resolution/--samples")
 
     def samples_for(self, shot: Shot) -> int:
         return shot.samples or self.samples

@@ -86,7 +86,7 @@ def test_a_spec_must_be_a_mapping(text):
 def test_a_missing_file_is_one_clear_problem(tmp_path):
     with pytest.raises(SpecError) as err:
         load_sequence(tmp_path / "nope.yaml")
-    assert err.value.problems == [("", "file not found")]
+    assert err.value.problems == [("", "cannot read: file not found")]
 
 
 def test_camera_keys_interpolate_per_frame_and_hold_outside():

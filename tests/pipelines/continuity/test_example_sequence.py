@@ -1,4 +1,4 @@
-"""End to end on examples/continuity_errors.yaml at 48x27: every planted error is found, and fixed.
+"""End to end on examples/continuity_errors.yaml at 48x28: every planted error is found, and fixed.
 
 The only test here that renders: boundary frames with the built-in path
 tracer, fixes applied the way the farm applies them (a Requeue patches the
@@ -25,7 +25,7 @@ EXAMPLE = Path(__file__).parents[3] / "examples" / "continuity_errors.yaml"
 
 @pytest.fixture(scope="module")
 def sequence() -> Sequence:
-    return load_sequence(EXAMPLE).with_quality(resolution=(48, 27))
+    return load_sequence(EXAMPLE).with_quality(resolution=(48, 28))
 
 
 _RENDERS: dict[tuple[str, int], np.ndarray] = {}
