@@ -59,6 +59,9 @@ def parser() -> argparse.ArgumentParser:
     lv = lsub.add_parser("verify", help="check every sequence's log for consistency (exit 1 if problems are found)")
     lv.add_argument("--out", type=Path, default=Path("out"), help="output folder holding shotfarm.db")
     lv.add_argument("--store", help="where its frames and masters are (default: --out); s3://bucket/prefix as for render")
+    from orchestrator import retire
+
+    retire.add_arguments(lsub.add_parser("retire", help="set a sequence aside for good (one the farm cannot fold)"))
     add_commands(sub)  # serve, submit, status, cancel: a farm with its REST API, and its clients
     from orchestrator import quote
     from orchestrator.scheduling import console
@@ -188,9 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(Sequence.model_json_schema(), indent=2))
             return 0
         if args.command == "log":
-            from orchestrator.logcheck import log_verify_main
+            from orchestrator import logcheck, retire
 
-            return log_verify_main(args)
+            return (retire.main if args.log_command == "retire" else logcheck.log_verify_main)(args)
         if args.command in ("quote", "simulate"):
             from orchestrator import quote
             from orchestrator.scheduling import console

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
@@ -54,7 +53,7 @@ from orchestrator.core.decide import backoff, decide
 from orchestrator.core.isolation import RETIRE_HINT, RetireRefused, fold, isolated, retirement
 from orchestrator.core.state import FarmState
 from orchestrator.core.status import SequenceStatus
-from orchestrator.eventlog import SqliteEventLog
+from orchestrator.eventlog import LogOwned, SqliteEventLog, own_log
 from orchestrator.failures import cause_of, classify
 from orchestrator.orders import check_order, chunk_order, deliver_order, segment_order
 from orchestrator.progress import Progress, progress_of
@@ -99,17 +98,10 @@ def sequence_id_of(sequence: Sequence) -> str:
 
 
 def _lock(path: Path, timeout: float) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                os.close(fd)
-                raise LogBusy(f"{path}: another shotfarm process is still using this output folder") from None
-            time.sleep(0.2)
+    try:
+        return own_log(path, timeout)
+    except LogOwned as e:
+        raise LogBusy(str(e)) from None
 
 
 class Coordinator:

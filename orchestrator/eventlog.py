@@ -19,9 +19,11 @@ never lose a fact silently.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -70,6 +72,29 @@ _PAGE = 1000
 
 class LogCorrupt(RuntimeError):
     pass
+
+
+class LogOwned(RuntimeError):
+    """Another process holds the log (a running farm); the message names the lock file."""
+
+
+def own_log(lock_path: str | Path, timeout: float) -> int:
+    """Take the one-writer lock beside a log, waiting up to `timeout` s; returns the fd that holds it.
+
+    One coordinator per log: a successor (a restart after a crash) waits until
+    the old one has gone. Closing the fd (or the process ending) lets go.
+    """
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise LogOwned(f"{lock_path}: another shotfarm process is still using this output folder") from None
+            time.sleep(0.2)
 
 
 def body_digest(body: object) -> str | None:

@@ -2,8 +2,9 @@
 
 Every record is checked against its digest and its own columns, sequence
 numbers must rise with no gap the quarantine does not explain, the whole log
-is replayed through `evolve` exactly as a coordinator replays it (an illegal
-transition becomes a finding, not a crash), every ChunkRendered must name
+is replayed through core.isolation's `fold` exactly as a coordinator replays
+it (a record that cannot be folded is a finding naming it, and its sequence
+is set aside from there, as the farm sets it aside), every ChunkRendered must name
 each frame of its chunk once under a key no other render ever recorded
 (attempts write apart), and every completed sequence must have a master
 whose frames, contact sheet and deliverables are in the store with the
@@ -27,9 +28,9 @@ from nodes.errors import NodeError
 from nodes.storage import open_store
 from nodes.storage.base import DigestMismatch, ObjectMissing, Store, get_verified
 from orchestrator.core import events as ev
-from orchestrator.core.evolve import evolve
+from orchestrator.core.isolation import FarmRecordUnfoldable, fold
 from orchestrator.core.state import FarmState, SequenceState
-from orchestrator.core.status import ChunkStatus, IllegalTransition, SequenceStatus
+from orchestrator.core.status import ChunkStatus, SequenceStatus
 from orchestrator.eventlog import check_record, torn_reason
 
 # The embedded log's name (orchestrator.embedded.LOG_NAME; not imported, since
@@ -147,6 +148,9 @@ def verify(log_path: str | Path, store_url: str | None = None) -> Report:
                 reason=seq.reason,
             )
         )
+    for bad in state.unfoldable.values():
+        if bad.sequence_id not in state.sequences:  # its submission itself could not be folded
+            report.sequences.append(SequenceSummary(bad.sequence_id, "set aside", 0, 0, 0, 0, str(bad)))
     return report
 
 
@@ -164,24 +168,47 @@ def _replay(rows: list[tuple], quarantined: set[int], last_issued: int, report: 
             torn = seq == rows[-1][0] == last_issued and torn_reason(body, digest)
             if torn:
                 report.add("warning", f"torn last record ({torn}); the farm sets it aside when it next opens the log", seq)
-            else:
-                report.add("error", problem, seq, sequence_id)
-            continue
-        event = ev.event_from_json(body)
-        if (event.sequence_id, event.type) != (sequence_id, type_):
-            report.add("error", f"columns say {type_} of {sequence_id}, the body {event.type} of {event.sequence_id}", seq)
-        if isinstance(event, ev.ChunkRendered):
-            _check_render(state, event, seq, recorded, report)
-        try:
-            state = evolve(state, event)
-        except IllegalTransition as e:
-            report.add("error", f"{event.type} is illegal here: {e}", seq, event.sequence_id)
-        except (KeyError, ValueError) as e:  # e.g. a chunk or node the log never introduced
-            report.add("error", f"{event.type} does not fit the log so far ({type(e).__name__}: {e})", seq, event.sequence_id)
+                continue
+            report.add("error", problem, seq, sequence_id)
+            if sequence_id == ev.FARM or not isinstance(sequence_id, str):
+                continue  # the farm itself stops here; verify reads on to report the rest
+            record: ev.Record = ev.Unreadable(sequence_id=sequence_id, record_type=str(type_)[:64], reason=problem)
+        else:
+            record = ev.event_from_json(body)
+            if (record.sequence_id, record.type) != (sequence_id, type_):
+                report.add("error", f"columns say {type_} of {sequence_id}, the body {record.type} of {record.sequence_id}", seq)
+            if isinstance(record, ev.ChunkRendered) and record.sequence_id not in state.unfoldable:
+                _check_render(state, record, seq, recorded, report)
+        state = _fold(state, seq, record, report)
     missing = sorted(set(range(previous + 1, last_issued + 1)) - quarantined)
     if missing:
         report.add("error", f"records {missing[0]}..{missing[-1]} after the last one are gone and not in the quarantine")
     return state
+
+
+def _fold(state: FarmState, seq: int, record: ev.Record, report: Report) -> FarmState:
+    """Fold as the farm folds (core.isolation), saying where a sequence is set aside or retired."""
+    sid = record.sequence_id
+    was_aside = sid in state.unfoldable
+    try:
+        after = fold(state, seq, record)
+    except FarmRecordUnfoldable as e:
+        report.add("error", f"{record.type} of the farm itself cannot be folded: {e}", seq)
+        return state
+    bad = after.unfoldable.get(sid)
+    if bad is not None and not was_aside and not isinstance(record, ev.Unreadable):
+        report.add("error", f"{record.type} cannot be folded ({bad.reason}); the farm sets {sid} aside from here", seq, sid)
+    elif bad is not None and not was_aside:
+        report.add("error", f"the farm sets {sid} aside from here", seq, sid)
+    if isinstance(record, ev.SequenceRetired):
+        # What an operator has retired is no longer a problem of the log, but it is still told.
+        report.findings = [
+            Finding("warning", f"{f.what} (retired at seq {seq})", f.seq, f.sequence_id)
+            if f.sequence_id == sid and f.level == "error" else f
+            for f in report.findings
+        ]
+        report.add("warning", f"retired by {record.by}: {record.reason}", seq, sid)
+    return after
 
 
 def _check_render(state: FarmState, e: ev.ChunkRendered, seq: int, recorded: dict[str, int], report: Report) -> None:

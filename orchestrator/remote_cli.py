@@ -229,7 +229,7 @@ def add_commands(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     s.add_argument("--out", type=Path, default=Path("out"), help="output folder: event log, and store by default")
     s.add_argument("--store", help="where frames and masters go: a folder or s3://bucket/prefix (default: --out)")
     s.add_argument("--tokens", type=Path, help="YAML/JSON tokens file (tokens also come from $SHOTFARM_TOKENS)")
-    s.add_argument("--upload-limit-mb", type=arguments.count(1, 4096), default=64, help="largest request body (specs, cuts, movies)")
+    s.add_argument("--upload-limit-mb", type=int, default=64, help="largest request body (specs, cuts, movies)")
     s.add_argument("--cpus", type=arguments.CPUS, default=None, help="CPU slots for render nodes (default: all)")
     s.add_argument("--chunk-frames", type=arguments.CHUNK_FRAMES, default=8, help="chunk length at the default quality")
     s.add_argument("--farm", type=Path, help="farm config: node classes (count, Ray resource, speed, price)")

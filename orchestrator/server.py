@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from nodes.actors.previs import start_previs_node
 from nodes.storage import open_store
+from orchestrator.api import access_log
 from orchestrator.api.app import create_app
 from orchestrator.api.auth import TokenConfigError, TokenTable
 from orchestrator.api.farm import RayFarm, RayPrevis
@@ -156,6 +157,7 @@ def serve_main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=3, lifespan="on")
+        access_log.install()  # after Config, which sets uvicorn's loggers up
         _Server(config).run(sockets=[sock])
         return 0
     finally:

@@ -49,6 +49,9 @@ class Store(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def delete(self, key: str) -> None:
+        """Remove one object if it is there (for uploads the farm refused; rendered work is never deleted)."""
+
     def discard_partial(self, prefix: str) -> int:
         """Remove what writes cut short by a crash left under `prefix`; returns how many.
 

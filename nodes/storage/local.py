@@ -53,6 +53,9 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
     def discard_partial(self, prefix: str) -> int:
         """Temporary files a killed writer left between mkstemp and the rename."""
         top = self.path(prefix)

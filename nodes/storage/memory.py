@@ -22,5 +22,8 @@ class MemoryStore:
     def exists(self, key: str) -> bool:
         return check_key(key) in self.objects
 
+    def delete(self, key: str) -> None:
+        self.objects.pop(check_key(key), None)
+
     def discard_partial(self, prefix: str) -> int:
         return 0  # a put is one assignment: nothing is ever left half-written

@@ -209,6 +209,10 @@ class S3Store:
             return False
         return True
 
+    def delete(self, key: str) -> None:
+        name = self.object_name(key)
+        self._call("deleting", name, lambda: self.client.remove_object(self.bucket, name))
+
     def discard_partial(self, prefix: str) -> int:
         # An object appears only when its PUT (or multipart upload) completes, so a
         # killed writer leaves no object; its unfinished multipart parts are the

@@ -35,6 +35,8 @@ class Farm(Protocol):
 
     async def rerender(self, sequence_id: str, shot: str) -> None: ...
 
+    async def retire(self, sequence_id: str, reason: str, by: str) -> None: ...
+
     async def events(self, after: int, sequence_id: str | None, limit: int) -> list[tuple[int, dict]]: ...
 
 
@@ -73,6 +75,9 @@ class RayFarm:
     async def rerender(self, sequence_id: str, shot: str) -> None:
         await _call(self.coordinator, "rerender", self.timeout, sequence_id, shot)
 
+    async def retire(self, sequence_id: str, reason: str, by: str) -> None:
+        await _call(self.coordinator, "retire", self.timeout, sequence_id, reason, by)
+
     async def events(self, after: int, sequence_id: str | None, limit: int) -> list[tuple[int, dict]]:
         return await _call(self.coordinator, "events", self.timeout, after, sequence_id, limit)
 
@@ -91,6 +96,9 @@ class LocalFarm:
 
     async def rerender(self, sequence_id: str, shot: str) -> None:
         await self.coordinator.rerender(sequence_id, shot)
+
+    async def retire(self, sequence_id: str, reason: str, by: str) -> None:
+        await self.coordinator.retire(sequence_id, reason, by)
 
     async def events(self, after: int, sequence_id: str | None, limit: int) -> list[tuple[int, dict]]:
         return await self.coordinator.events(after, sequence_id, limit)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from orchestrator.api.errors import FarmUnavailable
 from orchestrator.api.farm import Farm
 from orchestrator.core import events as ev
-from orchestrator.core.evolve import evolve
+from orchestrator.core.isolation import fold
 from orchestrator.core.state import FarmState, Policy
 from orchestrator.core.status import ChunkStatus
 from orchestrator.cost import PriceBook
@@ -36,7 +36,7 @@ BATCH = 1000
 @dataclass(frozen=True)
 class Logged:
     seq: int
-    event: ev.Event
+    event: ev.Record
 
 
 class FarmView:
@@ -75,7 +75,7 @@ class FarmView:
             while True:
                 batch = await self.farm.events(self.state.last_seq, None, BATCH)
                 for seq, body in batch:
-                    self._fold(seq, ev.EVENT_ADAPTER.validate_python(body))
+                    self._fold(seq, ev.record_from_python(body))
                 if batch:
                     self._notify()
                 if len(batch) < BATCH:
@@ -131,18 +131,22 @@ class FarmView:
                 break
             for seq, body in batch:
                 if seq <= upto:
-                    out.append(Logged(seq, ev.EVENT_ADAPTER.validate_python(body)))
+                    out.append(Logged(seq, ev.record_from_python(body)))
             after = batch[-1][0]
         return out
 
     # -- the fold ------------------------------------------------------------
 
-    def _fold(self, seq: int, event: ev.Event) -> None:
+    def _fold(self, seq: int, event: ev.Record) -> None:
         before = self.state
-        self._account(before, event)
-        state = evolve(before, event)
+        if isinstance(event, ev.Unreadable) or event.sequence_id in before.unfoldable:
+            state = fold(before, seq, event)  # set aside: nothing to account for or count
+        else:
+            self._account(before, event)
+            state = fold(before, seq, event)
+            if event.sequence_id not in state.unfoldable:
+                self.metrics.observe(event, state)
         self.state = replace(state, last_seq=seq)
-        self.metrics.observe(event, self.state)
         self.recent.append(Logged(seq, event))
         if self._replayed and isinstance(event, ev.SequenceSubmitted):
             self.baseline[event.sequence_id] = 0

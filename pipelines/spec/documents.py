@@ -97,10 +97,12 @@ def _check_yaml_events(text: str, source: str, max_depth: int) -> None:
             elif isinstance(event, _CLOSE):
                 depth -= 1
     except yaml.YAMLError as e:
-        raise _syntax(source, e) from None
+        raise _syntax(source, e, max_depth) from None
 
 
-def _syntax(source: str, e: yaml.YAMLError) -> SpecError:
+def _syntax(source: str, e: yaml.YAMLError, max_depth: int = limits.MAX_DEPTH) -> SpecError:
+    if "nesting depth" in str(getattr(e, "problem", "")):  # libyaml's own bound, met while scanning ahead
+        return _problem(source, f"nested more than {max_depth} levels deep (MAX_DEPTH)")
     where = getattr(e, "problem_mark", None)
     at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
     return _problem(source, f"cannot parse{at}: {getattr(e, 'problem', None) or e}")

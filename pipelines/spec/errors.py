@@ -23,6 +23,9 @@ class SpecError(Exception):
         return (type(self), (self.source, self.problems))
 
     def render(self) -> str:
+        if len(self.problems) == 1:  # one line for one problem
+            path, msg = self.problems[0]
+            return f"{self.source}: {path + ': ' if path else ''}{msg}"
         lines = [f"{self.source}: {len(self.problems)} problem(s)"]
         lines += [f"  {path or '(top level)'}: {msg}" for path, msg in self.problems]
         return "\n".join(lines)

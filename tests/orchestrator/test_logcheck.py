@@ -153,7 +153,7 @@ def test_an_altered_master_frame_in_the_store_is_named(out):
     assert f"{master(out).frames[5].key} is missing from the store" in found[1]
 
 
-def test_an_illegal_transition_is_a_finding_and_replay_goes_on(out):
+def test_an_illegal_transition_is_a_finding_and_its_sequence_is_set_aside_as_the_farm_would(out):
     log = SqliteEventLog(out / LOG_NAME)
     chunk = next(e for _, e in log.read() if isinstance(e, ev.ChunkRendered))
     seq = log.append(
@@ -162,9 +162,10 @@ def test_an_illegal_transition_is_a_finding_and_replay_goes_on(out):
     log.close()
     report = verify(out / LOG_NAME)
     assert errors(report) == [
-        f"error   seq {seq} {SID}: ChunkStarted is illegal here: chunk {chunk.chunk_id}: attempt 7 follows attempt 1"
+        f"error   seq {seq} {SID}: ChunkStarted cannot be folded (IllegalTransition: chunk {chunk.chunk_id}: "
+        f"attempt 7 follows attempt 1); the farm sets {SID} aside from here"
     ]
-    assert report.sequences[0].status == "completed"
+    assert report.sequences[0].status == "failed"
 
 
 def test_a_frame_key_recorded_by_two_renders_is_a_finding(out):

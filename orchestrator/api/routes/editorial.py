@@ -19,7 +19,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 from pydantic import BaseModel
 
 from orchestrator.api.deps import Caller, Context
-from orchestrator.api.documents import parse_document
+from orchestrator.api.documents import off_loop, parse_document
 from orchestrator.api.errors import error_responses
 from orchestrator.api.routes.sequences import submit_sequence
 from orchestrator.api.views import Submitted
@@ -83,7 +83,8 @@ async def submit_cut(
     dry_run: Annotated[bool, Form()] = False,
 ) -> EditorialImport:
     name = PurePath(cut.filename or "cut").name[:128] or "cut"
-    scene_mapping = parse_mapping(parse_document(mapping.encode(), "mapping"), "mapping")
+    data = await off_loop(parse_document, mapping.encode(), "mapping")
+    scene_mapping = await off_loop(parse_mapping, data, "mapping")
     if not caller.may_see(scene_mapping.show):
         raise HTTPException(403, f"this token may not submit for show {scene_mapping.show!r}")
     data = await cut.read()

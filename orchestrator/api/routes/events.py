@@ -34,7 +34,7 @@ from orchestrator.core import events as ev
 router = APIRouter(tags=["events"])
 _KEEP = ("chunk_id", "attempt", "node_id", "gpu_class", "cut", "shot", "segment", "reason", "error", "version", "rule")
 _STREAM = {200: {"content": {"text/event-stream": {}}, "description": "A stream of server-sent events"}}
-After = Annotated[int | None, Query(ge=0, description="Send events logged after this position.")]
+After = Annotated[int | None, Query(ge=0, le=2**62, description="Send events logged after this position.")]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)]
 
 
@@ -60,12 +60,12 @@ def _message(event: str, data: dict[str, Any], ident: int | None = None) -> str:
 def _start(after: int | None, last_event_id: str | None, now: int) -> int:
     if after is not None:
         return after
-    if last_event_id is not None and last_event_id.isdigit():
+    if last_event_id is not None and last_event_id.isdigit() and len(last_event_id) <= 18:
         return int(last_event_id)
     return now
 
 
-def _visible(caller: Principal, ctx: ApiContext, event: ev.Event) -> bool:
+def _visible(caller: Principal, ctx: ApiContext, event: ev.Record) -> bool:
     if event.sequence_id == ev.FARM:
         return caller.admin
     seq = ctx.view.state.sequences.get(event.sequence_id)
@@ -73,7 +73,9 @@ def _visible(caller: Principal, ctx: ApiContext, event: ev.Event) -> bool:
 
 
 def _progress(ctx: ApiContext, sid: str) -> str:
-    seq = ctx.view.state.sequences[sid]
+    seq = ctx.view.state.sequences.get(sid)
+    if seq is None:  # retired while the stream was open
+        return _message("retired", {"sequence_id": sid})
     detail = sequence_detail(seq, time.time() - ctx.view.live_since, ctx.view.baseline.get(sid, 0))
     return _message("progress", detail.model_dump(mode="json"))
 
@@ -96,8 +98,9 @@ async def _stream(ctx: ApiContext, caller: Principal, sid: str | None, cursor: i
                 yield _progress(ctx, touched_sid)
             cursor = upto
             continue
-        if sid is not None and view.state.sequences[sid].finished_at is not None:
-            return  # finished and all told; reconnect after a re-render
+        watched = view.state.sequences.get(sid) if sid is not None else None
+        if sid is not None and (watched is None or watched.finished_at is not None):
+            return  # finished (or retired) and all told; reconnect after a re-render
         if not await view.wait_beyond(cursor, ctx.settings.keepalive):
             yield ": keepalive\n\n"
 

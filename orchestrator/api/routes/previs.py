@@ -11,6 +11,7 @@ The movie never passes through Ray: the node reads it from the store.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from pathlib import PurePath
@@ -23,7 +24,7 @@ from pydantic import BaseModel
 from nodes.actors.previs import PrevisOrder, PrevisProposal
 from nodes.storage.base import ObjectMissing
 from orchestrator.api.deps import ApiContext, Caller, Context, require_show
-from orchestrator.api.documents import JSON_TYPES, YAML_TYPES, media_type, parse_document
+from orchestrator.api.documents import JSON_TYPES, YAML_TYPES, media_type, off_loop, parse_document
 from orchestrator.api.errors import error_responses
 from orchestrator.api.farm import Previs
 from orchestrator.api.limits import NAME, PREVIS_ID
@@ -77,7 +78,13 @@ async def propose(
     data = await movie.read()
     await anyio.to_thread.run_sync(ctx.store.put, key, data)
     order = PrevisOrder(key=key, name=name, max_frames=ctx.settings.previs_max_frames)
-    proposal = await previs.propose(order)
+    try:
+        proposal = await previs.propose(order)
+    except BaseException:
+        # Nothing refused is kept: the movie goes, whatever stopped its proposal.
+        with contextlib.suppress(Exception):
+            await anyio.to_thread.run_sync(ctx.store.delete, key)
+        raise
     body = proposal.model_dump_json(indent=1).encode()
     await anyio.to_thread.run_sync(ctx.store.put, f"{_prefix(show, previs_id)}/proposal.json", body)
     return Proposal(
@@ -123,10 +130,11 @@ async def accept(
     kind = media_type(request.headers.get("content-type"))
     if kind not in JSON_TYPES + YAML_TYPES:
         raise HTTPException(415, "send the mapping as application/json or application/yaml")
-    mapping = parse_mapping(parse_document(await request.body(), "mapping", yaml_ok=kind in YAML_TYPES))
+    data = await off_loop(parse_document, await request.body(), "mapping", kind in YAML_TYPES)
+    mapping = await off_loop(parse_mapping, data)
     if mapping.show != show:
         raise SpecError("mapping", [("show", f"is {mapping.show!r}, but the proposal is for show {show!r}")])
-    imported = build_sequence(proposal.cut, mapping)
+    imported = await off_loop(build_sequence, proposal.cut, mapping)
     submitted = await submit_sequence(ctx, caller, imported.spec, response)
     await record_import(ctx, imported, {"source": proposal.name, "previs_id": previs_id})
     return EditorialImport(

@@ -6,8 +6,10 @@ import time
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from orchestrator.api.deps import Caller, Context, Visible, require_show
-from orchestrator.api.documents import JSON_TYPES, YAML_TYPES, media_type, parse_document
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.api.deps import NOT_FOUND, Caller, Context, SequenceId, Visible, require_show
+from orchestrator.api.documents import JSON_TYPES, YAML_TYPES, media_type, off_loop, parse_document
 from orchestrator.api.errors import error_responses
 from orchestrator.api.views import (
     CostView,
@@ -66,8 +68,9 @@ async def submit(request: Request, response: Response, ctx: Context, caller: Cal
     if kind not in JSON_TYPES + YAML_TYPES:
         raise HTTPException(415, "send the spec as application/json or application/yaml")
     source = "spec.json" if kind in JSON_TYPES else "spec.yaml"
-    data = parse_document(await request.body(), source, yaml_ok=kind in YAML_TYPES)
-    return await submit_sequence(ctx, caller, parse_sequence(data, source), response)
+    data = await off_loop(parse_document, await request.body(), source, kind in YAML_TYPES)
+    sequence = await off_loop(parse_sequence, data, source)
+    return await submit_sequence(ctx, caller, sequence, response)
 
 
 @router.get("", response_model=list[SequenceSummary], summary="Sequences the token may see", responses=error_responses(401))
@@ -103,3 +106,35 @@ async def cancel(ctx: Context, seq: Visible) -> SequenceSummary:
     await ctx.farm.cancel(seq.sequence_id)
     await ctx.view.catch_up()
     return sequence_summary(ctx.view.state.sequences[seq.sequence_id])
+
+
+class Retirement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1024, description="Why; it stays in the event log.")
+
+
+class Retired(BaseModel):
+    sequence_id: str
+    retired: bool = True
+
+
+@router.post(
+    "/{sequence_id}/retire",
+    response_model=Retired,
+    status_code=202,
+    summary="Retire a sequence: set aside for good, its id free for a new submission",
+    description="For a sequence set aside at a record that cannot be folded (see /healthz), or a finished one. "
+    "Recorded in the log as SequenceRetired with the reason and the token's name; nothing is deleted.",
+    responses=error_responses(401, 404, 409, 422, 503),
+)
+async def retire(ctx: Context, caller: Caller, sequence_id: SequenceId, body: Retirement) -> Retired:
+    # An unfoldable submission has no state to read the show from: the id names it.
+    if not caller.may_see(sequence_id.split(":", 1)[0]):
+        raise HTTPException(404, NOT_FOUND)
+    await ctx.view.catch_up()
+    if sequence_id not in ctx.view.state.sequences and sequence_id not in ctx.view.state.unfoldable:
+        raise HTTPException(404, NOT_FOUND)
+    await ctx.farm.retire(sequence_id, body.reason, caller.name)
+    await ctx.view.catch_up()
+    return Retired(sequence_id=sequence_id)
