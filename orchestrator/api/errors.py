@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from orchestrator.coordinator import BadRequest
+from pipelines.spec.errors import DocumentTooLarge
 from pipelines.spec.loading import SpecError, field_path
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 def _spec(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SpecError)
+    if isinstance(exc, DocumentTooLarge):
+        return problem(413, f"{exc.source}: too large", exc.problems)
     return problem(422, f"{exc.source}: invalid", exc.problems)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from pipelines.spec import limits
-from pipelines.spec.errors import SpecError, field_path
+from pipelines.spec.errors import DocumentTooLarge, SpecError, field_path
 
 try:  # libyaml scans far faster; the pure-Python scanner gives the same events
     _Parser: Any = yaml.CSafeLoader
@@ -45,7 +45,7 @@ def _problem(source: str, message: str, path: str = "") -> SpecError:
 def decode(data: bytes, source: str, max_bytes: int = limits.MAX_DOCUMENT_BYTES) -> str:
     """UTF-8 text of at most `max_bytes` bytes, or a SpecError saying which bound it broke."""
     if len(data) > max_bytes:
-        raise _problem(source, f"is {len(data):,} bytes, over the limit of {max_bytes:,}")
+        raise DocumentTooLarge(source, [("", f"is {len(data):,} bytes, over the limit of {max_bytes:,}")])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -183,10 +183,11 @@ def check_shape(data: Any, source: str, max_depth: int = limits.MAX_DEPTH) -> No
         elif isinstance(value, dict | list):
             if len(value) > limits.MAX_ITEMS:
                 raise _problem(source, f"{len(value):,} entries are over the limit of {limits.MAX_ITEMS:,} (MAX_ITEMS)", field_path(path))
+            # Pushed in reverse, so the first problem found is the first in the document.
             if isinstance(value, list):
-                stack.extend(((*path, i), v) for i, v in enumerate(value))
+                stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(value))))
             else:
-                for k, v in value.items():
+                for k, v in reversed(list(value.items())):
                     if isinstance(k, str) and len(k) > limits.MAX_STRING:
                         raise _problem(source, f"a key of {len(k):,} characters is over the limit (MAX_STRING)", field_path(path))
                     stack.append(((*path, str(k)), v))

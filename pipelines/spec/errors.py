@@ -31,6 +31,10 @@ class SpecError(Exception):
         return "\n".join(lines)
 
 
+class DocumentTooLarge(SpecError):
+    """A document over its byte limit, refused before it was decoded (the API answers 413)."""
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     """Render a pydantic error location as `shots[2].frames.last`."""
     out = ""
