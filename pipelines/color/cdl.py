@@ -17,13 +17,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 LUMA_709 = (0.2126, 0.7152, 0.0722)
 # Far beyond any grade a colourist sets; bounded so a spec cannot ask for overflow.
-_Slope = Annotated[float, Field(ge=0, le=1000)]
-_Offset = Annotated[float, Field(ge=-1000, le=1000)]
-_Power = Annotated[float, Field(gt=0, le=100)]
+_Slope = Annotated[float, Strict(), Field(ge=0, le=1000)]
+_Offset = Annotated[float, Strict(), Field(ge=-1000, le=1000)]
+_Power = Annotated[float, Strict(), Field(gt=0, le=100)]
 Triple = tuple[float, float, float]
 
 
@@ -33,7 +33,7 @@ class CDL(BaseModel):
     slope: tuple[_Slope, _Slope, _Slope] = (1.0, 1.0, 1.0)
     offset: tuple[_Offset, _Offset, _Offset] = (0.0, 0.0, 0.0)
     power: tuple[_Power, _Power, _Power] = (1.0, 1.0, 1.0)
-    saturation: float = Field(1.0, ge=0, le=100)
+    saturation: Annotated[float, Strict()] = Field(1.0, ge=0, le=100)
 
     @property
     def is_identity(self) -> bool:

@@ -13,7 +13,7 @@ from collections import Counter
 from fractions import Fraction
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from pipelines.color.cdl import CDL
 from pipelines.spec import limits
@@ -25,6 +25,13 @@ Name = Annotated[str, Field(pattern=_NAME)]
 _Side = Annotated[Count, Field(ge=limits.MIN_SIDE, le=limits.MAX_SIDE, multiple_of=2)]
 Resolution = tuple[_Side, _Side]
 _FPS = re.compile(r"^\s*\d{1,6}(\.\d{1,6})?(/\d{1,6})?\s*$")
+FPS_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 1, "maximum": 60},
+        {"type": "string", "pattern": _FPS.pattern, "maxLength": 32},
+    ]
+}
+"""What the published schema says of fps: the bounds `_parse_fps` enforces."""
 _TIMECODE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})[:;](\d{2})$")
 
 
@@ -97,7 +104,9 @@ class Shot(Frozen):
 class Sequence(Frozen):
     show: Name
     sequence: Name
-    fps: Fraction = Field(Fraction(24), description="Frames per second, e.g. 24 or '24000/1001'.")
+    fps: Annotated[Fraction, WithJsonSchema(FPS_SCHEMA)] = Field(
+        Fraction(24), description="Frames per second, e.g. 24 or '24000/1001'."
+    )
     resolution: Resolution = Field(
         (1920, 1080), description="Width and height in pixels; both even, as the 4:2:0 deliverables need."
     )
