@@ -25,7 +25,6 @@ in count and time; it stops the server it started and nothing else.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import os
@@ -49,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipelines.spec import limits  # noqa: E402
-from tests.builders import shot, spec  # noqa: E402
+from tests.builders import shot, spec, with_value  # noqa: E402
 from tests.pipelines.editorial.support import mapping  # noqa: E402
 
 DEMO = "abuse-demo-token-0123456789"
@@ -206,17 +205,8 @@ def nothing_previs(r: httpx.Response, out: Path) -> str | None:
     return f"{len(left)} refused upload file(s) left in the store" if left else None
 
 
-def set_at(base: Any, path: tuple, value: Any) -> Any:
-    tree_ = copy.deepcopy(base)
-    where = tree_
-    for key in path[:-1]:
-        where = where[key]
-    where[path[-1]] = value
-    return tree_
-
-
 def radius(value: Any) -> dict[str, Any]:
-    return set_at(spec(), ("scenes", "set", "objects", 1, "radius"), value)
+    return with_value(spec(), ("scenes", "set", "objects", 1, "radius"), value)
 
 
 def handcrafted() -> list[Case]:
@@ -277,7 +267,7 @@ def generated(n: int, seed: int) -> list[Case]:
         data = base
         for _ in range(rng.randint(1, 3)):
             try:
-                data = set_at(data, rng.choice(places), rng.choice(HOSTILE_VALUES))
+                data = with_value(data, rng.choice(places), rng.choice(HOSTILE_VALUES))
             except (KeyError, IndexError, TypeError):
                 pass
         if isinstance(data, dict):

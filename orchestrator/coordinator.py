@@ -118,8 +118,8 @@ class Coordinator:
         self.state = FarmState(policy=settings.policy)
         for seq, record in self.log.read():
             self.state = fold(self.state, seq, record)
-            if metrics is not None and not isinstance(record, ev.Unreadable):  # replayed facts count like live ones
-                metrics.observe(record, self.state)
+            if metrics is not None and not isolated(self.state, record.sequence_id):  # replayed facts count like live ones
+                metrics.observe(record, self.state)  # type: ignore[arg-type]  # an Unreadable is always isolated
         for bad in self.state.unfoldable.values():
             log.error("%s is set aside: %s; %s", bad.sequence_id, bad, RETIRE_HINT)
         self.nodes: dict[str, Any] = {}
@@ -139,10 +139,10 @@ class Coordinator:
     def _emit(self, event: ev.Event) -> None:
         seq = self.log.append(event)  # durable before anything acts on it
         self.state = fold(self.state, seq, event)
+        if isolated(self.state, event.sequence_id):
+            return  # set aside (now or before): nothing is counted or done for it
         for observe in self._observers:  # projections: metrics, live views
             observe(event, self.state)
-        if isolated(self.state, event.sequence_id):
-            return  # set aside (now or before): nothing more is done for it
         for command in decide(self.state, event):
             self._execute(command)
 

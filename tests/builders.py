@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -135,3 +136,13 @@ def accepted_renders(events: list[ev.Event]) -> list[ev.ChunkRendered]:
         if isinstance(event, ev.ChunkRendered) and state.sequences[event.sequence_id].cost_usd != before:
             accepted.append(event)
     return accepted
+
+
+def with_value(tree: Any, path: tuple, value: Any) -> Any:
+    """A deep copy of a JSON-like tree with `value` put at `path` (a key or index per level)."""
+    tree = copy.deepcopy(tree)
+    where = tree
+    for key in path[:-1]:
+        where = where[key]
+    where[path[-1]] = value
+    return tree

@@ -29,7 +29,7 @@ from pipelines.color.cdl import CDL
 from pipelines.editorial.cut import ClipEvent, EditorialCut, EditorialError, SourceRange
 from pipelines.spec import limits
 from pipelines.spec.limits import Count, Frame, Label
-from pipelines.spec.loading import SpecError, field_path, parse_sequence
+from pipelines.spec.loading import SpecError, clean_message, field_path, parse_sequence
 from pipelines.spec.scene import Camera, Frozen, Light, Scene
 from pipelines.spec.sequence import Continuity, FrameRange, Name, Resolution, Sequence
 
@@ -115,7 +115,7 @@ def parse_mapping(data: Any, source: str = "mapping") -> SceneMapping:
 
 
 def _message(err: Any) -> str:
-    return "unknown field" if err["type"] == "extra_forbidden" else str(err["msg"]).removeprefix("Value error, ")
+    return clean_message(err)
 
 
 def _rules(mapping: SceneMapping) -> list[tuple[str, ClipSetup]]:

@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from pipelines.editorial.cut import ClipEvent, EditorialCut
+from pipelines.editorial.cut import ClipEvent, EditorialCut, EditorialError
+from pipelines.spec import limits
 from pipelines.spec.scene import Frozen
 from pipelines.spec.sequence import FrameRange
 
@@ -208,6 +209,8 @@ def previs_cut(transitions: list[Transition], frames: int, fps: Fraction, source
     starts = [0] + [t.frame for t in bounds]
     ends = [t.frame - 1 for t in bounds] + [frames - 1]
     dissolves = [0] + [t.length for t in bounds]
+    if len(starts) > limits.MAX_SHOTS:  # a flickering movie is not a cut
+        raise EditorialError(source, [("", f"{len(starts):,} shots found; a cut holds at most {limits.MAX_SHOTS:,} (MAX_SHOTS)")])
     clips = [
         ClipEvent(index=i, name=f"sh{(i + 1) * 10:03d}", record=FrameRange(first=a, last=b), dissolve=dissolves[i])
         for i, (a, b) in enumerate(zip(starts, ends))

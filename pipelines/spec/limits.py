@@ -101,6 +101,41 @@ KeyFrame = Annotated[float, Strict(), Field(ge=-MAX_FRAME, le=MAX_FRAME, allow_i
 """A shot-relative keyframe position (may sit before the cut, in the handles)."""
 
 
+# Which limit a field's bound is, so an error can name it (the messages pydantic
+# writes give the number only). Keyed by the field's own name in the models.
+FIELD_LIMITS = {
+    "first": "MAX_FRAME", "last": "MAX_FRAME", "first_frame": "MAX_FRAME", "frame": "MAX_FRAME",
+    "shots": "MAX_SHOTS", "clips": "MAX_SHOTS", "by_name": "MAX_SHOTS", "by_index": "MAX_SHOTS",
+    "handles": "MAX_HANDLES", "dissolve": "MAX_DISSOLVE", "scenes": "MAX_SCENES",
+    "objects": "MAX_OBJECTS", "materials": "MAX_MATERIALS", "lights": "MAX_LIGHTS",
+    "keys": "MAX_KEYS", "motion": "MAX_KEYS", "resolution": "MAX_SIDE", "samples": "MAX_SAMPLES",
+    "bounces": "MAX_BOUNCES", "seed": "MAX_SEED", "intensity": "MAX_INTENSITY", "color": "MAX_INTENSITY",
+    "albedo": "MAX_INTENSITY", "zenith": "MAX_INTENSITY", "horizon": "MAX_INTENSITY",
+    "center": "MAX_COORDINATE", "position": "MAX_COORDINATE", "look_at": "MAX_COORDINATE", "offset": "MAX_COORDINATE",
+    "point": "MAX_COORDINATE", "normal": "MAX_COORDINATE", "direction": "MAX_COORDINATE", "corner": "MAX_COORDINATE",
+    "u": "MAX_COORDINATE", "v": "MAX_COORDINATE", "min": "MAX_COORDINATE", "max": "MAX_COORDINATE",
+    "a": "MAX_COORDINATE", "b": "MAX_COORDINATE",
+    "name": "MAX_LABEL", "material": "MAX_LABEL", "scene": "MAX_LABEL", "subject": "MAX_LABEL",
+    "time_of_day": "MAX_LABEL", "props": "MAX_TAGS", "wardrobe": "MAX_TAGS", "notes": "MAX_TAGS",
+    "location": "MAX_TEXT", "text": "MAX_TEXT", "budget_usd": "MAX_BUDGET",
+    "classes": "MAX_CLASSES", "subscriptions": "MAX_SUBSCRIPTIONS", "count": "MAX_CLASS_NODES",
+    "usd_per_hour": "MAX_PRICE", "speed": "MAX_SPEED", "forgive_after": "MAX_SECONDS",
+    "target_chunk_seconds": "MAX_SECONDS",
+}
+_UPPER_BOUNDS = {"less_than_equal", "less_than", "too_long", "string_too_long"}
+
+
+def named(error_type: str, loc: tuple[int | str, ...], message: str) -> str:
+    """A bound's message with the limit it is, when it is one of ours: `... 10000000 (MAX_FRAME)`."""
+    if error_type not in _UPPER_BOUNDS:
+        return message
+    field = next((p for p in reversed(loc) if isinstance(p, str) and p in FIELD_LIMITS), None)
+    if field is None:
+        return message
+    name = FIELD_LIMITS[field]
+    return f"{message} ({name}, see docs/limits.md)"
+
+
 def too_many(what: str, count: int, limit_name: str) -> str:
     """The sentence an error gives when a whole exceeds its limit."""
     return f"{what}: {count:,} is over the limit of {LIMITS[limit_name].value:,} ({limit_name})"

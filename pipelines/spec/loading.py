@@ -23,7 +23,7 @@ def clean_message(err: dict[str, Any]) -> str:
     msg = str(err["msg"])
     if err["type"] == "extra_forbidden":
         return "unknown field"
-    return msg.removeprefix("Value error, ")
+    return limits.named(err["type"], tuple(err["loc"]), msg.removeprefix("Value error, "))
 
 
 def parse_sequence(data: Any, source: str = "<spec>") -> Sequence:

@@ -16,7 +16,6 @@ Derandomized, so every run tries the same cases and a red run is reproducible.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from typing import Any
@@ -38,7 +37,7 @@ from pipelines.spec import limits
 from pipelines.spec.documents import read_document
 from pipelines.spec.loading import SpecError, parse_sequence
 from tests.api.support import OTHER, local_server
-from tests.builders import shot, spec
+from tests.builders import shot, spec, with_value
 from tests.pipelines.editorial.support import mapping
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -85,15 +84,6 @@ def paths(value: Any, prefix: tuple = ()) -> list[tuple]:
     return out
 
 
-def put(tree: Any, path: tuple, value: Any) -> Any:
-    tree = copy.deepcopy(tree)
-    where = tree
-    for key in path[:-1]:
-        where = where[key]
-    where[path[-1]] = value
-    return tree
-
-
 def mutations(base: Any) -> st.SearchStrategy[Any]:
     """The base with one to three hostile values put at generated places."""
     places = st.lists(st.tuples(st.sampled_from(paths(base)), HOSTILE), min_size=1, max_size=3)
@@ -102,7 +92,7 @@ def mutations(base: Any) -> st.SearchStrategy[Any]:
         tree = base
         for path, value in changes:
             try:
-                tree = put(tree, path, value)
+                tree = with_value(tree, path, value)
             except (KeyError, IndexError, TypeError):  # an earlier change replaced what held this place
                 pass
         return tree
@@ -139,7 +129,7 @@ def test_every_number_of_the_spec_refuses_every_non_number_and_every_unbounded_o
     parse_sequence(FULL)  # the base itself is good
     for path in number_paths(FULL):
         with pytest.raises(SpecError):
-            parse_sequence(put(FULL, path, value))
+            parse_sequence(with_value(FULL, path, value))
 
 
 def finite(value: Any) -> bool:

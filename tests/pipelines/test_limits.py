@@ -85,8 +85,10 @@ def test_a_boolean_coordinate_is_refused():
 
 def test_a_frame_range_past_the_last_frame_number_is_refused_naming_the_limit():
     found = problems(spec(shot("sh010", 1001, 1_000_000_000_000)))
-    assert found[0][0] == "shots[0].frames.last"
-    assert f"{limits.MAX_FRAME}" in found[0][1]
+    assert found[0] == (
+        "shots[0].frames.last",
+        f"Input should be less than or equal to {limits.MAX_FRAME} (MAX_FRAME, see docs/limits.md)",
+    )
 
 
 def test_a_shot_longer_than_the_limit_is_refused_naming_it():
@@ -101,9 +103,17 @@ def test_a_sequence_longer_than_the_limit_is_refused_naming_it():
     assert any("MAX_SEQUENCE_FRAMES" in message for _, message in found)
 
 
-def test_too_many_shots_are_refused():
+def test_too_many_shots_are_refused_naming_the_limit():
     shots = [shot(f"sh{i:04d}", i, i) for i in range(limits.MAX_SHOTS + 1)]
-    assert any(path == "shots" for path, _ in problems(spec(*shots)))
+    assert any(path == "shots" and "MAX_SHOTS" in message for path, message in problems(spec(*shots)))
+
+
+@pytest.mark.parametrize(
+    "field, value, limit",
+    [("samples", 5000, "MAX_SAMPLES"), ("bounces", 17, "MAX_BOUNCES"), ("seed", 2**31, "MAX_SEED"), ("resolution", [8194, 18], "MAX_SIDE")],
+)
+def test_an_upper_bound_names_its_limit(field, value, limit):
+    assert limit in problems(spec(**{field: value}))[0][1]
 
 
 @pytest.mark.parametrize("resolution", [[16, 9], [33, 18], [8, 8], [8194, 4320], [0, 0], [-2, 18]])
