@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pipelines.spec import limits
+
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 """A show, sequence or shot name (the spec's own Name)."""
 SEQUENCE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -18,7 +20,8 @@ SEQUENCE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}
 CUT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}>[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 """`left>right`, two shot names."""
 PREVIS_ID = r"^[0-9a-f]{16}$"
-MAX_FRAME = 10_000_000
+MAX_FRAME = limits.MAX_FRAME
+"""Frame numbers in URLs are bounded as the spec's are (pipelines.spec.limits holds every bound)."""
 
 
 class BodyLimit:
