@@ -34,7 +34,10 @@ from PIL import Image
 import pipelines.render.engines  # noqa: F401  (registers the path tracer)
 from pipelines.color.cdl import CDL
 from pipelines.color.temperature import acescg_to_xy, kelvin_to_acescg
-from pipelines.continuity import RULES, Cut, CutSide, Grade, Requeue, Review, Severity, apply_patch, check_cut
+from pipelines.continuity.check import check_cut
+from pipelines.continuity.cut import Cut, CutSide
+from pipelines.continuity.findings import Grade, Requeue, Review, Severity, apply_patch
+from pipelines.continuity.rules import RULES
 from pipelines.continuity.rules.staging import MIN_SCREEN_SPEED
 from pipelines.render.engines.base import make_engine
 from pipelines.spec.loading import load_sequence

@@ -24,7 +24,9 @@ import torch
 from PIL import Image
 
 from pipelines.color.cdl import CDL
-from pipelines.continuity import Cut, CutReport, CutSide, check_cut
+from pipelines.continuity.check import check_cut
+from pipelines.continuity.cut import Cut, CutSide
+from pipelines.continuity.report import CutReport
 from pipelines.exr import decode_frame, encode_frame
 from pipelines.spec.loading import load_sequence
 

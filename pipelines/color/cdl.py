@@ -62,14 +62,11 @@ class CDL(BaseModel):
         return out
 
     def _apply_torch(self, rgb: Any) -> Any:
-        import torch  # only callers that already hold a tensor pay for torch
-
+        # Tensor methods only: this module never imports torch (the pure core imports the model).
         if not rgb.is_floating_point():
             raise TypeError(f"CDL grades float pixels, got {rgb.dtype}")
-        slope, offset, power, luma_w = (
-            torch.tensor(v, dtype=rgb.dtype, device=rgb.device) for v in (self.slope, self.offset, self.power, LUMA_709)
-        )
-        out = torch.pow(torch.clamp_min(rgb * slope + offset, 0.0), power)
+        slope, offset, power, luma_w = (rgb.new_tensor(v) for v in (self.slope, self.offset, self.power, LUMA_709))
+        out = (rgb * slope + offset).clamp_min(0.0).pow(power)
         if self.saturation != 1.0:
             luma = (out * luma_w).sum(dim=-1, keepdim=True)
             out = luma + self.saturation * (out - luma)

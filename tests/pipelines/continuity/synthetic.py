@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.color.cdl import CDL
-from pipelines.continuity import Cut
+from pipelines.continuity.cut import Cut
 from pipelines.spec.sequence import Sequence
 from tests.builders import sequence, shot, spec
 
@@ -91,6 +91,6 @@ def regraded(cut: Cut, cdl: CDL | None) -> Cut:
 
 
 def findings_of(cut: Cut, rule: str) -> list:
-    from pipelines.continuity import check_cut
+    from pipelines.continuity.check import check_cut
 
     return [f for f in check_cut(cut) if f.rule == rule]

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from pipelines.color.cdl import CDL
-from pipelines.continuity import RULES, Grade, Review, Severity, check_cut
+from pipelines.continuity.check import check_cut
+from pipelines.continuity.findings import Grade, Review, Severity
+from pipelines.continuity.rules import RULES
 from tests.pipelines.continuity.synthetic import SKY, SUN, cut_of, frame, mirrored, two_shots
 
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from pipelines.color.cdl import CDL
-from pipelines.continuity import RULES, Grade, Review, Severity, check_cut
+from pipelines.continuity.check import check_cut
+from pipelines.continuity.findings import Grade, Review, Severity
+from pipelines.continuity.rules import RULES
 from pipelines.continuity.rules.grade import RATIO_WARN
 from tests.pipelines.continuity.synthetic import cut_of, findings_of, frame, graded, mirrored, regraded, two_shots
 

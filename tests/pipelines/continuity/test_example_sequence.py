@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 import pipelines.render.engines  # noqa: F401  (registers the path tracer)
-from pipelines.continuity import Cut, CutSide, Grade, Requeue, Severity, apply_patch, check_cut
+from pipelines.continuity.check import check_cut
+from pipelines.continuity.cut import Cut, CutSide
+from pipelines.continuity.findings import Grade, Requeue, Severity, apply_patch
 from pipelines.render.engines.base import make_engine
 from pipelines.spec.loading import load_sequence
 from pipelines.spec.sequence import Sequence, Shot

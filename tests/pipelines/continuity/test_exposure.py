@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from pipelines.color.cdl import CDL
-from pipelines.continuity import RULES, Grade, Severity
+from pipelines.continuity.findings import Grade, Severity
+from pipelines.continuity.rules import RULES
 from pipelines.continuity.rules.grade import EXPOSURE_ERROR, EXPOSURE_WARN
 from tests.pipelines.continuity.synthetic import cut_of, findings_of, frame, graded, mirrored, regraded, two_shots
 

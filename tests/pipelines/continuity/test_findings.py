@@ -6,7 +6,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from pipelines.color.cdl import CDL
-from pipelines.continuity import Finding, Fix, Grade, Requeue, Review, Severity, apply_patch, merge_patch
+from pipelines.continuity.findings import Finding, Fix, Grade, Requeue, Review, Severity, apply_patch, merge_patch
 from tests.pipelines.continuity.synthetic import two_shots
 
 # The examples of RFC 7386, appendix A.

@@ -7,7 +7,9 @@ from fractions import Fraction
 
 import pytest
 
-from pipelines.continuity import RULES, Review, Severity, check_cut
+from pipelines.continuity.check import check_cut
+from pipelines.continuity.findings import Review, Severity
+from pipelines.continuity.rules import RULES
 from tests.pipelines.continuity.synthetic import camera, cut_of, two_shots
 
 RULE = RULES["format"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.continuity import RULES, Grade, Requeue, Severity, apply_patch, check_cut
+from pipelines.continuity.check import check_cut
+from pipelines.continuity.findings import Grade, Requeue, Severity, apply_patch
+from pipelines.continuity.rules import RULES
 from tests.pipelines.continuity.synthetic import SKY, SUN, cut_of, findings_of, frame, mirrored, two_shots
 
 RULE = RULES["lighting"]

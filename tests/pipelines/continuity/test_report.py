@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.continuity import CutReport, Verdict, check_cut, report_html, report_json, verdict
+from pipelines.continuity.check import check_cut
+from pipelines.continuity.report import CutReport, Verdict, report_html, report_json, verdict
 from tests.pipelines.continuity.synthetic import SKY, SUN, cut_of, frame, mirrored, two_shots
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.continuity import RULES, Review, Severity, check_cut
+from pipelines.continuity.check import check_cut
+from pipelines.continuity.findings import Review, Severity
+from pipelines.continuity.rules import RULES
 from tests.pipelines.continuity.synthetic import cut_of, two_shots
 
 RULE = RULES["tags"]

@@ -7,7 +7,8 @@ import pytest
 
 from pipelines.color.cdl import CDL
 from pipelines.color.temperature import kelvin_to_acescg
-from pipelines.continuity import RULES, Grade, Review, Severity
+from pipelines.continuity.findings import Grade, Review, Severity
+from pipelines.continuity.rules import RULES
 from tests.pipelines.continuity.synthetic import cut_of, findings_of, frame, graded, mirrored, regraded, two_shots
 
 RULE = RULES["white_balance"]
