@@ -93,7 +93,7 @@ def write_spec(folder: Path) -> Path:
 def start(spec: Path, out: Path, store: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
     extra = ["--store", store] if store else []
     return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "render", str(spec), "--out", str(out), *ARGS, *extra],
+        [sys.executable, "-m", "orchestrator.interfaces.cli", "render", str(spec), "--out", str(out), *ARGS, *extra],
         cwd=ROOT,
         env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1", **(env or {})},
         stdout=subprocess.PIPE,

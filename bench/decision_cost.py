@@ -21,10 +21,11 @@ from orchestrator.core.decide import dispatch
 from orchestrator.core.evolve import evolve, replay
 from orchestrator.core.state import FarmState, Policy
 from orchestrator.core.status import ChunkStatus, SequenceStatus
-from orchestrator.scheduling import baseline, policy, workload
+from orchestrator.scheduling import baseline, policy
+from orchestrator.simulation import workload
 from orchestrator.scheduling.board import Board
 from orchestrator.scheduling.runtime import RuntimeModel
-from orchestrator.scheduling.snapshot import chunks_for, lane_for
+from orchestrator.core.snapshot import chunks_for, lane_for
 
 
 def busy_board(farm, sequences) -> Board:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 
-from orchestrator.scheduling import baseline, workload
-from orchestrator.scheduling.simulate import Simulator, World
+from orchestrator.scheduling import baseline
+from orchestrator.simulation import workload
+from orchestrator.simulation.simulate import Simulator, World
 
 SHARES = {"show1": 0.5, "show2": 0.3, "show3": 0.2}
 

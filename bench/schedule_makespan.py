@@ -14,8 +14,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from orchestrator.scheduling import baseline, workload
-from orchestrator.scheduling.simulate import Simulator, World
+from orchestrator.scheduling import baseline
+from orchestrator.simulation import workload
+from orchestrator.simulation.simulate import Simulator, World
 
 
 def main() -> None:

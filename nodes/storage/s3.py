@@ -45,7 +45,7 @@ from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
 from nodes.errors import PermanentError, StoreUnavailable
-from nodes.storage import S3Settings
+from nodes.storage.settings import S3Settings
 from nodes.storage.base import DigestMismatch, ObjectMissing, check_key, sha256
 
 T = TypeVar("T")

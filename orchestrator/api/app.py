@@ -26,7 +26,7 @@ from orchestrator.api.limits import BodyLimit
 from orchestrator.api.projection import FarmView
 from orchestrator.api.routes import cuts, editorial, events, metrics, previews, previs, sequences, shots, web
 from orchestrator.api.settings import ApiSettings
-from orchestrator.settings import FarmSettings
+from orchestrator.config.settings import FarmSettings
 from pipelines.spec.sequence import Sequence
 
 DESCRIPTION = """Submit sequences (JSON/YAML specs, OpenTimelineIO or CMX3600 cut lists with a

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from orchestrator.coordinator import BadRequest
+from orchestrator.coordinator.interpreter import BadRequest
 from pipelines.spec.errors import DocumentTooLarge
 from pipelines.spec.loading import SpecError, field_path
 

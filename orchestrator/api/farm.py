@@ -24,7 +24,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from nodes.actors.previs import PrevisNode, PrevisOrder, PrevisProposal
 from orchestrator.api.errors import FarmUnavailable
-from orchestrator.coordinator import BadRequest, Coordinator
+from orchestrator.coordinator.interpreter import BadRequest, Coordinator
 from pipelines.editorial.cut import EditorialError
 
 

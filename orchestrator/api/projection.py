@@ -26,8 +26,8 @@ from orchestrator.core import events as ev
 from orchestrator.core.isolation import fold
 from orchestrator.core.state import FarmState, Policy
 from orchestrator.core.status import ChunkStatus
-from orchestrator.cost import PriceBook
-from orchestrator.metrics import FarmMetrics
+from orchestrator.config.cost import PriceBook
+from orchestrator.projections.metrics import FarmMetrics
 
 log = logging.getLogger(__name__)
 BATCH = 1000

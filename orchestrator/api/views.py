@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from orchestrator.core.state import ChunkState, CutState, SequenceState
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
-from orchestrator.progress import progress_of
+from orchestrator.projections.progress import progress_of
 from pipelines.color.cdl import CDL
 from pipelines.continuity.findings import Finding, Severity
 from pipelines.spec.sequence import FrameRange

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.cluster.adapter import ClusterNode
-from orchestrator.cost import PriceBook
+from orchestrator.config.cost import PriceBook
 
 PRODUCT_LABEL = "nvidia.com/gpu.product"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"

@@ -20,7 +20,7 @@ from typing import Any
 from orchestrator.cluster.adapter import ClusterAPI, ClusterError
 from orchestrator.cluster.discovery import ClassTable, Inventory, discover
 from orchestrator.cluster.scaling import GroupConfigError, ScalePlan, plan_replicas, replicas_patch, worker_groups
-from orchestrator.cost import PriceBook
+from orchestrator.config.cost import PriceBook
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.cost import PriceBook
+from orchestrator.config.cost import PriceBook
 
 CLASS_LABEL = "shotfarm.io/gpu-class"
 GPU_RESOURCE = "nvidia.com/gpu"

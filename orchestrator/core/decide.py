@@ -29,7 +29,7 @@ from orchestrator.core.state import CutState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
 from orchestrator.scheduling import policy
 from orchestrator.scheduling.blocklist import expired
-from orchestrator.scheduling.snapshot import board_of
+from orchestrator.core.snapshot import board_of
 from pipelines.continuity.findings import Grade, Requeue, Severity
 
 _ACTIVE = (SequenceStatus.RENDERING, SequenceStatus.STITCHING)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pipelines.spec import limits
 from pipelines.spec.limits import Count, Real
 
-# Same names as the price book's defaults (orchestrator.cost.DEFAULT_RATES).
+# Same names as the price book's defaults (orchestrator.config.cost.DEFAULT_RATES).
 LOCAL_RATES = {"cpu": 0.05, "gpu": 2.0, "a10g": 1.01, "l40s": 1.86, "h100": 3.93}
 ClassName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 

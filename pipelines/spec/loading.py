@@ -13,17 +13,10 @@ from pydantic import ValidationError
 
 from pipelines.spec import limits
 from pipelines.spec.documents import read_document
-from pipelines.spec.errors import SpecError, field_path
+from pipelines.spec.errors import SpecError, clean_message, field_path, problems_of
 from pipelines.spec.sequence import Sequence
 
-__all__ = ["SpecError", "field_path", "parse_sequence", "load_text", "load_sequence", "read_file"]
-
-
-def clean_message(err: dict[str, Any]) -> str:
-    msg = str(err["msg"])
-    if err["type"] == "extra_forbidden":
-        return "unknown field"
-    return limits.named(err["type"], tuple(err["loc"]), msg.removeprefix("Value error, "))
+__all__ = ["SpecError", "clean_message", "field_path", "parse_sequence", "load_text", "load_sequence", "read_file"]
 
 
 def parse_sequence(data: Any, source: str = "<spec>") -> Sequence:
@@ -32,24 +25,7 @@ def parse_sequence(data: Any, source: str = "<spec>") -> Sequence:
     try:
         return Sequence.model_validate(data)
     except ValidationError as e:
-        errors = _without_echoes(e.errors())
-        problems = [(field_path(_discriminated(err["loc"])), clean_message(err)) for err in errors]
-        raise SpecError(source, problems) from None
-
-
-def _without_echoes(errors: list[Any]) -> list[Any]:
-    # A list whose only items are invalid also reports itself as too short;
-    # that echo of the real problem would send a TD looking in the wrong place.
-    # One set of every proper prefix keeps this linear in the number of errors.
-    parents = {tuple(o["loc"][:n]) for o in errors for n in range(len(o["loc"]))}
-    return [err for err in errors if not (err["type"] == "too_short" and tuple(err["loc"]) in parents)]
-
-
-def _discriminated(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    # pydantic puts the union tag ("sphere", "diffuse") into the location; a TD
-    # thinks in fields, and the tag is already in the message when it matters.
-    tags = {"sphere", "plane", "box", "diffuse", "emissive", "glossy", "sun", "sky", "area"}
-    return tuple(p for p in loc if not (isinstance(p, str) and p in tags))
+        raise SpecError(source, problems_of(e)) from None
 
 
 def load_text(text: str, source: str) -> Sequence:

@@ -13,10 +13,11 @@ from collections import Counter
 from fractions import Fraction
 from typing import Annotated
 
-from pydantic import Field, WithJsonSchema, field_validator, model_validator
+from pydantic import Field, ValidationError, WithJsonSchema, field_validator, model_validator
 
 from pipelines.color.cdl import CDL
 from pipelines.spec import limits
+from pipelines.spec.errors import SpecError, problems_of
 from pipelines.spec.limits import Count, Frame, Label, Real, Text, too_many
 from pipelines.spec.scene import Camera, Frozen, Light, Scene
 
@@ -203,9 +204,10 @@ class Sequence(Frozen):
             changes["shots"] = [s.model_dump() | {"samples": None} for s in self.shots]
         if not changes:
             return self
-        from pipelines.spec.loading import parse_sequence  # loading imports this module
-
-        return parse_sequence(self.model_dump(mode="json") | changes, "--resolution/--samples")
+        try:
+            return Sequence.model_validate(self.model_dump(mode="json") | changes)
+        except ValidationError as e:
+            raise SpecError("--resolution/--samples", problems_of(e)) from None
 
     def samples_for(self, shot: Shot) -> int:
         return shot.samples or self.samples

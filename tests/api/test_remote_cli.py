@@ -9,8 +9,8 @@ import socket
 import pytest
 import yaml
 
-from orchestrator.remote_cli import add_commands
-from orchestrator.sdk import ApiError, Client
+from orchestrator.interfaces.remote_cli import add_commands
+from orchestrator.interfaces.sdk import ApiError, Client
 from tests.api.support import DEMO, OTHER, local_server
 from tests.builders import shot, spec
 from tests.pipelines.editorial.support import HERE, camera, mapping

@@ -15,16 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestrator.coordinator import Coordinator
-from orchestrator.remote_cli import add_commands
-from orchestrator.server import serve_main
-from orchestrator.settings import FarmSettings, TimeoutSettings
+from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.interfaces.remote_cli import add_commands
+from orchestrator.interfaces.server import serve_main
+from orchestrator.config.settings import FarmSettings, TimeoutSettings
 from tests.api.support import ADMIN, DEMO, TOKENS, bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = (
     "import argparse, sys\n"
-    "from orchestrator.remote_cli import add_commands\n"
+    "from orchestrator.interfaces.remote_cli import add_commands\n"
     "p = argparse.ArgumentParser(); h = add_commands(p.add_subparsers(dest='command'))\n"
     "a = p.parse_args(sys.argv[1:]); sys.exit(h[a.command](a))\n"
 )

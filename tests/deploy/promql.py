@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from orchestrator.cost import PriceBook
-from orchestrator.metrics import FarmMetrics
+from orchestrator.config.cost import PriceBook
+from orchestrator.projections.metrics import FarmMetrics
 
 KEYWORDS = {
     "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset",

@@ -188,7 +188,7 @@ def orchestrator(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def parse_serve(argv: list[str]) -> argparse.Namespace:
     """A `shotfarm serve` command line as the real CLI parses it; argparse's complaint fails the test."""
-    from orchestrator.cli import parser
+    from orchestrator.interfaces.cli import parser
 
     err = io.StringIO()
     try:

@@ -24,8 +24,8 @@ import yaml
 from nodes.storage import S3Settings
 from orchestrator.cluster.scaling import GroupConfigError, WorkerGroup, worker_groups
 from orchestrator.scheduling.farm import FarmConfig, NodeClass
-from orchestrator.scheduling.loading import parse_farm
-from orchestrator.settings import FarmSettings
+from orchestrator.config.farm_file import parse_farm
+from orchestrator.config.settings import FarmSettings
 from pipelines.spec.loading import SpecError
 from tests.deploy.support import REPO, containers, one, orchestrator, parse_serve
 
@@ -33,12 +33,12 @@ Docs = list[dict[str, Any]]
 
 READ_BY = {
     "SHOTFARM_TOKENS": "orchestrator/api/settings.py",
-    "SHOTFARM_S3_ENDPOINT": "nodes/storage/__init__.py",
-    "SHOTFARM_S3_ACCESS_KEY": "nodes/storage/__init__.py",
-    "SHOTFARM_S3_SECRET_KEY": "nodes/storage/__init__.py",
-    "SHOTFARM_S3_SECURE": "nodes/storage/__init__.py",
-    "SHOTFARM_S3_REGION": "nodes/storage/__init__.py",
-    "SHOTFARM_S3_CREATE_BUCKET": "nodes/storage/__init__.py",
+    "SHOTFARM_S3_ENDPOINT": "nodes/storage/settings.py",
+    "SHOTFARM_S3_ACCESS_KEY": "nodes/storage/settings.py",
+    "SHOTFARM_S3_SECRET_KEY": "nodes/storage/settings.py",
+    "SHOTFARM_S3_SECURE": "nodes/storage/settings.py",
+    "SHOTFARM_S3_REGION": "nodes/storage/settings.py",
+    "SHOTFARM_S3_CREATE_BUCKET": "nodes/storage/settings.py",
 }
 """Variables the farm's code reads, and the module that names them (a test checks it still does)."""
 PLATFORM = {"HOME": "Python and Ray expand ~ with it: the writable /tmp, whatever uid runs the image"}

@@ -20,7 +20,7 @@ import pytest
 from nodes.storage import S3Settings
 from orchestrator.cluster.discovery import ClassTable
 from orchestrator.cluster.scaling import worker_groups
-from orchestrator.cost import PriceBook
+from orchestrator.config.cost import PriceBook
 from tests.deploy.support import (
     K8S_VERSION,
     REPO,

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from orchestrator.core import events as ev
-from orchestrator.metrics import EXPORTED
+from orchestrator.projections.metrics import EXPORTED
 from orchestrator.scheduling.waiting import WaitReason
 from tests import builders
 from tests.deploy.promql import exported_samples, metric_names
@@ -326,7 +326,7 @@ def test_prometheus_scraping_a_real_render_reads_the_cost_the_log_records(promet
     env.update(RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
     output = (tmp_path / "render.log").open("w")
     render = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "render", str(spec), "--out", str(out), "--cpus", "2",
+        [sys.executable, "-m", "orchestrator.interfaces.cli", "render", str(spec), "--out", str(out), "--cpus", "2",
          "--chunk-frames", "2", "--metrics-port", str(prometheus.target_port)],
         cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT,
     )  # fmt: skip

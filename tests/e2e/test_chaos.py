@@ -19,9 +19,9 @@ from orchestrator.core import events as ev
 from orchestrator.core.evolve import replay
 from orchestrator.core.state import FarmState
 from orchestrator.core.status import ChunkStatus
-from orchestrator.cost import PriceBook
-from orchestrator.logcheck import verify
-from orchestrator.metrics import FarmMetrics, MetricNames
+from orchestrator.config.cost import PriceBook
+from orchestrator.eventlog.verify import verify
+from orchestrator.projections.metrics import FarmMetrics, MetricNames
 from tests.nodes.s3_fixtures import load_tier
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from orchestrator.cli import main
+from orchestrator.interfaces.cli import main
 from tests.builders import shot, spec
 
 
@@ -109,7 +109,7 @@ def test_out_of_bounds_flags_are_exit_2_before_any_work(tmp_path, capsys, flag, 
 
 def poisoned_log(out):
     from orchestrator.core import events as ev
-    from orchestrator.eventlog import SqliteEventLog
+    from orchestrator.eventlog.sqlite import SqliteEventLog
 
     data = spec()
     data["scenes"]["set"]["objects"][1]["radius"] = None  # what an older release logged for NaN
@@ -152,7 +152,7 @@ def test_retire_refuses_what_it_cannot_retire_with_exit_2(tmp_path, capsys, argv
 def test_retire_while_a_farm_holds_the_log_points_at_the_api(tmp_path, capsys):
     import os
 
-    from orchestrator.eventlog import own_log
+    from orchestrator.eventlog.sqlite import own_log
 
     out = tmp_path / "out"
     poisoned_log(out)

@@ -3,7 +3,7 @@
 Attempt 1 is given up (timed out) while its node keeps rendering; attempt 2
 goes to another node and is accepted; attempt 1's result arrives late. The
 real RenderNode and MasterNode classes do the work on a real store, the
-orders are built by the farm's own code (orchestrator.orders), and the events are folded
+orders are built by the farm's own code (orchestrator.coordinator.orders), and the events are folded
 through the pure core, so every step is the one the farm takes, minus Ray.
 """
 
@@ -22,9 +22,9 @@ from orchestrator.core.commands import Dispatch
 from orchestrator.core.decide import decide
 from orchestrator.core.evolve import evolve
 from orchestrator.core.status import ChunkStatus
-from orchestrator.eventlog import SqliteEventLog
-from orchestrator.logcheck import verify
-from orchestrator.orders import chunk_order, segment_order
+from orchestrator.eventlog.sqlite import SqliteEventLog
+from orchestrator.eventlog.verify import verify
+from orchestrator.coordinator.orders import chunk_order, segment_order
 from pipelines.exr import decode_frame
 from tests.builders import SID, failed, farm, planned, pool, sequence, shot, started
 

@@ -19,7 +19,7 @@ import yaml
 
 from bench.chaos import master_differences
 from orchestrator.core import events as ev
-from orchestrator.eventlog import SqliteEventLog
+from orchestrator.eventlog.sqlite import SqliteEventLog
 from tests.builders import shot, spec
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ ARGS = ["--chunk-frames", "2", "--cpus", "2"]
 def cli(spec_path: Path, out: Path) -> subprocess.Popen:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "render", str(spec_path), "--out", str(out), *ARGS],
+        [sys.executable, "-m", "orchestrator.interfaces.cli", "render", str(spec_path), "--out", str(out), *ARGS],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -22,10 +22,10 @@ import ray
 from PIL import Image
 
 from orchestrator.api.farm import RayFarm
-from orchestrator.sdk import Client
-from orchestrator.coordinator import Coordinator
-from orchestrator.embedded import LOG_NAME
-from orchestrator.settings import FarmSettings
+from orchestrator.interfaces.sdk import Client
+from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.interfaces.embedded import LOG_NAME
+from orchestrator.config.settings import FarmSettings
 from tests.api.support import DEMO, bearer, build_app, serving
 from tests.builders import shot, spec
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from orchestrator.core import events as ev
 from orchestrator.core.isolation import fold
 from orchestrator.core.state import FarmState
-from orchestrator.scheduling.loading import parse_farm
+from orchestrator.config.farm_file import parse_farm
 from pipelines.editorial.cut import EditorialError
 from pipelines.editorial.mapping import build_sequence, parse_mapping
 from pipelines.editorial.otio import read_otio

@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.core.evolve import replay
 from orchestrator.core.events import Unreadable
-from orchestrator.eventlog import MemoryEventLog, SqliteEventLog
+from orchestrator.eventlog.sqlite import MemoryEventLog, SqliteEventLog
 from tests.builders import SID, planned, pool, submitted
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from orchestrator.core.evolve import replay
 from orchestrator.core.events import Unreadable
-from orchestrator.eventlog import LogCorrupt, SqliteEventLog
+from orchestrator.eventlog.sqlite import LogCorrupt, SqliteEventLog
 from tests.builders import SID, planned, pool, submitted
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def test_a_torn_last_record_is_quarantined_with_a_warning_and_the_log_goes_on(tm
     tamper(path, damage[0])
     torn = rows(path)[2]
 
-    with caplog.at_level(logging.WARNING, logger="orchestrator.eventlog"):
+    with caplog.at_level(logging.WARNING, logger="orchestrator.eventlog.sqlite"):
         log = SqliteEventLog(path)
     warning = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert str(path) in warning and "seq 3" in warning and damage[1] in warning
@@ -161,7 +161,7 @@ def test_a_record_with_a_matching_digest_that_is_not_an_event_is_corruption(tmp_
 _APPENDER = textwrap.dedent(
     """
     import sys
-    from orchestrator.eventlog import SqliteEventLog
+    from orchestrator.eventlog.sqlite import SqliteEventLog
     from tests.builders import planned, pool, submitted
 
     log = SqliteEventLog(sys.argv[1])

@@ -14,11 +14,11 @@ import pytest
 from nodes.actors.check import CheckNode
 from nodes.actors.master import MasterNode
 from nodes.actors.render import RenderNode
-from orchestrator.coordinator import Coordinator
+from orchestrator.coordinator.interpreter import Coordinator
 from orchestrator.core import events as ev
-from orchestrator.eventlog import SqliteEventLog
-from orchestrator.logcheck import LOG_NAME, log_verify_main, verify
-from orchestrator.settings import FarmSettings
+from orchestrator.eventlog.sqlite import SqliteEventLog
+from orchestrator.eventlog.verify import LOG_NAME, log_verify_main, verify
+from orchestrator.config.settings import FarmSettings
 from tests.builders import SID, sequence, shot
 
 
@@ -223,6 +223,6 @@ def test_the_command_exits_0_when_consistent_1_on_problems_2_on_bad_input(out, t
 
 
 def test_the_log_name_is_the_embedded_farms(out):
-    from orchestrator.embedded import LOG_NAME as EMBEDDED
+    from orchestrator.interfaces.embedded import LOG_NAME as EMBEDDED
 
     assert LOG_NAME == EMBEDDED

@@ -11,8 +11,8 @@ import pytest
 from orchestrator.core import events as ev
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState, Policy
-from orchestrator.cost import PriceBook
-from orchestrator.metrics import EXPORTED, FarmMetrics, MetricNames
+from orchestrator.config.cost import PriceBook
+from orchestrator.projections.metrics import EXPORTED, FarmMetrics, MetricNames
 from pipelines.chunking import plan_chunks
 from pipelines.continuity.findings import Finding, Severity as FindingSeverity
 from tests.builders import SID, checked, failed, planned, pool, rendered, started, submitted

@@ -11,7 +11,7 @@ from kubernetes import client as k8s
 
 from orchestrator.cluster.adapter import ClusterNode, Conflict, FakeClusterAPI, KubeClusterAPI, NotFound
 from orchestrator.cluster.operator import reconcile
-from orchestrator.cost import PriceBook
+from orchestrator.config.cost import PriceBook
 from tests.orchestrator.cluster.clusters import cpu_node, gpu_node, raycluster
 from tests.orchestrator.cluster.fake_apiserver import FakeApiServer, node_json
 

@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.cluster.adapter import ClusterNode
 from orchestrator.cluster.discovery import ClassTable, discover
-from orchestrator.cost import PriceBook
+from orchestrator.config.cost import PriceBook
 from tests.orchestrator.cluster.clusters import cpu_node, gpu_node
 
 PRICES = PriceBook(usd_per_hour={"cpu": 0.05, "a10g": 1.0, "l40s": 2.0, "h100": 4.0})

@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.cluster.adapter import Conflict, apply_json_patch
 from orchestrator.cluster.scaling import GroupConfigError, plan_replicas, replicas_patch, worker_groups
-from orchestrator.cost import PriceBook
+from orchestrator.config.cost import PriceBook
 from tests.orchestrator.cluster.clusters import group, raycluster
 
 PRICES = PriceBook(usd_per_hour={"cpu": 0.05, "a10g": 1.0, "l40s": 2.0, "h100": 4.0})

@@ -10,9 +10,9 @@ from orchestrator.core.decide import decide, dispatch
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import Policy
 from orchestrator.core.status import ChunkStatus
-from orchestrator.scheduling import snapshot
+from orchestrator.core import snapshot
 from orchestrator.scheduling.farm import FarmConfig, NodeClass
-from orchestrator.scheduling.snapshot import board_of
+from orchestrator.core.snapshot import board_of
 from orchestrator.scheduling.waiting import WaitReason, explain
 from tests.builders import SID, failed, farm, planned, pool, rendered, sequence, started, submitted
 

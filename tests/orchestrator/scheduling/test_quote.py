@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from orchestrator.core.evolve import replay
-from orchestrator.eventlog import SqliteEventLog
-from orchestrator.quote import add_arguments, calibrate, history, main, predict, quote
+from orchestrator.eventlog.sqlite import SqliteEventLog
+from orchestrator.interfaces.quote import add_arguments, calibrate, history, main, predict, quote
 from orchestrator.scheduling.chunk_size import plan_sized, typical_speed
 from orchestrator.scheduling.farm import FarmConfig, NodeClass
 from orchestrator.scheduling.runtime import RuntimeModel, key_of

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.core.state import Policy
-from orchestrator.scheduling import baseline, workload
-from orchestrator.scheduling.simulate import Simulator, World
+from orchestrator.scheduling import baseline
+from orchestrator.simulation import workload
+from orchestrator.simulation.simulate import Simulator, World
 
 WORLDS = {
     # seed: (farm slots, shares, budget) -- each exercises a different part of the policy

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from orchestrator.core.isolation import RetireRefused, fold, retirement
 from orchestrator.core.state import FarmState
-from orchestrator.eventlog import LogCorrupt, LogOwned, SqliteEventLog, own_log
-from orchestrator.logcheck import EXIT_BAD_INPUT, EXIT_OK, LOG_NAME
+from orchestrator.eventlog.sqlite import LogCorrupt, LogOwned, SqliteEventLog, own_log
+from orchestrator.eventlog.verify import EXIT_BAD_INPUT, EXIT_OK, LOG_NAME
 
 SEQUENCE_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 

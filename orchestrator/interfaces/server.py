@@ -39,10 +39,10 @@ from orchestrator.api.settings import MiB, ApiSettings
 from orchestrator.cluster.adapter import ClusterAPI
 from orchestrator.cluster.mode import cluster_api, join_ray, namespace
 from orchestrator.cluster.operator import Scaler
-from orchestrator.coordinator import BadRequest
-from orchestrator.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepare_out, start_coordinator
-from orchestrator.scheduling.loading import load_farm
-from orchestrator.settings import FarmSettings, PoolSettings
+from orchestrator.coordinator.interpreter import BadRequest
+from orchestrator.interfaces.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepare_out, start_coordinator
+from orchestrator.config.farm_file import load_farm
+from orchestrator.config.settings import FarmSettings, PoolSettings
 from pipelines.spec.loading import SpecError
 
 EXIT_BAD_INPUT = 2

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from orchestrator import arguments
+from orchestrator.interfaces import arguments
 from orchestrator.api.documents import parse_document
 from orchestrator.api.limits import SEQUENCE_ID
-from orchestrator.sdk import DEFAULT_SERVER, ApiError, Client, ServerUnreachable
+from orchestrator.interfaces.sdk import DEFAULT_SERVER, ApiError, Client, ServerUnreachable
 from pipelines.spec.loading import SpecError, load_sequence
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
@@ -201,7 +201,7 @@ def _sequence_table(farm: Client, sid: str) -> str:
 
 @_guarded
 def serve_command(args: argparse.Namespace) -> int:
-    from orchestrator.server import serve_main  # Ray and uvicorn load only for `serve`
+    from orchestrator.interfaces.server import serve_main  # Ray and uvicorn load only for `serve`
 
     return serve_main(args)
 

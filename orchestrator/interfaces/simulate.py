@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator import arguments
-from orchestrator.scheduling import baseline, workload
+from orchestrator.interfaces import arguments
+from orchestrator.scheduling import baseline
+from orchestrator.simulation import workload
 from orchestrator.scheduling.farm import FarmConfig
-from orchestrator.scheduling.simulate import Simulator, World
+from orchestrator.simulation.simulate import Simulator, World
 from pipelines.spec.errors import SpecError
 
 POLICIES = {"shotfarm": None, "fifo": baseline.plan}
@@ -33,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def farm_of(args: argparse.Namespace) -> FarmConfig:
     if args.farm is not None:
-        from orchestrator.scheduling.loading import load_farm
+        from orchestrator.config.farm_file import load_farm
 
         farm = load_farm(args.farm)
     else:

@@ -39,8 +39,8 @@ from prometheus_client import (
 from orchestrator.core import events as ev
 from orchestrator.core.state import ChunkState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
-from orchestrator.cost import PriceBook
-from orchestrator.scheduling.snapshot import board_of
+from orchestrator.config.cost import PriceBook
+from orchestrator.core.snapshot import board_of
 from orchestrator.scheduling.waiting import WaitReason, explain
 
 

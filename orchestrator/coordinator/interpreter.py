@@ -53,16 +53,16 @@ from orchestrator.core.decide import backoff, decide
 from orchestrator.core.isolation import RETIRE_HINT, RetireRefused, fold, isolated, retirement
 from orchestrator.core.state import FarmState
 from orchestrator.core.status import SequenceStatus
-from orchestrator.eventlog import LogOwned, SqliteEventLog, own_log
-from orchestrator.failures import cause_of, classify
-from orchestrator.orders import check_order, chunk_order, deliver_order, segment_order
-from orchestrator.progress import Progress, progress_of
+from orchestrator.eventlog.sqlite import LogOwned, SqliteEventLog, own_log
+from orchestrator.coordinator.failures import cause_of, classify
+from orchestrator.coordinator.orders import check_order, chunk_order, deliver_order, segment_order
+from orchestrator.projections.progress import Progress, progress_of
 from orchestrator.scheduling.chunk_size import plan_sized
-from orchestrator.scheduling.demand import demand_by_class
+from orchestrator.core.demand import demand_by_class
 from orchestrator.scheduling.farm import FarmConfigError, Need
-from orchestrator.scheduling.snapshot import board_of
+from orchestrator.core.snapshot import board_of
 from orchestrator.scheduling.waiting import explain
-from orchestrator.settings import FarmSettings
+from orchestrator.config.settings import FarmSettings
 from pipelines.chunking import ChunkPlan
 from pipelines.continuity.findings import Grade, Requeue, apply_patch
 from pipelines.spec.sequence import Sequence
@@ -112,7 +112,7 @@ class Coordinator:
         self.log = SqliteEventLog(log_path)
         metrics = None
         if settings.metrics_port is not None:
-            from orchestrator.metrics import FarmMetrics
+            from orchestrator.projections.metrics import FarmMetrics
 
             metrics = FarmMetrics(prices=settings.prices, engine=settings.engine)
         self.state = FarmState(policy=settings.policy)

@@ -13,7 +13,7 @@ the fast mode and for small farms.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.core import events as ev
 from orchestrator.core.commands import Command, Dispatch, ExceedBudget, Forgive, Plan, Preempt, RetryLater
@@ -22,12 +22,32 @@ from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState
 
 if TYPE_CHECKING:
-    from orchestrator.scheduling.simulate import Simulator
-    from orchestrator.scheduling.workload import SimSequence
+    from orchestrator.simulation.workload import SimSequence
+
+
+class SimulatedFarm(Protocol):
+    """What the core mode needs of the simulator that drives it (simulate.Simulator is one)."""
+
+    t: float
+    world: Any
+    farm: Any
+    engine: str
+    nodes: dict[str, Any]
+    tally: Any
+
+    def send(self, node_id: str, key: tuple[str, str, int]) -> None: ...
+
+    def take_back(self, node_id: str, key: tuple[str, str, int]) -> bool: ...
+
+    def at(self, t: float, kind: str, *args: Any) -> None: ...
+
+    def finish(self, node_id: str, key: tuple[str, str, int], ok: bool, seconds: float) -> float: ...
+
+    def kick(self, node_id: str) -> None: ...
 
 
 class CoreLoop:
-    def __init__(self, sim: Simulator):
+    def __init__(self, sim: SimulatedFarm):
         self.sim = sim
         policy = sim.world.policy
         self.state = FarmState(policy=replace(policy, farm=sim.farm, engine=sim.engine))

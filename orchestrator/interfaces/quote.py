@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import arguments
+from orchestrator.interfaces import arguments
 from orchestrator.core.events import event_from_json
 from orchestrator.core.evolve import replay
 from orchestrator.core.state import FarmState, Policy
@@ -185,7 +185,7 @@ def predict(
 
 
 def main(args) -> int:
-    from orchestrator.scheduling.loading import load_farm
+    from orchestrator.config.farm_file import load_farm
     from pipelines.spec.loading import load_sequence
 
     sequence = load_sequence(args.spec)

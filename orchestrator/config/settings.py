@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestrator.core.state import Policy
-from orchestrator.cost import PriceBook
+from orchestrator.config.cost import PriceBook
 from orchestrator.scheduling.farm import FarmConfig
 
 

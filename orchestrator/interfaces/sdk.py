@@ -1,6 +1,6 @@
 """A small Python client for the shotfarm REST API.
 
-    from orchestrator.sdk import Client
+    from orchestrator.interfaces.sdk import Client
     farm = Client("http://127.0.0.1:8470", token="...")   # or SHOTFARM_SERVER / SHOTFARM_TOKEN
     sid = farm.submit(Path("examples/teaser.yaml")).sequence_id
     for event in farm.watch(sid):

@@ -24,11 +24,11 @@ from orchestrator.scheduling.blocklist import expired
 from orchestrator.scheduling.board import Board
 from orchestrator.scheduling.farm import FarmConfig
 from orchestrator.scheduling.policy import Plan
-from orchestrator.scheduling.report import Report, Tally
+from orchestrator.simulation.report import Report, Tally
 from orchestrator.scheduling.runtime import RuntimeModel
-from orchestrator.scheduling.simcore import CoreLoop
-from orchestrator.scheduling.snapshot import chunks_for, lane_for
-from orchestrator.scheduling.workload import SimSequence
+from orchestrator.simulation.simcore import CoreLoop
+from orchestrator.core.snapshot import chunks_for, lane_for
+from orchestrator.simulation.workload import SimSequence
 
 Planner = Callable[[Board, float], Plan]
 Key3 = tuple[str, str, int]

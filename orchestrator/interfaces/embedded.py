@@ -17,10 +17,10 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from nodes.storage import open_store
-from orchestrator.coordinator import Coordinator
-from orchestrator.progress import Progress
+from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.projections.progress import Progress
 from orchestrator.scheduling.farm import FarmConfig
-from orchestrator.settings import FarmSettings
+from orchestrator.config.settings import FarmSettings
 from pipelines.spec.sequence import Sequence
 
 LOG_NAME = "shotfarm.db"

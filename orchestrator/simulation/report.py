@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from orchestrator.scheduling.farm import FarmConfig, Need
-from orchestrator.scheduling.workload import SimSequence
+from orchestrator.simulation.workload import SimSequence
 
 
 @dataclass(frozen=True)

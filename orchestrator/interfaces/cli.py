@@ -14,16 +14,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator import arguments
-from orchestrator.progress import Progress
-from orchestrator.remote_cli import COMMANDS as REMOTE_COMMANDS
-from orchestrator.remote_cli import add_commands
-from orchestrator.remote_cli import run as run_remote
+from orchestrator.interfaces import arguments
+from orchestrator.projections.progress import Progress
+from orchestrator.interfaces.remote_cli import COMMANDS as REMOTE_COMMANDS
+from orchestrator.interfaces.remote_cli import add_commands
+from orchestrator.interfaces.remote_cli import run as run_remote
 from pipelines.spec.loading import SpecError, load_sequence
 from pipelines.spec.sequence import Sequence
 
 if TYPE_CHECKING:
-    from orchestrator.quote import Quote
+    from orchestrator.interfaces.quote import Quote
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -59,12 +59,12 @@ def parser() -> argparse.ArgumentParser:
     lv = lsub.add_parser("verify", help="check every sequence's log for consistency (exit 1 if problems are found)")
     lv.add_argument("--out", type=Path, default=Path("out"), help="output folder holding shotfarm.db")
     lv.add_argument("--store", help="where its frames and masters are (default: --out); s3://bucket/prefix as for render")
-    from orchestrator import retire
+    from orchestrator.interfaces import retire
 
     retire.add_arguments(lsub.add_parser("retire", help="set a sequence aside for good (one the farm cannot fold)"))
     add_commands(sub)  # serve, submit, status, cancel: a farm with its REST API, and its clients
-    from orchestrator import quote
-    from orchestrator.scheduling import console
+    from orchestrator.interfaces import quote
+    from orchestrator.interfaces import simulate as console
 
     quote.add_arguments(sub.add_parser("quote", help="predict a sequence's cost and wall time before rendering it"))
     console.add_arguments(sub.add_parser("simulate", help="run the scheduling policy on a simulated farm, FIFO beside it"))
@@ -109,11 +109,11 @@ class ProgressBar:
 
 def _render(args: argparse.Namespace) -> int:
     # Heavy imports wait until the spec is known to be good: `validate` stays instant.
-    from orchestrator import embedded
-    from orchestrator.coordinator import BadRequest
-    from orchestrator.quote import predict
-    from orchestrator.scheduling.loading import load_farm
-    from orchestrator.settings import FarmSettings
+    from orchestrator.interfaces import embedded
+    from orchestrator.coordinator.interpreter import BadRequest
+    from orchestrator.interfaces.quote import predict
+    from orchestrator.config.farm_file import load_farm
+    from orchestrator.config.settings import FarmSettings
 
     seq = load_sequence(args.spec).with_quality(args.resolution, args.samples)
     farm = load_farm(args.farm) if args.farm else None
@@ -191,12 +191,13 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(Sequence.model_json_schema(), indent=2))
             return 0
         if args.command == "log":
-            from orchestrator import logcheck, retire
+            from orchestrator.eventlog import verify as logcheck
+            from orchestrator.interfaces import retire
 
             return (retire.main if args.log_command == "retire" else logcheck.log_verify_main)(args)
         if args.command in ("quote", "simulate"):
-            from orchestrator import quote
-            from orchestrator.scheduling import console
+            from orchestrator.interfaces import quote
+            from orchestrator.interfaces import simulate as console
 
             return (quote.main if args.command == "quote" else console.main)(args)
         if args.command == "validate":

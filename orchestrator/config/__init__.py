@@ -1,0 +1,1 @@
+"""The farm's settings, prices and farm-config files: read once, passed explicitly."""

@@ -1,0 +1,1 @@
+"""Views folded from the event log: Prometheus metrics and progress. Read events, never write them."""
