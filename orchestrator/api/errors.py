@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from orchestrator.coordinator.interpreter import BadRequest
 from pipelines.spec.errors import DocumentTooLarge
 from pipelines.spec.loading import SpecError, field_path
+from orchestrator.coordinator.failures import sentence_of
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,7 @@ def _spec(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _refused(request: Request, exc: Exception) -> JSONResponse:
-    cause = getattr(exc, "cause", None) or exc
-    lines = str(cause).strip().splitlines()
-    return problem(409, lines[-1] if lines else "refused")
+    return problem(409, sentence_of(exc) or "refused")
 
 
 def _unavailable(request: Request, exc: Exception) -> JSONResponse:

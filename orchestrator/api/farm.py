@@ -26,6 +26,7 @@ from nodes.actors.previs import PrevisNode, PrevisOrder, PrevisProposal
 from orchestrator.api.errors import FarmUnavailable
 from orchestrator.coordinator.interpreter import BadRequest, Coordinator
 from pipelines.editorial.cut import EditorialError
+from orchestrator.coordinator.failures import cause_of
 
 
 class Farm(Protocol):
@@ -56,7 +57,7 @@ async def _call(handle: Any, method: str, timeout: float, *args: Any) -> Any:
     except RayActorError:
         raise FarmUnavailable("the farm's coordinator is not running") from None
     except RayTaskError as e:
-        cause = e.cause
+        cause = cause_of(e)
         if isinstance(cause, BadRequest | EditorialError):
             raise cause from None  # a refusal, for the 4xx handlers
         raise

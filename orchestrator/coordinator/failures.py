@@ -15,8 +15,16 @@ from nodes.errors import PermanentError, TransientError
 
 
 def cause_of(e: BaseException) -> BaseException:
-    """What the node raised, unwrapped from Ray's task error."""
-    return e.cause if isinstance(e, RayTaskError) else e
+    """What an actor raised, unwrapped from Ray's task error; the one place the farm unwraps one."""
+    cause = e.cause if isinstance(e, RayTaskError) else getattr(e, "cause", None)
+    return cause if isinstance(cause, BaseException) else e
+
+
+def sentence_of(e: BaseException) -> str:
+    """The last line of what an actor raised: the sentence a person wants, without Ray's traceback."""
+    inner = cause_of(e)
+    text = str(inner).strip().splitlines()
+    return text[-1] if text else type(inner).__name__
 
 
 def classify(e: BaseException) -> tuple[bool, str]:

@@ -66,6 +66,8 @@ from orchestrator.config.settings import FarmSettings
 from pipelines.chunking import ChunkPlan
 from pipelines.continuity.findings import Grade, Requeue, apply_patch
 from pipelines.spec.sequence import Sequence
+from orchestrator.scheduling.ids import AttemptKey, sequence_id
+from orchestrator.core import layout
 
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ def spec_digest(sequence: Sequence) -> str:
 
 
 def sequence_id_of(sequence: Sequence) -> str:
-    return f"{sequence.show}:{sequence.sequence}"
+    return sequence_id(sequence.show, sequence.sequence)
 
 
 def _lock(path: Path, timeout: float) -> int:
@@ -125,7 +127,7 @@ class Coordinator:
         self.nodes: dict[str, Any] = {}
         self.master: Any = None
         self._tasks: set[asyncio.Task] = set()
-        self._calls: dict[tuple[str, str, int], Any] = {}
+        self._calls: dict[AttemptKey, Any] = {}
         """Render calls in flight, so that a Preempt can cancel the ones still waiting at a node."""
         self._started = time.time()
         self._baseline: dict[str, int] = {}
@@ -390,7 +392,7 @@ class Coordinator:
         # Before any node of this farm writes: what a killed run left half-written goes.
         store = open_store(self.store_url)
         for seq in self.state.sequences.values():
-            store.discard_partial(f"{seq.spec.show}/{seq.spec.sequence}")
+            store.discard_partial(layout.sequence_prefix(seq.spec.show, seq.spec.sequence))
         timeout = self.settings.timeouts.call
         self.nodes = start_render_nodes(slots, self.store_url, pool.torch_threads, timeout, wait=pool.wait_for_nodes)
         self.master = start_master_node(self.store_url, timeout)

@@ -25,10 +25,11 @@ from pipelines.master.conform import conform
 from pipelines.master.segments import segment_frames
 from pipelines.spec.sequence import Sequence
 from pipelines.spec.setup import shot_setup
+from orchestrator.core import layout
 
 
 def master_prefix(spec: Sequence) -> str:
-    return f"{spec.show}/{spec.sequence}/master"
+    return layout.master_prefix(spec.show, spec.sequence)
 
 
 def _stored(record: FrameRecord) -> StoredFrame:
@@ -50,9 +51,7 @@ def chunk_order(seq: SequenceState, command: Dispatch, engine: str) -> ChunkOrde
         setup=shot_setup(spec, chunk.plan.shot),
         first=chunk.plan.frames.first,
         last=chunk.plan.frames.last,
-        # Attempts write apart: a late, superseded attempt can never overwrite
-        # the frames the log accepted (the log says which attempt that was).
-        key_prefix=f"{spec.show}/{spec.sequence}/shots/{chunk.plan.shot}/v{chunk.version}/a{command.attempt}",
+        key_prefix=layout.attempt_prefix(spec.show, spec.sequence, chunk.plan.shot, chunk.version, command.attempt),
         fps=spec.fps,
         start_timecode=spec.start_timecode,
         timeline_first=spec.timeline[0].frames.first,
@@ -73,7 +72,7 @@ def check_order(seq: SequenceState, name: str) -> CheckOrder:
         spec=seq.spec.model_dump(mode="json"),
         left_frame=_stored(left_record) if left_record else None,
         right_frame=_stored(right_record) if right_record else None,
-        report_prefix=f"{seq.spec.show}/{seq.spec.sequence}/continuity",
+        report_prefix=layout.continuity_prefix(seq.spec.show, seq.spec.sequence),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestrator.core import events as ev
+from orchestrator.scheduling.ids import AttemptKey
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,9 @@ class _AttemptAtNode:
     attempt: int
 
     @property
-    def key(self) -> tuple[str, str, int]:
+    def key(self) -> AttemptKey:
         """The attempt, as a node's queue names it: Dispatch starts it, Preempt takes it back."""
-        return self.sequence_id, self.chunk_id, self.attempt
+        return AttemptKey.of(self)
 
 
 @dataclass(frozen=True)

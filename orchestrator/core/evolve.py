@@ -27,6 +27,7 @@ from orchestrator.scheduling.runtime import key_of
 from pipelines.master.segments import segments
 from pipelines.continuity.findings import Grade, Requeue, Severity
 from pipelines.spec.sequence import Sequence, Shot
+from orchestrator.scheduling.ids import AttemptKey
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -66,7 +67,7 @@ def _put_chunk(state: FarmState, seq: SequenceState, chunk: ChunkState) -> FarmS
     return _put_seq(state, replace(seq, chunks=_with(seq.chunks, chunk.plan.chunk_id, chunk)))
 
 
-def _release(state: FarmState, node_id: str | None, key: tuple[str, str, int]) -> FarmState:
+def _release(state: FarmState, node_id: str | None, key: AttemptKey) -> FarmState:
     node = state.nodes.get(node_id) if node_id else None
     if node is None or key not in node.running:
         return state
@@ -151,7 +152,7 @@ def _started(state: FarmState, e: ev.ChunkStarted) -> FarmState:
         ),
     )
     node = state.nodes[e.node_id]
-    key = (e.sequence_id, e.chunk_id, e.attempt)
+    key = AttemptKey.of(e)
     node = replace(node, running=node.running | {key}, queue=(*node.queue, key))
     return replace(state, nodes=_with(state.nodes, e.node_id, node))
 
@@ -162,7 +163,7 @@ def _is_current(c: ChunkState, attempt: int) -> bool:
 
 @_fold(ev.ChunkRendered)
 def _rendered(state: FarmState, e: ev.ChunkRendered) -> FarmState:
-    state = _release(state, e.node_id, (e.sequence_id, e.chunk_id, e.attempt))
+    state = _release(state, e.node_id, AttemptKey.of(e))
     seq = _seq(state, e.sequence_id)
     c = seq.chunks[e.chunk_id]
     if not _is_current(c, e.attempt):
@@ -195,7 +196,7 @@ def _learn(state: FarmState, seq: SequenceState, c: ChunkState, e: ev.ChunkRende
 
 @_fold(ev.ChunkFailed)
 def _failed(state: FarmState, e: ev.ChunkFailed) -> FarmState:
-    state = _release(state, e.node_id, (e.sequence_id, e.chunk_id, e.attempt))
+    state = _release(state, e.node_id, AttemptKey.of(e))
     seq = _seq(state, e.sequence_id)
     c = seq.chunks[e.chunk_id]
     if not _is_current(c, e.attempt):
@@ -336,7 +337,7 @@ def _finish(state: FarmState, sequence_id: str, status: SequenceStatus, at: floa
     for nid, node in state.nodes.items():
         held = {k for k in node.running if k[0] == sequence_id}
         if held:
-            queue = tuple(k for k in node.queue if k[0] != sequence_id)
+            queue = tuple(k for k in node.queue if k.sequence_id != sequence_id)
             nodes[nid] = replace(node, running=node.running - held, queue=queue)
     state = replace(state, nodes=MappingProxyType(nodes))
     return _put_seq(state, replace(seq, status=status, finished_at=at, reason=reason))
@@ -359,7 +360,7 @@ def _cancelled(state: FarmState, e: ev.SequenceCancelled) -> FarmState:
 
 @_fold(ev.ChunkPreempted)
 def _preempted(state: FarmState, e: ev.ChunkPreempted) -> FarmState:
-    state = _release(state, e.node_id, (e.sequence_id, e.chunk_id, e.attempt))
+    state = _release(state, e.node_id, AttemptKey.of(e))
     seq = _seq(state, e.sequence_id)
     c = seq.chunks[e.chunk_id]
     if not _is_current(c, e.attempt):

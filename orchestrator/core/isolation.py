@@ -75,7 +75,7 @@ def retire(state: FarmState, sequence_id: str) -> FarmState:
     """The farm without the sequence: its state, its blocklist entries and the node slots it held."""
     sequences = {k: v for k, v in state.sequences.items() if k != sequence_id}
     unfoldable = {k: v for k, v in state.unfoldable.items() if k != sequence_id}
-    failures = {k: v for k, v in state.node_failures.items() if k[0] != sequence_id}
+    failures = {k: v for k, v in state.node_failures.items() if k.sequence_id != sequence_id}
     state = replace(
         state,
         sequences=MappingProxyType(sequences),
@@ -89,9 +89,9 @@ def _release_nodes(state: FarmState, sequence_id: str) -> FarmState:
     """Slots held by the sequence's attempts go back to the farm (its answers are ignored)."""
     nodes: dict[str, NodeState] = {}
     for node_id, node in state.nodes.items():
-        running = frozenset(k for k in node.running if k[0] != sequence_id)
+        running = frozenset(k for k in node.running if k.sequence_id != sequence_id)
         if running != node.running:
-            node = replace(node, running=running, queue=tuple(k for k in node.queue if k[0] != sequence_id))
+            node = replace(node, running=running, queue=tuple(k for k in node.queue if k.sequence_id != sequence_id))
         nodes[node_id] = node
     return replace(state, nodes=MappingProxyType(nodes))
 

@@ -20,6 +20,7 @@ from orchestrator.scheduling.board import _STAMPS, Board, Chunk, Lane
 from orchestrator.scheduling.farm import FarmConfig, Need
 from pipelines.chunking import ChunkPlan
 from pipelines.spec.sequence import Sequence
+from orchestrator.scheduling.ids import AttemptKey
 
 
 def rendering(state: FarmState) -> list[SequenceState]:
@@ -184,7 +185,7 @@ def board_of(state: FarmState) -> Board:
     failures: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
     for (sid, node_id), record in state.node_failures.items():
         failures[sid][node_id] = record
-    running: dict[tuple[str, str, int], Chunk] = {}
+    running: dict[AttemptKey, Chunk] = {}
     for serial, seq in enumerate(rendering(state)):
         cached = _lanes(seq)
         lane = lane_for(seq.spec, seq.sequence_id, serial, farm, engine)

@@ -19,6 +19,7 @@ from pipelines.color.cdl import CDL
 from pipelines.continuity.findings import Finding
 from pipelines.master.segments import Segment, fingerprint
 from pipelines.spec.sequence import Sequence
+from orchestrator.scheduling.ids import AttemptKey
 
 
 
@@ -63,10 +64,10 @@ class NodeState:
     node_id: str
     gpu_class: str
     slots: int
-    running: frozenset[tuple[str, str, int]] = frozenset()
+    running: frozenset[AttemptKey] = frozenset()
     """(sequence_id, chunk_id, attempt) this node holds now; a superseded attempt
     still holds its slot until its node answers."""
-    queue: tuple[tuple[str, str, int], ...] = ()
+    queue: tuple[AttemptKey, ...] = ()
     """The same keys in the order the node was sent them: the first renders, the rest wait at the node."""
 
     @property

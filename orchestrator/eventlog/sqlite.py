@@ -66,6 +66,8 @@ CREATE TRIGGER IF NOT EXISTS quarantine_no_delete BEFORE DELETE ON quarantine
     BEGIN SELECT RAISE(ABORT, 'the quarantine is append-only'); END;
 """
 
+LOG_NAME = "shotfarm.db"
+"""The log's file name inside an output folder (the embedded farm's, `serve`'s, `log verify`'s)."""
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PAGE = 1000
 

@@ -31,11 +31,8 @@ from orchestrator.core import events as ev
 from orchestrator.core.isolation import FarmRecordUnfoldable, fold
 from orchestrator.core.state import FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
-from orchestrator.eventlog.sqlite import check_record, torn_reason
+from orchestrator.eventlog.sqlite import LOG_NAME, check_record, torn_reason
 
-# The embedded log's name (orchestrator.interfaces.embedded.LOG_NAME; not imported, since
-# that module starts Ray and `log verify` needs none of it).
-LOG_NAME = "shotfarm.db"
 EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
 
 

@@ -110,6 +110,7 @@ class ProgressBar:
 def _render(args: argparse.Namespace) -> int:
     # Heavy imports wait until the spec is known to be good: `validate` stays instant.
     from orchestrator.interfaces import embedded
+    from orchestrator.coordinator.failures import cause_of, sentence_of
     from orchestrator.coordinator.interpreter import BadRequest
     from orchestrator.interfaces.quote import predict
     from orchestrator.config.farm_file import load_farm
@@ -135,21 +136,14 @@ def _render(args: argparse.Namespace) -> int:
         )
     except Exception as e:
         # Refusals raised inside the coordinator actor arrive wrapped by Ray.
-        if not isinstance(getattr(e, "cause", None) or e, BadRequest):
+        if not isinstance(cause_of(e), BadRequest):
             raise
         bar.close()
-        print(f"error: {_cause(e)}", file=sys.stderr)
+        print(f"error: {sentence_of(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     bar.close()
     _summary(progress, args.store or str(out), time.monotonic() - started, seq, predicted)
     return 0 if progress.status.value == "completed" else EXIT_FAILED
-
-
-def _cause(e: BaseException) -> str:
-    # Errors raised inside an actor arrive wrapped; people want the original sentence.
-    inner = getattr(e, "cause", None) or e
-    text = str(inner).strip().splitlines()
-    return text[-1] if text else type(inner).__name__
 
 
 def _summary(p: Progress, store: str, wall: float, seq: Sequence, predicted: Quote | None = None) -> None:

@@ -21,9 +21,9 @@ from orchestrator.coordinator.interpreter import Coordinator
 from orchestrator.projections.progress import Progress
 from orchestrator.scheduling.farm import FarmConfig
 from orchestrator.config.settings import FarmSettings
+from orchestrator.eventlog.sqlite import LOG_NAME
 from pipelines.spec.sequence import Sequence
 
-LOG_NAME = "shotfarm.db"
 STUCK = {"budget", "no_capable_node"}
 """Waiting reasons that no amount of waiting resolves in an embedded run (nobody raises the budget)."""
 

@@ -31,6 +31,8 @@ from orchestrator.scheduling.farm import FarmConfig, Need
 from orchestrator.scheduling.runtime import RuntimeModel, key_of
 from pipelines.chunking import frame_cost
 from pipelines.spec.sequence import Sequence
+from orchestrator.scheduling.ids import sequence_id
+from orchestrator.eventlog.sqlite import LOG_NAME
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def predict(
     local = farm is None
     farm = farm or FarmConfig.local()
     nodes = {"cpu": cpus or os.cpu_count() or 1} if local else {c.name: c.count for c in farm.classes}
-    model = history(out / "shotfarm.db", farm, engine) if out is not None else RuntimeModel(farm.prior_seconds_per_unit)
+    model = history(out / LOG_NAME, farm, engine) if out is not None else RuntimeModel(farm.prior_seconds_per_unit)
     basis = f"history in {out}" if model.knows(engine) else ""
     if not model.knows(engine) and frames > 0:
         model, basis = calibrate(sequence, farm, engine, frames)
@@ -198,7 +200,7 @@ def main(args) -> int:
     except ValueError as e:  # FarmConfigError included: the farm cannot run this spec
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{sequence.show}:{sequence.sequence}")
+    print(sequence_id(sequence.show, sequence.sequence))
     for line in q.lines():
         print(f"  {line}")
     return 0

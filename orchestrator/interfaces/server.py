@@ -44,6 +44,7 @@ from orchestrator.interfaces.embedded import LOG_NAME, OutputNotWritable, ensure
 from orchestrator.config.farm_file import load_farm
 from orchestrator.config.settings import FarmSettings, PoolSettings
 from pipelines.spec.loading import SpecError
+from orchestrator.coordinator.failures import cause_of
 
 EXIT_BAD_INPUT = 2
 _FLAGS = {"tokens_file": "--tokens", "store_url": "--store"}
@@ -134,7 +135,7 @@ def serve_main(args: argparse.Namespace) -> int:
                 coordinator.start.remote(int(resources.get("CPU", 1)), int(resources.get("GPU", 0))), timeout=timeout
             )
         except Exception as e:
-            cause = getattr(e, "cause", None) or e
+            cause = cause_of(e)
             if isinstance(cause, BadRequest):
                 return _fail(str(cause))
             raise

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from orchestrator.scheduling.blocklist import count_failure
 from orchestrator.scheduling.farm import FarmConfig, Need
 from orchestrator.scheduling.runtime import Key, RuntimeModel
+from orchestrator.scheduling.ids import AttemptKey
 
 ChunkKey = tuple[str, str]  # (sequence_id, chunk_id)
 
@@ -98,7 +99,7 @@ class Node:
     node_id: str
     gpu_class: str
     slots: int
-    held: list[tuple[str, str, int]] = field(default_factory=list)
+    held: list[AttemptKey] = field(default_factory=list)
     stamp: int = 0
 
     @property
@@ -200,7 +201,7 @@ class Board:
         lane = self.lanes[sequence_id]
         self._hold(lane, chunk, self.nodes[node_id], len(self.nodes[node_id].held))
 
-    def hold_foreign(self, node_id: str, key: tuple[str, str, int]) -> None:
+    def hold_foreign(self, node_id: str, key: AttemptKey) -> None:
         """A slot held by work the board does not schedule (a superseded attempt, a finished sequence)."""
         node = self.nodes[node_id]
         node.held.append(key)
@@ -279,7 +280,7 @@ class Board:
     def _hold(self, lane: Lane, chunk: Chunk, node: Node, index: int) -> None:
         chunk.node = node.node_id
         chunk.stamp = 0
-        node.held.insert(index, (lane.sequence_id, chunk.chunk_id, chunk.attempt))
+        node.held.insert(index, AttemptKey(lane.sequence_id, chunk.chunk_id, chunk.attempt))
         self.held[lane.sequence_id, chunk.chunk_id] = chunk
         lane.held += 1
         usage = (lane.show, node.gpu_class)
@@ -295,7 +296,7 @@ class Board:
         chunk = self.held.pop((sequence_id, chunk_id))
         lane = self.lanes[sequence_id]
         node = self.nodes[chunk.node]  # type: ignore[index]
-        node.held.remove((sequence_id, chunk_id, chunk.attempt))
+        node.held.remove(AttemptKey(sequence_id, chunk_id, chunk.attempt))
         lane.held -= 1
         self.usage[lane.show, node.gpu_class] -= 1
         key = lane.key(chunk.samples)
@@ -345,7 +346,7 @@ class Board:
         self.queue(sequence_id, chunk)
         return chunk
 
-    def waiting_at_node(self, key: tuple[str, str, int]) -> Chunk | None:
+    def waiting_at_node(self, key: AttemptKey) -> Chunk | None:
         """The chunk, if it is held at a node but not rendering there yet."""
         chunk = self.held.get(key[:2])
         if chunk is None or chunk.attempt != key[2] or chunk.stamp >= 0:

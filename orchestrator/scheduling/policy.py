@@ -33,6 +33,7 @@ from orchestrator.scheduling.board import Board, Chunk, Lane
 from orchestrator.scheduling.budget import projected_usd
 from orchestrator.scheduling.fairshare import standing
 from orchestrator.scheduling.runtime import Key
+from orchestrator.scheduling.ids import AttemptKey
 
 MAX_NODE_SKIPS = 8
 """Nodes of one class tried per decision when the best chunks are blocked on them."""
@@ -293,7 +294,7 @@ def _preempt(ctx: _Context, undo: list[tuple]) -> list[Preemption]:
     board = ctx.board
     top = max((lane.priority for lanes in board.active.values() for lane in lanes if not lane.paused), default=None)
     out: list[Preemption] = []
-    seen: set[tuple[str, str, int]] = set()
+    seen: set[AttemptKey] = set()
     set_aside: list[tuple] = []
     while board.victims and top is not None and len(seen) < MAX_PREEMPTIONS:
         entry = board.victims[0]

@@ -20,6 +20,7 @@ from orchestrator.core.commands import Command, Dispatch, ExceedBudget, Forgive,
 from orchestrator.core.decide import decide
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState
+from orchestrator.scheduling.ids import AttemptKey
 
 if TYPE_CHECKING:
     from orchestrator.simulation.workload import SimSequence
@@ -35,13 +36,13 @@ class SimulatedFarm(Protocol):
     nodes: dict[str, Any]
     tally: Any
 
-    def send(self, node_id: str, key: tuple[str, str, int]) -> None: ...
+    def send(self, node_id: str, key: AttemptKey) -> None: ...
 
-    def take_back(self, node_id: str, key: tuple[str, str, int]) -> bool: ...
+    def take_back(self, node_id: str, key: AttemptKey) -> bool: ...
 
     def at(self, t: float, kind: str, *args: Any) -> None: ...
 
-    def finish(self, node_id: str, key: tuple[str, str, int], ok: bool, seconds: float) -> float: ...
+    def finish(self, node_id: str, key: AttemptKey, ok: bool, seconds: float) -> float: ...
 
     def kick(self, node_id: str) -> None: ...
 
@@ -69,7 +70,7 @@ class CoreLoop:
                 self.emit(ev.ShotsPlanned(at=t, sequence_id=sid, versions=versions, chunks=s.chunks))
             case Dispatch():
                 self.emit(command.started(t, sim.nodes[command.node_id].name))
-                sim.send(command.node_id, (command.sequence_id, command.chunk_id, command.attempt))
+                sim.send(command.node_id, command.key)
             case Preempt():
                 if sim.take_back(command.node_id, command.key):
                     self.emit(command.preempted(t))
@@ -96,7 +97,7 @@ class CoreLoop:
         spec = s.sequence.model_dump(mode="json")
         self.emit(ev.SequenceSubmitted(at=self.sim.t, sequence_id=s.sequence_id, spec=spec, spec_digest="sim"))
 
-    def done(self, node_id: str, key: tuple[str, str, int], ok: bool, seconds: float) -> None:
+    def done(self, node_id: str, key: AttemptKey, ok: bool, seconds: float) -> None:
         cost = self.sim.finish(node_id, key, ok, seconds)
         sid, cid, attempt = key
         base = dict(at=self.sim.t, sequence_id=sid, chunk_id=cid, attempt=attempt, node_id=node_id)

@@ -29,9 +29,9 @@ from orchestrator.scheduling.runtime import RuntimeModel
 from orchestrator.simulation.simcore import CoreLoop
 from orchestrator.core.snapshot import chunks_for, lane_for
 from orchestrator.simulation.workload import SimSequence
+from orchestrator.scheduling.ids import AttemptKey
 
 Planner = Callable[[Board, float], Plan]
-Key3 = tuple[str, str, int]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Simulator:
         self.nodes = {f"{c.name}-{i:04d}": c for c in farm.classes for i in range(c.count)}
         rng = random.Random(world.seed)
         self.bad = {n for n in sorted(self.nodes) if rng.random() < world.bad_nodes}
-        self.line: dict[str, list[Key3]] = {n: [] for n in self.nodes}
+        self.line: dict[str, list[AttemptKey]] = {n: [] for n in self.nodes}
         self.busy: dict[str, bool] = dict.fromkeys(self.nodes, False)
         self.events: list[tuple] = []
         self._n = 0
@@ -88,12 +88,12 @@ class Simulator:
 
     # -- the nodes -------------------------------------------------------------------
 
-    def send(self, node_id: str, key: Key3) -> None:
+    def send(self, node_id: str, key: AttemptKey) -> None:
         self.line[node_id].append(key)
         self.tally.dispatched(self.t, key, node_id)
         self.kick(node_id)
 
-    def take_back(self, node_id: str, key: Key3) -> bool:
+    def take_back(self, node_id: str, key: AttemptKey) -> bool:
         """Remove a chunk waiting at a node; False if it is already rendering there."""
         line = self.line[node_id]
         if key not in line[1:] and not (line and line[0] == key and not self.busy[node_id]):
@@ -117,7 +117,7 @@ class Simulator:
         self.tally.started(self.t, key, node_id)
         self.at(self.t + seconds, "done", node_id, key, ok, seconds)
 
-    def finish(self, node_id: str, key: Key3, ok: bool, seconds: float) -> float:
+    def finish(self, node_id: str, key: AttemptKey, ok: bool, seconds: float) -> float:
         """The node is done with its head chunk; returns what it cost."""
         assert self.line[node_id][0] == key
         self.line[node_id].pop(0)
@@ -149,9 +149,9 @@ class _FastLoop:
             self.sim.tally.paused(o.sequence_id)
         for a in p.assignments:
             self.board.assign(a.sequence_id, a.chunk_id, a.node_id)
-            self.sim.send(a.node_id, (a.sequence_id, a.chunk_id, a.attempt))
+            self.sim.send(a.node_id, AttemptKey.of(a))
         for x in p.preemptions:
-            if self.sim.take_back(x.node_id, (x.sequence_id, x.chunk_id, x.attempt)):
+            if self.sim.take_back(x.node_id, AttemptKey.of(x)):
                 self.board.preempt(x.sequence_id, x.chunk_id)
                 self.decide()
 
@@ -163,7 +163,7 @@ class _FastLoop:
             self.board.queue(s.sequence_id, chunk)
         self.decide()
 
-    def done(self, node_id: str, key: Key3, ok: bool, seconds: float) -> None:
+    def done(self, node_id: str, key: AttemptKey, ok: bool, seconds: float) -> None:
         cost = self.sim.finish(node_id, key, ok, seconds)
         sid, cid, attempt = key
         board, farm = self.board, self.sim.farm

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from orchestrator.scheduling.farm import FarmConfig, NodeClass, Subscription
 from pipelines.chunking import ChunkPlan, chunk_shot
 from pipelines.spec.sequence import Sequence
+from orchestrator.scheduling.ids import sequence_id
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class SimSequence:
 
     @property
     def sequence_id(self) -> str:
-        return f"{self.sequence.show}:{self.sequence.sequence}"
+        return sequence_id(self.sequence.show, self.sequence.sequence)
 
 
 # Speeds relative to an H100 for path tracing; prices as the default price book.

@@ -27,6 +27,8 @@ from pipelines.editorial.cut import EditorialCut
 from pipelines.editorial.edl import read_edl
 from pipelines.editorial.mapping import ImportedCut, ShotOrigin, build_sequence, parse_mapping
 from pipelines.editorial.otio import read_otio
+from orchestrator.scheduling.ids import sequence_id
+from orchestrator.core import layout
 
 router = APIRouter(prefix="/v1/editorial", tags=["editorial"])
 _FORMATS = {".otio": "otio", ".edl": "edl"}
@@ -60,9 +62,9 @@ async def record_import(ctx: Context, imported: ImportedCut, extra: dict | None 
     """Keep the import record beside the sequence (notes for the shot views)."""
     spec = imported.spec
     record = {"shots": [o.model_dump(mode="json") for o in imported.shots], "warnings": list(imported.warnings)}
-    key = f"{spec.show}/{spec.sequence}/editorial/import.json"
+    key = layout.editorial_import(spec.show, spec.sequence)
     await anyio.to_thread.run_sync(ctx.store.put, key, json.dumps(record | (extra or {}), indent=1).encode())
-    ctx.notes.pop(f"{spec.show}:{spec.sequence}", None)
+    ctx.notes.pop(sequence_id(spec.show, spec.sequence), None)
 
 
 @router.post(
@@ -92,7 +94,7 @@ async def submit_cut(
     # Parsing a long cut list is seconds of CPU: off the event loop, which serves live streams.
     editorial = await anyio.to_thread.run_sync(read_cut, data, name, kind, scene_mapping.fps, scene_mapping.track)
     imported = await anyio.to_thread.run_sync(build_sequence, editorial, scene_mapping)
-    sid = f"{imported.spec.show}:{imported.spec.sequence}"
+    sid = sequence_id(imported.spec.show, imported.spec.sequence)
     submitted = None
     if dry_run:
         response.status_code = 200

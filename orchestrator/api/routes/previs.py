@@ -32,6 +32,7 @@ from orchestrator.api.routes.editorial import EditorialImport, record_import
 from orchestrator.api.routes.sequences import submit_sequence
 from pipelines.editorial.mapping import build_sequence, parse_mapping
 from pipelines.spec.loading import SpecError
+from orchestrator.core import layout
 
 router = APIRouter(prefix="/v1/previs", tags=["previs"])
 Show = Annotated[str, Path(pattern=NAME, max_length=64, examples=["demo"])]
@@ -44,10 +45,6 @@ class Proposal(BaseModel):
     show: str
     accept_url: str
     proposal: PrevisProposal
-
-
-def _prefix(show: str, previs_id: str) -> str:
-    return f"{show}/_previs/{previs_id}"
 
 
 def _previs(ctx: ApiContext) -> Previs:
@@ -74,7 +71,7 @@ async def propose(
     name = PurePath(movie.filename or "movie").name[:128] or "movie"
     ext = PurePath(name).suffix.lower()
     previs_id = secrets.token_hex(8)
-    key = f"{_prefix(show, previs_id)}/movie{ext if _EXT.match(ext) else ''}"
+    key = f"{layout.previs_prefix(show, previs_id)}/movie{ext if _EXT.match(ext) else ''}"
     data = await movie.read()
     await anyio.to_thread.run_sync(ctx.store.put, key, data)
     order = PrevisOrder(key=key, name=name, max_frames=ctx.settings.previs_max_frames)
@@ -86,7 +83,7 @@ async def propose(
             await anyio.to_thread.run_sync(ctx.store.delete, key)
         raise
     body = proposal.model_dump_json(indent=1).encode()
-    await anyio.to_thread.run_sync(ctx.store.put, f"{_prefix(show, previs_id)}/proposal.json", body)
+    await anyio.to_thread.run_sync(ctx.store.put, f"{layout.previs_prefix(show, previs_id)}/proposal.json", body)
     return Proposal(
         previs_id=previs_id, show=show, accept_url=f"/v1/previs/{show}/{previs_id}/accept", proposal=proposal
     )
@@ -96,7 +93,7 @@ async def _load(ctx: ApiContext, caller: Caller, show: str, previs_id: str) -> P
     if not caller.may_see(show):
         raise HTTPException(404, "no such previs proposal")
     try:
-        data = await anyio.to_thread.run_sync(ctx.store.get, f"{_prefix(show, previs_id)}/proposal.json")
+        data = await anyio.to_thread.run_sync(ctx.store.get, f"{layout.previs_prefix(show, previs_id)}/proposal.json")
     except ObjectMissing:
         raise HTTPException(404, "no such previs proposal") from None
     return PrevisProposal.model_validate_json(data)

@@ -23,6 +23,7 @@ from orchestrator.api.views import (
 )
 from pipelines.spec.loading import parse_sequence
 from pipelines.spec.sequence import Sequence
+from orchestrator.scheduling.ids import sequence_id as sequence_id_from, show_of
 
 router = APIRouter(prefix="/v1/sequences", tags=["sequences"])
 _FINISHED = ("completed", "failed", "cancelled")
@@ -42,7 +43,7 @@ def _spec_body() -> dict:
 async def submit_sequence(ctx: Context, caller: Caller, sequence: Sequence, response: Response) -> Submitted:
     """Submit a validated sequence for the caller; the same spec again is accepted and resumes it."""
     require_show(caller, sequence.show)
-    sid = f"{sequence.show}:{sequence.sequence}"
+    sid = sequence_id_from(sequence.show, sequence.sequence)
     await ctx.view.catch_up()
     existed = sid in ctx.view.state.sequences
     sid = await ctx.farm.submit(sequence.model_dump(mode="json"))
@@ -130,7 +131,7 @@ class Retired(BaseModel):
 )
 async def retire(ctx: Context, caller: Caller, sequence_id: SequenceId, body: Retirement) -> Retired:
     # An unfoldable submission has no state to read the show from: the id names it.
-    if not caller.may_see(sequence_id.split(":", 1)[0]):
+    if not caller.may_see(show_of(sequence_id)):
         raise HTTPException(404, NOT_FOUND)
     await ctx.view.catch_up()
     if sequence_id not in ctx.view.state.sequences and sequence_id not in ctx.view.state.unfoldable:

@@ -13,6 +13,7 @@ from orchestrator.api.limits import NAME
 from orchestrator.api.views import ChunkView, ShotDetail, ShotView, chunk_view, shot_view
 from orchestrator.core.state import SequenceState
 from nodes.storage.base import InvalidKey, ObjectMissing
+from orchestrator.core import layout
 
 router = APIRouter(prefix="/v1/sequences/{sequence_id}", tags=["shots"])
 ShotName = Annotated[str, Path(pattern=NAME, max_length=64, description="A shot of the sequence", examples=["sh010"])]
@@ -20,7 +21,7 @@ _ERRORS = error_responses(401, 404, 422)
 
 
 def editorial_key(seq: SequenceState) -> str:
-    return f"{seq.spec.show}/{seq.spec.sequence}/editorial/import.json"
+    return layout.editorial_import(seq.spec.show, seq.spec.sequence)
 
 
 def notes_of(ctx: Context, seq: SequenceState) -> dict[str, tuple[str, ...]]:
