@@ -47,13 +47,15 @@ system-deps:
 demo: install
 	$(BIN)/shotfarm render examples/teaser.yaml --out out/
 
+# Import floors and contracts, lint, and strict types on the pure core and the scheduling policy.
 lint: install-dev
 	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/mypy orchestrator/core orchestrator/scheduling
 
 # S3 servers (moto and a single-node Ceph RGW) run for the suite and are
 # stopped afterwards, pass or fail.
-test: install-dev system-deps
-	$(BIN)/lint-imports
+test: install-dev system-deps lint
 	scripts/s3-servers.sh start && $(BIN)/python -m pytest; rc=$$?; scripts/s3-servers.sh stop; exit $$rc
 
 clean:

@@ -19,13 +19,13 @@ import time
 from orchestrator.core import events as ev
 from orchestrator.core.decide import dispatch
 from orchestrator.core.evolve import evolve, replay
+from orchestrator.core.snapshot import chunks_for, lane_for
 from orchestrator.core.state import FarmState, Policy
 from orchestrator.core.status import ChunkStatus, SequenceStatus
 from orchestrator.scheduling import baseline, policy
-from orchestrator.simulation import workload
 from orchestrator.scheduling.board import Board
 from orchestrator.scheduling.runtime import RuntimeModel
-from orchestrator.core.snapshot import chunks_for, lane_for
+from orchestrator.simulation import workload
 
 
 def busy_board(farm, sequences) -> Board:
@@ -86,7 +86,7 @@ def timeline_dispatch(state: FarmState) -> int:
     for seq in sorted(state.sequences.values(), key=lambda s: (s.submitted_at, s.sequence_id)):
         if seq.status is not SequenceStatus.RENDERING:
             continue
-        for chunk in seq.chunks_in(ChunkStatus.QUEUED):
+        for _ in seq.chunks_in(ChunkStatus.QUEUED):
             if not free:
                 return count
             node = max(sorted(free), key=lambda n: free[n])

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import OpenEXR
-
 from hdr10_bench import synthetic_frames  # same natural-image-like content
+
 from pipelines.exr import encode_frame, timecode
 
 GOAL = 0.8

@@ -22,10 +22,10 @@ import time
 import ray
 
 from nodes.protocol import ChunkOrder, ChunkResult, StoredFrame
+from orchestrator.config.settings import FarmSettings, PoolSettings
 from orchestrator.coordinator.interpreter import Coordinator
 from orchestrator.core import events as ev
 from orchestrator.simulation.workload import sequence_spec
-from orchestrator.config.settings import FarmSettings, PoolSettings
 from pipelines.chunking import plan_chunks
 from pipelines.spec.setup import shot_setup
 

@@ -26,8 +26,8 @@ from nodes.protocol import (
 )
 from nodes.storage import open_store
 from nodes.storage.base import DigestMismatch, ObjectMissing, get_verified
-from pipelines.exr import FrameDecodeError, decode_frame, encode_frame, timecode
 from pipelines.continuity.report import CutReport, Verdict, report_html, report_json
+from pipelines.exr import FrameDecodeError, decode_frame, encode_frame, timecode
 from pipelines.master.contact_sheet import contact_sheet
 from pipelines.master.hdr10 import hdr10_from_master
 from pipelines.master.sdr import encode_sdr_proxy

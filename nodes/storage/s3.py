@@ -45,8 +45,8 @@ from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
 from nodes.errors import PermanentError, StoreUnavailable
-from nodes.storage.settings import S3Settings
 from nodes.storage.base import DigestMismatch, ObjectMissing, check_key, sha256
+from nodes.storage.settings import S3Settings
 
 T = TypeVar("T")
 RequestObserver = Callable[[str, str], None]

@@ -20,10 +20,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from orchestrator.coordinator.failures import sentence_of
 from orchestrator.coordinator.interpreter import BadRequest
 from pipelines.spec.errors import DocumentTooLarge
 from pipelines.spec.loading import SpecError, field_path
-from orchestrator.coordinator.failures import sentence_of
 
 log = logging.getLogger(__name__)
 

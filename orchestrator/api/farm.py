@@ -24,9 +24,9 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from nodes.actors.previs import PrevisNode, PrevisOrder, PrevisProposal
 from orchestrator.api.errors import FarmUnavailable
+from orchestrator.coordinator.failures import cause_of
 from orchestrator.coordinator.interpreter import BadRequest, Coordinator
 from pipelines.editorial.cut import EditorialError
-from orchestrator.coordinator.failures import cause_of
 
 
 class Farm(Protocol):

@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 
 from orchestrator.api.errors import FarmUnavailable
 from orchestrator.api.farm import Farm
+from orchestrator.config.cost import PriceBook
 from orchestrator.core import events as ev
 from orchestrator.core.isolation import fold
 from orchestrator.core.state import FarmState, Policy
 from orchestrator.core.status import ChunkStatus
-from orchestrator.config.cost import PriceBook
 from orchestrator.projections.metrics import FarmMetrics
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from orchestrator.core.state import Policy
 from orchestrator.config.cost import PriceBook
+from orchestrator.core.state import Policy
 from orchestrator.scheduling.farm import FarmConfig
 
 

@@ -28,12 +28,16 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError, TaskCancelledError
 
-from nodes.errors import StoreUnavailable
-from nodes.storage import open_store
-from nodes.pool import ClassPool, class_slots, local_slots, start_check_node, start_master_node, start_render_nodes
 from nodes.actors.master import SourceFrameBad
+from nodes.errors import StoreUnavailable
+from nodes.pool import ClassPool, class_slots, local_slots, start_check_node, start_master_node, start_render_nodes
 from nodes.protocol import CheckResult, ChunkResult, DeliverResult, SegmentResult
+from nodes.storage import open_store
+from orchestrator.config.settings import FarmSettings
+from orchestrator.coordinator.failures import cause_of, classify
+from orchestrator.coordinator.orders import check_order, chunk_order, deliver_order, segment_order
 from orchestrator.core import events as ev
+from orchestrator.core import layout
 from orchestrator.core.commands import (
     ApplyFix,
     CheckCut,
@@ -50,25 +54,20 @@ from orchestrator.core.commands import (
     StitchSegment,
 )
 from orchestrator.core.decide import backoff, decide
+from orchestrator.core.demand import demand_by_class
 from orchestrator.core.isolation import RETIRE_HINT, RetireRefused, fold, isolated, retirement
+from orchestrator.core.snapshot import board_of
 from orchestrator.core.state import FarmState
 from orchestrator.core.status import SequenceStatus
 from orchestrator.eventlog.sqlite import LogOwned, SqliteEventLog, own_log
-from orchestrator.coordinator.failures import cause_of, classify
-from orchestrator.coordinator.orders import check_order, chunk_order, deliver_order, segment_order
 from orchestrator.projections.progress import Progress, progress_of
 from orchestrator.scheduling.chunk_size import plan_sized
-from orchestrator.core.demand import demand_by_class
 from orchestrator.scheduling.farm import FarmConfigError, Need
-from orchestrator.core.snapshot import board_of
+from orchestrator.scheduling.ids import AttemptKey, sequence_id
 from orchestrator.scheduling.waiting import explain
-from orchestrator.config.settings import FarmSettings
 from pipelines.chunking import ChunkPlan
 from pipelines.continuity.findings import Grade, Requeue, apply_patch
 from pipelines.spec.sequence import Sequence
-from orchestrator.scheduling.ids import AttemptKey, sequence_id
-from orchestrator.core import layout
-
 
 log = logging.getLogger(__name__)
 

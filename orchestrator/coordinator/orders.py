@@ -18,6 +18,7 @@ from nodes.protocol import (
     SourceLayer,
     StoredFrame,
 )
+from orchestrator.core import layout
 from orchestrator.core.commands import Dispatch
 from orchestrator.core.events import FrameRecord
 from orchestrator.core.state import SequenceState
@@ -25,7 +26,6 @@ from pipelines.master.conform import conform
 from pipelines.master.segments import segment_frames
 from pipelines.spec.sequence import Sequence
 from pipelines.spec.setup import shot_setup
-from orchestrator.core import layout
 
 
 def master_prefix(spec: Sequence) -> str:

@@ -25,11 +25,11 @@ from orchestrator.core.commands import (
     RetryLater,
     StitchSegment,
 )
+from orchestrator.core.snapshot import board_of
 from orchestrator.core.state import CutState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
 from orchestrator.scheduling import policy
 from orchestrator.scheduling.blocklist import expired
-from orchestrator.core.snapshot import board_of
 from pipelines.continuity.findings import Grade, Requeue, Severity
 
 _ACTIVE = (SequenceStatus.RENDERING, SequenceStatus.STITCHING)
@@ -74,7 +74,7 @@ def decide(state: FarmState, event: ev.Event) -> list[Command]:
 def backoff(state: FarmState, attempt: int) -> float:
     """Exponential backoff before retry `attempt + 1`."""
     p = state.policy
-    return min(p.backoff_max, p.backoff_base * 2 ** (attempt - 1))
+    return float(min(p.backoff_max, p.backoff_base * 2 ** (attempt - 1)))
 
 
 def _after_render(state: FarmState, event: ev.ChunkRendered) -> list[Command]:

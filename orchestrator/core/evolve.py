@@ -23,11 +23,11 @@ from orchestrator.core.status import (
     check_sequence,
 )
 from orchestrator.scheduling.blocklist import count_failure, expired
-from orchestrator.scheduling.runtime import key_of
-from pipelines.master.segments import segments
-from pipelines.continuity.findings import Grade, Requeue, Severity
-from pipelines.spec.sequence import Sequence, Shot
 from orchestrator.scheduling.ids import AttemptKey
+from orchestrator.scheduling.runtime import key_of
+from pipelines.continuity.findings import Grade, Requeue, Severity
+from pipelines.master.segments import segments
+from pipelines.spec.sequence import Sequence, Shot
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -46,7 +46,7 @@ def evolve(state: FarmState, event: ev.Event) -> FarmState:
     return _FOLDS[type(event)](state, event)
 
 
-def _with(mapping: Any, key: K, value: V) -> MappingProxyType:
+def _with(mapping: Any, key: K, value: V) -> MappingProxyType[Any, Any]:
     copy = dict(mapping)
     copy[key] = value
     return MappingProxyType(copy)

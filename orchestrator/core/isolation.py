@@ -75,7 +75,7 @@ def retire(state: FarmState, sequence_id: str) -> FarmState:
     """The farm without the sequence: its state, its blocklist entries and the node slots it held."""
     sequences = {k: v for k, v in state.sequences.items() if k != sequence_id}
     unfoldable = {k: v for k, v in state.unfoldable.items() if k != sequence_id}
-    failures = {k: v for k, v in state.node_failures.items() if k.sequence_id != sequence_id}
+    failures = {k: v for k, v in state.node_failures.items() if k[0] != sequence_id}  # (sequence_id, node_id)
     state = replace(
         state,
         sequences=MappingProxyType(sequences),

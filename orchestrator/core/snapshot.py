@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from orchestrator.core.state import ChunkState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
 from orchestrator.scheduling.board import _STAMPS, Board, Chunk, Lane
 from orchestrator.scheduling.farm import FarmConfig, Need
+from orchestrator.scheduling.ids import AttemptKey
 from pipelines.chunking import ChunkPlan
 from pipelines.spec.sequence import Sequence
-from orchestrator.scheduling.ids import AttemptKey
 
 
 def rendering(state: FarmState) -> list[SequenceState]:
@@ -74,8 +75,8 @@ class _Lanes:
         self.position = {shot.name: i for i, shot in enumerate(spec.timeline)}
         self.samples = {shot.name: spec.samples_for(shot) for shot in spec.shots}
         self.queued: dict[str, Chunk] = {}
-        self.timeline: list = []
-        self.longest: list = []
+        self.timeline: list[Any] = []
+        self.longest: list[Any] = []
         self.retry: dict[str, Chunk] = {}
         self.running: dict[tuple[str, int], Chunk] = {}
         self.units_left: dict[int, float] = {}
@@ -147,7 +148,7 @@ class _Lanes:
         return True
 
 
-def _diff(before, after) -> tuple[list[str], list[str]]:
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(changed or new chunk ids, removed ids) between two chunk maps, by identity.
 
     evolve replaces a chunk in place, so the maps usually hold the same keys in
@@ -196,12 +197,12 @@ def board_of(state: FarmState) -> Board:
         board.add_lane(lane)
         board.adopt_queue(lane, cached.queued_units)
         for (cid, attempt), chunk in cached.running.items():
-            running[seq.sequence_id, cid, attempt] = chunk
+            running[AttemptKey(seq.sequence_id, cid, attempt)] = chunk
     for node in state.nodes.values():
         for key in node.queue:  # in the order the node was sent them
-            chunk = running.pop(key, None)
-            if chunk is not None:
-                board.hold(key[0], chunk, node.node_id)
+            held = running.pop(key, None)
+            if held is not None:
+                board.hold(key.sequence_id, held, node.node_id)
             else:
                 board.hold_foreign(node.node_id, key)
     return board

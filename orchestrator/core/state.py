@@ -8,22 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 from orchestrator.core.events import FrameRecord, MasterStitched, SegmentStitched
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
 from orchestrator.scheduling.farm import FarmConfig
+from orchestrator.scheduling.ids import AttemptKey
 from orchestrator.scheduling.runtime import RuntimeModel
 from pipelines.chunking import ChunkPlan
 from pipelines.color.cdl import CDL
 from pipelines.continuity.findings import Finding
 from pipelines.master.segments import Segment, fingerprint
 from pipelines.spec.sequence import Sequence
-from orchestrator.scheduling.ids import AttemptKey
 
 
-
-def _empty() -> Mapping:
+def _empty() -> Mapping[Any, Any]:
     return MappingProxyType({})
 
 

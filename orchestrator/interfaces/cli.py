@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.interfaces import arguments
-from orchestrator.projections.progress import Progress
 from orchestrator.interfaces.remote_cli import COMMANDS as REMOTE_COMMANDS
 from orchestrator.interfaces.remote_cli import add_commands
 from orchestrator.interfaces.remote_cli import run as run_remote
+from orchestrator.projections.progress import Progress
 from pipelines.spec.loading import SpecError, load_sequence
 from pipelines.spec.sequence import Sequence
 
@@ -109,12 +109,12 @@ class ProgressBar:
 
 def _render(args: argparse.Namespace) -> int:
     # Heavy imports wait until the spec is known to be good: `validate` stays instant.
-    from orchestrator.interfaces import embedded
-    from orchestrator.coordinator.failures import cause_of, sentence_of
-    from orchestrator.coordinator.interpreter import BadRequest
-    from orchestrator.interfaces.quote import predict
     from orchestrator.config.farm_file import load_farm
     from orchestrator.config.settings import FarmSettings
+    from orchestrator.coordinator.failures import cause_of, sentence_of
+    from orchestrator.coordinator.interpreter import BadRequest
+    from orchestrator.interfaces import embedded
+    from orchestrator.interfaces.quote import predict
 
     seq = load_sequence(args.spec).with_quality(args.resolution, args.samples)
     farm = load_farm(args.farm) if args.farm else None

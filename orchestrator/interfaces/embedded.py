@@ -17,11 +17,11 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from nodes.storage import open_store
+from orchestrator.config.settings import FarmSettings
 from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.eventlog.sqlite import LOG_NAME
 from orchestrator.projections.progress import Progress
 from orchestrator.scheduling.farm import FarmConfig
-from orchestrator.config.settings import FarmSettings
-from orchestrator.eventlog.sqlite import LOG_NAME
 from pipelines.spec.sequence import Sequence
 
 STUCK = {"budget", "no_capable_node"}

@@ -22,17 +22,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.interfaces import arguments
 from orchestrator.core.events import event_from_json
 from orchestrator.core.evolve import replay
 from orchestrator.core.state import FarmState, Policy
+from orchestrator.eventlog.sqlite import LOG_NAME
+from orchestrator.interfaces import arguments
 from orchestrator.scheduling.chunk_size import plan_sized
 from orchestrator.scheduling.farm import FarmConfig, Need
+from orchestrator.scheduling.ids import sequence_id
 from orchestrator.scheduling.runtime import RuntimeModel, key_of
 from pipelines.chunking import frame_cost
 from pipelines.spec.sequence import Sequence
-from orchestrator.scheduling.ids import sequence_id
-from orchestrator.eventlog.sqlite import LOG_NAME
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from orchestrator.interfaces import arguments
 from orchestrator.api.documents import parse_document
 from orchestrator.api.limits import SEQUENCE_ID
+from orchestrator.interfaces import arguments
 from orchestrator.interfaces.sdk import DEFAULT_SERVER, ApiError, Client, ServerUnreachable
 from pipelines.spec.loading import SpecError, load_sequence
 

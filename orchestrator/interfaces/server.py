@@ -35,16 +35,16 @@ from orchestrator.api import access_log
 from orchestrator.api.app import create_app
 from orchestrator.api.auth import TokenConfigError, TokenTable
 from orchestrator.api.farm import RayFarm, RayPrevis
-from orchestrator.api.settings import MiB, ApiSettings
+from orchestrator.api.settings import ApiSettings, MiB
 from orchestrator.cluster.adapter import ClusterAPI
 from orchestrator.cluster.mode import cluster_api, join_ray, namespace
 from orchestrator.cluster.operator import Scaler
-from orchestrator.coordinator.interpreter import BadRequest
-from orchestrator.interfaces.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepare_out, start_coordinator
 from orchestrator.config.farm_file import load_farm
 from orchestrator.config.settings import FarmSettings, PoolSettings
-from pipelines.spec.loading import SpecError
 from orchestrator.coordinator.failures import cause_of
+from orchestrator.coordinator.interpreter import BadRequest
+from orchestrator.interfaces.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepare_out, start_coordinator
+from pipelines.spec.loading import SpecError
 
 EXIT_BAD_INPUT = 2
 _FLAGS = {"tokens_file": "--tokens", "store_url": "--store"}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from orchestrator.interfaces import arguments
 from orchestrator.scheduling import baseline
-from orchestrator.simulation import workload
 from orchestrator.scheduling.farm import FarmConfig
+from orchestrator.simulation import workload
 from orchestrator.simulation.simulate import Simulator, World
 from pipelines.spec.errors import SpecError
 

@@ -36,11 +36,11 @@ from prometheus_client import (
     start_http_server,
 )
 
+from orchestrator.config.cost import PriceBook
 from orchestrator.core import events as ev
+from orchestrator.core.snapshot import board_of
 from orchestrator.core.state import ChunkState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
-from orchestrator.config.cost import PriceBook
-from orchestrator.core.snapshot import board_of
 from orchestrator.scheduling.waiting import WaitReason, explain
 
 

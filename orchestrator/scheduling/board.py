@@ -18,11 +18,12 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestrator.scheduling.blocklist import count_failure
 from orchestrator.scheduling.farm import FarmConfig, Need
-from orchestrator.scheduling.runtime import Key, RuntimeModel
 from orchestrator.scheduling.ids import AttemptKey
+from orchestrator.scheduling.runtime import Key, RuntimeModel
 
 ChunkKey = tuple[str, str]  # (sequence_id, chunk_id)
 
@@ -61,8 +62,8 @@ class Lane:
     spent: float = 0.0
     paused: bool = False
     queued: dict[str, Chunk] = field(default_factory=dict)
-    timeline: list = field(default_factory=list)
-    longest: list = field(default_factory=list)
+    timeline: list[Any] = field(default_factory=list)
+    longest: list[Any] = field(default_factory=list)
     units_left: dict[int, float] = field(default_factory=dict)
     """samples -> cost units not rendered yet (queued, held or backing off): what the budget projects."""
     waiting_retry: dict[str, Chunk] = field(default_factory=dict)
@@ -84,7 +85,7 @@ class Lane:
         return (-self.priority, self.serial)
 
 
-def _top(heap: list, queued: dict[str, Chunk], at: int) -> Chunk | None:
+def _top(heap: list[Any], queued: dict[str, Chunk], at: int) -> Chunk | None:
     while heap:
         entry = heap[0]
         chunk = queued.get(entry[at])
@@ -114,13 +115,13 @@ class Board:
         self.active: dict[str, list[Lane]] = {}
         """show -> its lanes with queued chunks, best first."""
         self.nodes: dict[str, Node] = {}
-        self.free: dict[str, list] = {}
+        self.free: dict[str, list[Any]] = {}
         self.slots: dict[str, int] = {}
         self.count: dict[str, int] = {}
         self.capacity = 0.0
         self.usage: dict[tuple[str, str], int] = {}
         self.held: dict[ChunkKey, Chunk] = {}
-        self.victims: list = []
+        self.victims: list[Any] = []
         """Chunks waiting at a node behind another: what preemption may take back (lazily cleaned)."""
         self.queued_units: dict[Key, float] = {}
         self.group_units: dict[frozenset[str], dict[Key, float]] = {}
@@ -176,6 +177,8 @@ class Board:
     def best_free(self, gpu_class: str, skip: frozenset[str] = frozenset()) -> Node | None:
         """The class's node with the most free slots (ties by name), or None."""
         heap = self.free.get(gpu_class)
+        if heap is None:
+            return None
         set_aside = []
         found = None
         while heap:

@@ -27,13 +27,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.scheduling.blocklist import blocked
 from orchestrator.scheduling.board import Board, Chunk, Lane
 from orchestrator.scheduling.budget import projected_usd
 from orchestrator.scheduling.fairshare import standing
-from orchestrator.scheduling.runtime import Key
 from orchestrator.scheduling.ids import AttemptKey
+from orchestrator.scheduling.runtime import Key
 
 MAX_NODE_SKIPS = 8
 """Nodes of one class tried per decision when the best chunks are blocked on them."""
@@ -145,15 +146,17 @@ class _Context:
             self._groups[lane.capable] = hit
         return hit
 
-    def _work(self, by_group: dict, present: frozenset[str], everywhere: frozenset[str]) -> float:
+    def _work(
+        self, by_group: dict[frozenset[str], dict[Any, float]], present: frozenset[str], everywhere: frozenset[str]
+    ) -> float:
         """Reference seconds of the work that only classes in `present` can run."""
-        return sum(
+        return float(sum(
             u * self.ref(k)
             for g, units in by_group.items()
             if g & everywhere <= present
             for k, u in units.items()
             if u > 0
-        )
+        ))
 
     def blocked(self, lane: Lane, node_id: str) -> bool:
         hit = self._blocks.get(lane.sequence_id)
@@ -186,7 +189,7 @@ def plan(board: Board, now: float) -> Plan:
     overruns = _overruns(ctx)
     for o in overruns:
         board.lanes[o.sequence_id].paused = True
-    undo: list[tuple] = []
+    undo: list[tuple[Any, ...]] = []
     assignments: list[Assignment] = []
     try:
         free = sorted(board.classes_with_free(), key=lambda k: (-board.farm.speed(k), k))
@@ -216,7 +219,7 @@ def _overruns(ctx: _Context) -> list[Overrun]:
     return out
 
 
-def _fill(ctx: _Context, gpu_class: str, out: list[Assignment], undo: list[tuple]) -> None:
+def _fill(ctx: _Context, gpu_class: str, out: list[Assignment], undo: list[tuple[Any, ...]]) -> None:
     board = ctx.board
     skip: set[str] = set()
     while board.active:
@@ -240,7 +243,7 @@ def _select(ctx: _Context, gpu_class: str, node_id: str) -> tuple[tuple[Lane, Ch
     board = ctx.board
     slots = board.slots.get(gpu_class, 0)
     best: tuple[Lane, Chunk] | None = None
-    best_rank: tuple | None = None
+    best_rank: tuple[Any, ...] | None = None
     blocked_here = False
     for show, lanes in board.active.items():
         place = standing(ctx.farm, show, gpu_class, board.usage.get((show, gpu_class), 0), slots)
@@ -289,13 +292,13 @@ def _pick(ctx: _Context, lane: Lane, gpu_class: str) -> Chunk | None:
     return None
 
 
-def _preempt(ctx: _Context, undo: list[tuple]) -> list[Preemption]:
+def _preempt(ctx: _Context, undo: list[tuple[Any, ...]]) -> list[Preemption]:
     """Take back chunks waiting at nodes when strictly higher-priority work would get their slot."""
     board = ctx.board
     top = max((lane.priority for lanes in board.active.values() for lane in lanes if not lane.paused), default=None)
     out: list[Preemption] = []
     seen: set[AttemptKey] = set()
-    set_aside: list[tuple] = []
+    set_aside: list[tuple[Any, ...]] = []
     while board.victims and top is not None and len(seen) < MAX_PREEMPTIONS:
         entry = board.victims[0]
         priority, stamp, key = entry[0], entry[-2], entry[-1]
@@ -328,7 +331,7 @@ def _preempt(ctx: _Context, undo: list[tuple]) -> list[Preemption]:
     return out
 
 
-def _undo(board: Board, undo: list[tuple]) -> None:
+def _undo(board: Board, undo: list[tuple[Any, ...]]) -> None:
     while undo:
         step = undo.pop()
         if step[0] == "assign":

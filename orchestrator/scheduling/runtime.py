@@ -12,6 +12,7 @@ log like everything else. Immutable: `observe` returns a new model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 Key = tuple[str, int, int, int]
 """(engine, width, height, samples): what a chunk's seconds per cost unit depend on besides the class."""
@@ -21,7 +22,7 @@ Key = tuple[str, int, int, int]
 WINDOW = 20
 
 
-def _update(stats: dict, key: object, value: float) -> dict:
+def _update(stats: dict[Any, tuple[int, float]], key: Any, value: float) -> dict[Any, tuple[int, float]]:
     n, mean = stats.get(key, (0, 0.0))
     n += 1
     copy = dict(stats)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from enum import Enum
+from typing import Any
 
 from orchestrator.scheduling.board import Board, Lane
 from orchestrator.scheduling.fairshare import limited, place
@@ -84,7 +85,7 @@ def _behind(board: Board, lane: Lane, gpu_class: str) -> WaitReason:
     mine = _rank(board, lane, gpu_class)
     assert mine is not None
     best = None
-    for show, lanes in board.active.items():
+    for lanes in board.active.values():
         for other in lanes:
             if other.paused or gpu_class not in other.capable:
                 continue
@@ -104,7 +105,7 @@ def _behind(board: Board, lane: Lane, gpu_class: str) -> WaitReason:
     return WaitReason.NO_FREE_SLOT  # same standing: an older sequence goes first
 
 
-def _rank(board: Board, lane: Lane, gpu_class: str) -> tuple | None:
+def _rank(board: Board, lane: Lane, gpu_class: str) -> tuple[Any, ...] | None:
     usage, slots = board.usage.get((lane.show, gpu_class), 0), board.slots.get(gpu_class, 0)
     if limited(board.farm, lane.show, gpu_class, usage, slots):
         return None

@@ -18,18 +18,18 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from orchestrator.core.snapshot import chunks_for, lane_for
 from orchestrator.core.state import Policy
 from orchestrator.scheduling import policy as shotfarm
 from orchestrator.scheduling.blocklist import expired
 from orchestrator.scheduling.board import Board
 from orchestrator.scheduling.farm import FarmConfig
-from orchestrator.scheduling.policy import Plan
-from orchestrator.simulation.report import Report, Tally
-from orchestrator.scheduling.runtime import RuntimeModel
-from orchestrator.simulation.simcore import CoreLoop
-from orchestrator.core.snapshot import chunks_for, lane_for
-from orchestrator.simulation.workload import SimSequence
 from orchestrator.scheduling.ids import AttemptKey
+from orchestrator.scheduling.policy import Plan
+from orchestrator.scheduling.runtime import RuntimeModel
+from orchestrator.simulation.report import Report, Tally
+from orchestrator.simulation.simcore import CoreLoop
+from orchestrator.simulation.workload import SimSequence
 
 Planner = Callable[[Board, float], Plan]
 

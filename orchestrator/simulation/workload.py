@@ -14,9 +14,9 @@ import random
 from dataclasses import dataclass
 
 from orchestrator.scheduling.farm import FarmConfig, NodeClass, Subscription
+from orchestrator.scheduling.ids import sequence_id
 from pipelines.chunking import ChunkPlan, chunk_shot
 from pipelines.spec.sequence import Sequence
-from orchestrator.scheduling.ids import sequence_id
 
 
 @dataclass(frozen=True)

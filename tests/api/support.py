@@ -21,9 +21,9 @@ from orchestrator.api.app import create_app
 from orchestrator.api.auth import TokenTable
 from orchestrator.api.farm import Farm, InlinePrevis, LocalFarm
 from orchestrator.api.settings import ApiSettings
+from orchestrator.config.settings import FarmSettings
 from orchestrator.coordinator.interpreter import Coordinator
 from orchestrator.interfaces.embedded import LOG_NAME
-from orchestrator.config.settings import FarmSettings
 
 DEMO = "demo-token-0123456789abcdef"
 OTHER = "other-token-0123456789abcdef"

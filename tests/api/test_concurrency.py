@@ -10,9 +10,9 @@ import pytest
 import ray
 
 from orchestrator.api.farm import RayFarm
+from orchestrator.config.settings import FarmSettings
 from orchestrator.coordinator.interpreter import Coordinator
 from orchestrator.interfaces.embedded import LOG_NAME
-from orchestrator.config.settings import FarmSettings
 from tests.api.support import DEMO, bearer, build_app, serving
 from tests.builders import shot, spec
 

@@ -16,8 +16,8 @@ import pytest
 
 from orchestrator.api.access_log import RedactSecrets, redact
 from orchestrator.core import events as ev
-from orchestrator.interfaces.embedded import LOG_NAME
 from orchestrator.eventlog.sqlite import SqliteEventLog
+from orchestrator.interfaces.embedded import LOG_NAME
 from pipelines.spec import limits
 from tests.api.support import ADMIN, OTHER, local_server
 from tests.builders import SID, shot, spec

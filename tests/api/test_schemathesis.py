@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis.core.errors import InvalidSchema
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.errors import InvalidSchema
 
 from tests.api.support import ADMIN, bearer, local_app
 from tests.builders import shot, spec

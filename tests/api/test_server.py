@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from orchestrator.config.settings import FarmSettings, TimeoutSettings
 from orchestrator.coordinator.interpreter import Coordinator
 from orchestrator.interfaces.remote_cli import add_commands
 from orchestrator.interfaces.server import serve_main
-from orchestrator.config.settings import FarmSettings, TimeoutSettings
 from tests.api.support import ADMIN, DEMO, TOKENS, bearer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -139,7 +139,7 @@ def security_problems(doc: dict[str, Any]) -> list[str]:
 def _container_problems(c: dict[str, Any], pod_ctx: dict[str, Any]) -> list[str]:
     ctx = c.get("securityContext", {})
     out = []
-    if not (ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is True):
+    if ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is not True:
         out.append("runAsNonRoot is not true")
     if ctx.get("runAsUser", pod_ctx.get("runAsUser")) == 0:
         out.append("runs as uid 0")

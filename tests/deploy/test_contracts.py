@@ -23,9 +23,9 @@ import yaml
 
 from nodes.storage import S3Settings
 from orchestrator.cluster.scaling import GroupConfigError, WorkerGroup, worker_groups
-from orchestrator.scheduling.farm import FarmConfig, NodeClass
 from orchestrator.config.farm_file import parse_farm
 from orchestrator.config.settings import FarmSettings
+from orchestrator.scheduling.farm import FarmConfig, NodeClass
 from pipelines.spec.loading import SpecError
 from tests.deploy.support import REPO, containers, one, orchestrator, parse_serve
 

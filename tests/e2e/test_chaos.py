@@ -15,11 +15,11 @@ import random
 import pytest
 
 from bench import chaos
+from orchestrator.config.cost import PriceBook
 from orchestrator.core import events as ev
 from orchestrator.core.evolve import replay
 from orchestrator.core.state import FarmState
 from orchestrator.core.status import ChunkStatus
-from orchestrator.config.cost import PriceBook
 from orchestrator.eventlog.verify import verify
 from orchestrator.projections.metrics import FarmMetrics, MetricNames
 from tests.nodes.s3_fixtures import load_tier

@@ -15,10 +15,10 @@ import ray
 
 from orchestrator.cluster.adapter import FakeClusterAPI
 from orchestrator.cluster.operator import Scaler
+from orchestrator.config.settings import FarmSettings, PoolSettings
 from orchestrator.interfaces.cli import main
 from orchestrator.interfaces.embedded import LOG_NAME, start_coordinator
 from orchestrator.scheduling.farm import FarmConfig
-from orchestrator.config.settings import FarmSettings, PoolSettings
 from tests.builders import H100, L40S, sequence, shot
 from tests.orchestrator.cluster.clusters import gpu_node, group, raycluster, replicas
 

@@ -9,8 +9,8 @@ import OpenEXR
 import pytest
 from PIL import Image
 
-from orchestrator.interfaces.embedded import LOG_NAME, render
 from orchestrator.config.settings import FarmSettings
+from orchestrator.interfaces.embedded import LOG_NAME, render
 from pipelines.exr import decode_frame, timecode_str
 from tests.builders import sequence, shot
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.interfaces.embedded import render
 from orchestrator.config.settings import FarmSettings
+from orchestrator.interfaces.embedded import render
 from pipelines.spec.loading import load_sequence
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))

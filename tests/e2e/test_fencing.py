@@ -17,6 +17,7 @@ from nodes.actors.render import RenderNode
 from nodes.protocol import ChunkOrder, ChunkResult
 from nodes.storage.base import get_verified, sha256
 from nodes.storage.local import LocalStore
+from orchestrator.coordinator.orders import chunk_order, segment_order
 from orchestrator.core import events as ev
 from orchestrator.core.commands import Dispatch
 from orchestrator.core.decide import decide
@@ -24,7 +25,6 @@ from orchestrator.core.evolve import evolve
 from orchestrator.core.status import ChunkStatus
 from orchestrator.eventlog.sqlite import SqliteEventLog
 from orchestrator.eventlog.verify import verify
-from orchestrator.coordinator.orders import chunk_order, segment_order
 from pipelines.exr import decode_frame
 from tests.builders import SID, failed, farm, planned, pool, sequence, shot, started
 

@@ -21,11 +21,11 @@ from ray.exceptions import GetTimeoutError
 
 from nodes.actors.render import RenderNode
 from nodes.pool import ClassPool, class_slots, start_render_nodes
-from orchestrator.interfaces.cli import main
+from orchestrator.config.settings import FarmSettings
 from orchestrator.core import events as ev
+from orchestrator.interfaces.cli import main
 from orchestrator.interfaces.embedded import LOG_NAME, render
 from orchestrator.scheduling.farm import FarmConfig
-from orchestrator.config.settings import FarmSettings
 from tests.builders import H100, L40S, accepted_renders, sequence, shot, spec
 
 pytestmark = pytest.mark.ray

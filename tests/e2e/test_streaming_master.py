@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from orchestrator.interfaces.embedded import LOG_NAME, render
 from orchestrator.config.settings import FarmSettings
+from orchestrator.interfaces.embedded import LOG_NAME, render
 from tests.builders import sequence, shot
 
 pytestmark = pytest.mark.ray

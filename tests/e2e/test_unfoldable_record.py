@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.config.settings import FarmSettings
 from orchestrator.coordinator.interpreter import BadRequest
 from orchestrator.core import events as ev
-from orchestrator.interfaces.embedded import LOG_NAME, render
 from orchestrator.eventlog.sqlite import SqliteEventLog
 from orchestrator.eventlog.verify import verify
+from orchestrator.interfaces.embedded import LOG_NAME, render
 from orchestrator.interfaces.retire import retire
-from orchestrator.config.settings import FarmSettings
 from tests.builders import SID, sequence, shot, spec
 
 pytestmark = pytest.mark.ray

@@ -12,8 +12,8 @@ a failure in CI.
 from __future__ import annotations
 
 import io
-import re
 import os
+import re
 import shutil
 
 import httpx
@@ -22,10 +22,10 @@ import ray
 from PIL import Image
 
 from orchestrator.api.farm import RayFarm
-from orchestrator.interfaces.sdk import Client
+from orchestrator.config.settings import FarmSettings
 from orchestrator.coordinator.interpreter import Coordinator
 from orchestrator.interfaces.embedded import LOG_NAME
-from orchestrator.config.settings import FarmSettings
+from orchestrator.interfaces.sdk import Client
 from tests.api.support import DEMO, bearer, build_app, serving
 from tests.builders import shot, spec
 

@@ -26,10 +26,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestrator.config.farm_file import parse_farm
 from orchestrator.core import events as ev
 from orchestrator.core.isolation import fold
 from orchestrator.core.state import FarmState
-from orchestrator.config.farm_file import parse_farm
 from pipelines.editorial.cut import EditorialError
 from pipelines.editorial.mapping import build_sequence, parse_mapping
 from pipelines.editorial.otio import read_otio

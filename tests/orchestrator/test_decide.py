@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.core import events as ev
-from orchestrator.core.commands import ApplyFix, CheckCut, Deliver, Dispatch, Fail, Finish, Plan, RetryLater, StitchSegment
+from orchestrator.core.commands import CheckCut, Deliver, Dispatch, Fail, Finish, Plan, RetryLater, StitchSegment
 from orchestrator.core.decide import backoff, decide
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import Policy

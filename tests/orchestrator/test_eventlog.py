@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from orchestrator.core.evolve import replay
 from orchestrator.core.events import Unreadable
+from orchestrator.core.evolve import replay
 from orchestrator.eventlog.sqlite import MemoryEventLog, SqliteEventLog
 from tests.builders import SID, planned, pool, submitted
 

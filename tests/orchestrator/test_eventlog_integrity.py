@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.core.evolve import replay
 from orchestrator.core.events import Unreadable
+from orchestrator.core.evolve import replay
 from orchestrator.eventlog.sqlite import LogCorrupt, SqliteEventLog
 from tests.builders import SID, planned, pool, submitted
 

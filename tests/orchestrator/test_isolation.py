@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from types import MappingProxyType
+
 import pytest
 
 from orchestrator.core import events as ev
@@ -139,3 +142,11 @@ def test_events_refuse_non_finite_numbers_before_they_are_written():
         ev.ChunkQueued(at=float("inf"), sequence_id=SID, chunk_id="c", reason="r")
 
 
+
+
+def test_retiring_drops_the_sequences_blocklist_entries_and_keeps_the_others():
+    state = replay(pool(), submitted(), other_submitted(), ev.SequenceCancelled(at=1.0, sequence_id=SID))
+    failures = {(SID, "cpu-0"): (2, 1.0), (OTHER, "cpu-0"): (1, 1.0)}
+    state = replace(state, node_failures=MappingProxyType(failures))
+    state = fold(state, 5, retirement(state, SID, "done", "ops", now=5.0))
+    assert dict(state.node_failures) == {(OTHER, "cpu-0"): (1, 1.0)}

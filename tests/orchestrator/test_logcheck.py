@@ -14,11 +14,11 @@ import pytest
 from nodes.actors.check import CheckNode
 from nodes.actors.master import MasterNode
 from nodes.actors.render import RenderNode
+from orchestrator.config.settings import FarmSettings
 from orchestrator.coordinator.interpreter import Coordinator
 from orchestrator.core import events as ev
 from orchestrator.eventlog.sqlite import SqliteEventLog
 from orchestrator.eventlog.verify import LOG_NAME, log_verify_main, verify
-from orchestrator.config.settings import FarmSettings
 from tests.builders import SID, sequence, shot
 
 

@@ -8,13 +8,14 @@ from types import SimpleNamespace
 
 import pytest
 
+from orchestrator.config.cost import PriceBook
 from orchestrator.core import events as ev
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState, Policy
-from orchestrator.config.cost import PriceBook
 from orchestrator.projections.metrics import EXPORTED, FarmMetrics, MetricNames
 from pipelines.chunking import plan_chunks
-from pipelines.continuity.findings import Finding, Severity as FindingSeverity
+from pipelines.continuity.findings import Finding
+from pipelines.continuity.findings import Severity as FindingSeverity
 from tests.builders import SID, checked, failed, planned, pool, rendered, started, submitted
 
 FIRST, SECOND, THIRD = "sh010.1001-1004", "sh010.1005-1008", "sh020.1009-1012"

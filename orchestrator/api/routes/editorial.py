@@ -23,12 +23,12 @@ from orchestrator.api.documents import off_loop, parse_document
 from orchestrator.api.errors import error_responses
 from orchestrator.api.routes.sequences import submit_sequence
 from orchestrator.api.views import Submitted
+from orchestrator.core import layout
+from orchestrator.scheduling.ids import sequence_id
 from pipelines.editorial.cut import EditorialCut
 from pipelines.editorial.edl import read_edl
 from pipelines.editorial.mapping import ImportedCut, ShotOrigin, build_sequence, parse_mapping
 from pipelines.editorial.otio import read_otio
-from orchestrator.scheduling.ids import sequence_id
-from orchestrator.core import layout
 
 router = APIRouter(prefix="/v1/editorial", tags=["editorial"])
 _FORMATS = {".otio": "otio", ".edl": "edl"}

@@ -30,9 +30,9 @@ from orchestrator.api.farm import Previs
 from orchestrator.api.limits import NAME, PREVIS_ID
 from orchestrator.api.routes.editorial import EditorialImport, record_import
 from orchestrator.api.routes.sequences import submit_sequence
+from orchestrator.core import layout
 from pipelines.editorial.mapping import build_sequence, parse_mapping
 from pipelines.spec.loading import SpecError
-from orchestrator.core import layout
 
 router = APIRouter(prefix="/v1/previs", tags=["previs"])
 Show = Annotated[str, Path(pattern=NAME, max_length=64, examples=["demo"])]

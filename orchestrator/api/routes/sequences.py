@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, HTTPException, Request, Response
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.api.deps import NOT_FOUND, Caller, Context, SequenceId, Visible, require_show
@@ -21,9 +20,10 @@ from orchestrator.api.views import (
     sequence_detail,
     sequence_summary,
 )
+from orchestrator.scheduling.ids import sequence_id as sequence_id_from
+from orchestrator.scheduling.ids import show_of
 from pipelines.spec.loading import parse_sequence
 from pipelines.spec.sequence import Sequence
-from orchestrator.scheduling.ids import sequence_id as sequence_id_from, show_of
 
 router = APIRouter(prefix="/v1/sequences", tags=["sequences"])
 _FINISHED = ("completed", "failed", "cancelled")

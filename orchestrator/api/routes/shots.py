@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 
+from nodes.storage.base import InvalidKey, ObjectMissing
 from orchestrator.api.deps import Context, Visible
 from orchestrator.api.errors import error_responses
 from orchestrator.api.limits import NAME
 from orchestrator.api.views import ChunkView, ShotDetail, ShotView, chunk_view, shot_view
-from orchestrator.core.state import SequenceState
-from nodes.storage.base import InvalidKey, ObjectMissing
 from orchestrator.core import layout
+from orchestrator.core.state import SequenceState
 
 router = APIRouter(prefix="/v1/sequences/{sequence_id}", tags=["shots"])
 ShotName = Annotated[str, Path(pattern=NAME, max_length=64, description="A shot of the sequence", examples=["sh010"])]

@@ -152,8 +152,8 @@ def _basis(cut: Cut, measured: dict[str, float]) -> str:
     """How the judged number was arrived at, ending where the number goes."""
     if measured["same_rig"]:
         return (
-            f"both shots render the same set under the same lights, so framing explains the frames' "
-            f"difference and what the grades add is judged"
+            "both shots render the same set under the same lights, so framing explains the frames' "
+            "difference and what the grades add is judged"
         )
     return f"they are not one rig, so the frames are judged against each other within one setting ({setting(cut)})"
 

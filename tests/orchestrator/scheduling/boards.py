@@ -64,10 +64,10 @@ def picks(plan) -> list[tuple[str, str, str]]:
 def snapshot(b: Board) -> tuple:
     """Everything a plan may not change, to compare before and after."""
     lanes = {
-        sid: (sorted(l.queued), dict(l.units_left), sorted(l.waiting_retry), l.held, l.paused, dict(l.failures))
-        for sid, l in b.lanes.items()
+        sid: (sorted(lane.queued), dict(lane.units_left), sorted(lane.waiting_retry), lane.held, lane.paused, dict(lane.failures))
+        for sid, lane in b.lanes.items()
     }
     nodes = {n: list(node.held) for n, node in b.nodes.items()}
-    attempts = {(c.sequence_id, c.chunk_id): c.attempt for l in b.lanes.values() for c in l.queued.values()}
+    attempts = {(c.sequence_id, c.chunk_id): c.attempt for lane in b.lanes.values() for c in lane.queued.values()}
     usage = {k: v for k, v in b.usage.items() if v}  # a count back at zero is no change
     return lanes, nodes, usage, attempts, {k: round(v, 9) for k, v in b.queued_units.items()}

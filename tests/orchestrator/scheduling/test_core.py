@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.core import events as ev
+from orchestrator.core import snapshot
 from orchestrator.core.commands import Dispatch, ExceedBudget, Forgive, Preempt, RetryLater
 from orchestrator.core.decide import decide, dispatch
 from orchestrator.core.evolve import evolve
+from orchestrator.core.snapshot import board_of
 from orchestrator.core.state import Policy
 from orchestrator.core.status import ChunkStatus
-from orchestrator.core import snapshot
 from orchestrator.scheduling.farm import FarmConfig, NodeClass
-from orchestrator.core.snapshot import board_of
 from orchestrator.scheduling.waiting import WaitReason, explain
 from tests.builders import SID, failed, farm, planned, pool, rendered, sequence, started, submitted
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from orchestrator.core import events as ev
+from orchestrator.core.demand import demand_by_class
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import Policy
-from orchestrator.core.demand import demand_by_class
 from orchestrator.scheduling.farm import FarmConfig, NodeClass
 from tests.builders import SID, farm, planned, rendered, started, submitted
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.scheduling.farm import FarmConfig, FarmConfigError, Need, NodeClass, Subscription
 from orchestrator.config.farm_file import load_farm, parse_farm
 from orchestrator.config.settings import FarmSettings
+from orchestrator.scheduling.farm import FarmConfig, FarmConfigError, Need, NodeClass, Subscription
 from pipelines.spec.loading import SpecError
 
 H100 = {"name": "h100", "count": 2, "resource": "gpu_class_h100", "speed": 1.0, "usd_per_hour": 3.93}

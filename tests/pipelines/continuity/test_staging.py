@@ -6,10 +6,10 @@ import math
 
 import pytest
 
+from pipelines.continuity import geometry as geo
 from pipelines.continuity.check import check_cut
 from pipelines.continuity.findings import Requeue, Review, Severity
 from pipelines.continuity.rules import RULES
-from pipelines.continuity import geometry as geo
 from pipelines.spec.scene import ActionAxis
 from tests.pipelines.continuity.synthetic import camera, cut_of, two_shots
 

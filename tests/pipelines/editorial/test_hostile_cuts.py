@@ -45,7 +45,7 @@ def nested(depth: int) -> bytes:
 def test_a_50000_level_otio_document_is_refused_and_the_process_lives():
     # OTIO's parser recurses in C++: unchecked, this document kills the process (SIGSEGV).
     code = textwrap.dedent(
-        f"""
+        """
         import sys
         from pipelines.editorial.cut import EditorialError
         from pipelines.editorial.otio import read_otio
