@@ -23,7 +23,7 @@ import ray
 
 from nodes.protocol import ChunkOrder, ChunkResult, StoredFrame
 from orchestrator.config.settings import FarmSettings, PoolSettings
-from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.coordinator.interpreter import CoordinatorActor
 from orchestrator.core import events as ev
 from orchestrator.simulation.workload import sequence_spec
 from pipelines.chunking import plan_chunks
@@ -56,14 +56,14 @@ class NoopMaster:
         raise RuntimeError("no master in this benchmark")
 
 
-class BenchCoordinator(Coordinator):
+class BenchCoordinator(CoordinatorActor):
     async def start_noop(self, nodes: int, slots: int, work: float) -> list[str]:
         ids = [f"cpu-{i}" for i in range(nodes)]
         self.nodes = {n: ray.remote(NoopNode).options(num_cpus=0).remote(n, work) for n in ids}
         ray.get([h.ping.remote() for h in self.nodes.values()])
         self.master = self.checker = ray.remote(NoopMaster).options(num_cpus=0).remote()
         infos = tuple(ev.NodeInfo(node_id=n, gpu_class="cpu", slots=slots) for n in ids)
-        self._emit(ev.PoolStarted(at=time.time(), sequence_id=ev.FARM, nodes=infos))
+        self.emit(ev.PoolStarted(at=time.time(), sequence_id=ev.FARM, nodes=infos))
         return ids
 
 

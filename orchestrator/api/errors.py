@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from orchestrator.coordinator.failures import sentence_of
-from orchestrator.coordinator.interpreter import BadRequest
+from orchestrator.core.admission import BadRequest
 from pipelines.spec.errors import DocumentTooLarge
 from pipelines.spec.loading import SpecError, field_path
 

@@ -25,7 +25,8 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from nodes.actors.previs import PrevisNode, PrevisOrder, PrevisProposal
 from orchestrator.api.errors import FarmUnavailable
 from orchestrator.coordinator.failures import cause_of
-from orchestrator.coordinator.interpreter import BadRequest, Coordinator
+from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.core.admission import BadRequest
 from pipelines.editorial.cut import EditorialError
 
 

@@ -112,7 +112,7 @@ def _render(args: argparse.Namespace) -> int:
     from orchestrator.config.farm_file import load_farm
     from orchestrator.config.settings import FarmSettings
     from orchestrator.coordinator.failures import cause_of, sentence_of
-    from orchestrator.coordinator.interpreter import BadRequest
+    from orchestrator.core.admission import BadRequest
     from orchestrator.interfaces import embedded
     from orchestrator.interfaces.quote import predict
 

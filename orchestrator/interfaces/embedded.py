@@ -18,7 +18,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from nodes.storage import open_store
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.coordinator.interpreter import CoordinatorActor
 from orchestrator.eventlog.sqlite import LOG_NAME
 from orchestrator.projections.progress import Progress
 from orchestrator.scheduling.farm import FarmConfig
@@ -75,7 +75,7 @@ def start_coordinator(log_path: Path, store_url: str, settings: FarmSettings) ->
     """The coordinator actor, pinned to this machine: the event log is a local SQLite file."""
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     return (
-        ray.remote(Coordinator)
+        ray.remote(CoordinatorActor)
         .options(num_cpus=0, max_concurrency=64, scheduling_strategy=here)
         .remote(str(log_path), store_url, settings)
     )

@@ -42,7 +42,7 @@ from orchestrator.cluster.operator import Scaler
 from orchestrator.config.farm_file import load_farm
 from orchestrator.config.settings import FarmSettings, PoolSettings
 from orchestrator.coordinator.failures import cause_of
-from orchestrator.coordinator.interpreter import BadRequest
+from orchestrator.core.admission import BadRequest
 from orchestrator.interfaces.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepare_out, start_coordinator
 from pipelines.spec.loading import SpecError
 

@@ -22,7 +22,7 @@ from orchestrator.api.auth import TokenTable
 from orchestrator.api.farm import Farm, InlinePrevis, LocalFarm
 from orchestrator.api.settings import ApiSettings
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.coordinator.interpreter import CoordinatorActor
 from orchestrator.interfaces.embedded import LOG_NAME
 
 DEMO = "demo-token-0123456789abcdef"
@@ -66,9 +66,9 @@ def serving(app: Any) -> Iterator[str]:
         sock.close()
 
 
-def local_app(out: Path, previs: bool = False, **settings: Any) -> tuple[Any, Coordinator]:
+def local_app(out: Path, previs: bool = False, **settings: Any) -> tuple[Any, CoordinatorActor]:
     """The real app over a Coordinator in this process with no nodes (nothing renders)."""
-    coordinator = Coordinator(str(out / LOG_NAME), str(out), FarmSettings())
+    coordinator = CoordinatorActor(str(out / LOG_NAME), str(out), FarmSettings())
     tokens = TokenTable.load(None, {"SHOTFARM_TOKENS": TOKENS})
     app = build_app(out, LocalFarm(coordinator), tokens, previs=previs, **settings)
     return app, coordinator

@@ -11,7 +11,7 @@ import ray
 
 from orchestrator.api.farm import RayFarm
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.coordinator.interpreter import CoordinatorActor
 from orchestrator.interfaces.embedded import LOG_NAME
 from tests.api.support import DEMO, bearer, build_app, serving
 from tests.builders import shot, spec
@@ -24,7 +24,7 @@ N = 50
 def farm(ray_session, tmp_path):
     """A coordinator actor with no nodes: submissions are logged and planned, nothing renders."""
     coordinator = (
-        ray.remote(Coordinator)
+        ray.remote(CoordinatorActor)
         .options(num_cpus=0, max_concurrency=64)
         .remote(str(tmp_path / LOG_NAME), str(tmp_path), FarmSettings())
     )

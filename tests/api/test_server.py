@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from orchestrator.config.settings import FarmSettings, TimeoutSettings
-from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.coordinator.interpreter import CoordinatorActor
 from orchestrator.interfaces.remote_cli import add_commands
 from orchestrator.interfaces.server import serve_main
 from tests.api.support import ADMIN, DEMO, TOKENS, bearer
@@ -104,5 +104,5 @@ def test_a_served_farm_answers_and_stops_cleanly_on_sigterm(tmp_path):
     assert proc.returncode == 0, err
     assert "Traceback" not in err and DEMO not in err
     # The log was let go of: a new coordinator can own the folder at once.
-    again = Coordinator(str(tmp_path / "shotfarm.db"), str(tmp_path), FarmSettings(timeouts=TimeoutSettings(lock=1)))
+    again = CoordinatorActor(str(tmp_path / "shotfarm.db"), str(tmp_path), FarmSettings(timeouts=TimeoutSettings(lock=1)))
     asyncio.run(again.shutdown())

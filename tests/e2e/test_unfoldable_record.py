@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import BadRequest
 from orchestrator.core import events as ev
+from orchestrator.core.admission import BadRequest
 from orchestrator.eventlog.sqlite import SqliteEventLog
 from orchestrator.eventlog.verify import verify
 from orchestrator.interfaces.embedded import LOG_NAME, render

@@ -23,7 +23,7 @@ from PIL import Image
 
 from orchestrator.api.farm import RayFarm
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.coordinator.interpreter import CoordinatorActor
 from orchestrator.interfaces.embedded import LOG_NAME
 from orchestrator.interfaces.sdk import Client
 from tests.api.support import DEMO, bearer, build_app, serving
@@ -54,7 +54,7 @@ def _need(what: str, present: bool) -> None:
 def farm(ray_session, tmp_path_factory):
     out = tmp_path_factory.mktemp("web")
     coordinator = (
-        ray.remote(Coordinator)
+        ray.remote(CoordinatorActor)
         .options(num_cpus=0, max_concurrency=64)
         .remote(str(out / LOG_NAME), str(out), FarmSettings(chunk_frames=4))
     )

@@ -14,8 +14,10 @@ import pytest
 from nodes.actors.check import CheckNode
 from nodes.actors.master import MasterNode
 from nodes.actors.render import RenderNode
+from nodes.pool import NodeSlot
+from nodes.storage import open_store
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import Coordinator
+from orchestrator.coordinator.interpreter import Coordinator, Nodes
 from orchestrator.core import events as ev
 from orchestrator.eventlog.sqlite import SqliteEventLog
 from orchestrator.eventlog.verify import LOG_NAME, log_verify_main, verify
@@ -45,16 +47,28 @@ class Local:
         return _Call(getattr(self.obj, name))
 
 
+class LocalPools:
+    """Node pools in this process: the coordinator's NodePools protocol without Ray."""
+
+    def __init__(self, store: str):
+        self.store = store
+
+    def start(self, slots: list[NodeSlot], gpus: int) -> Nodes:
+        render = {s.node_id: Local(RenderNode(s.node_id, self.store)) for s in slots}
+        return Nodes(render, Local(MasterNode(self.store)), Local(CheckNode(self.store)))
+
+    def cancel(self, call: Any) -> None:
+        pass  # a local call has already run
+
+
 def run_farm(out: Path) -> None:
     """A whole sequence through the real Coordinator and node classes, in this process."""
 
     async def main() -> None:
         store = str(out)
-        coord = Coordinator(str(out / LOG_NAME), store, FarmSettings(chunk_frames=2))
-        coord.nodes = {n: Local(RenderNode(n, store)) for n in ("cpu-0", "cpu-1")}
-        coord.master, coord.checker = Local(MasterNode(store)), Local(CheckNode(store))
-        nodes = tuple(ev.NodeInfo(node_id=n, gpu_class="cpu", slots=2) for n in coord.nodes)
-        coord._emit(ev.PoolStarted(at=1.0, sequence_id=ev.FARM, nodes=nodes))
+        settings = FarmSettings(chunk_frames=2)
+        coord = Coordinator(SqliteEventLog(out / LOG_NAME), open_store(store), LocalPools(store), settings)
+        await coord.start(cpus=2, gpus=0)
         seq = sequence(shot("sh010", 1001, 1004, handles=1), shot("sh020", 1006, 1008, angle=60))
         await coord.submit(seq.model_dump(mode="json"))
         for _ in range(2000):

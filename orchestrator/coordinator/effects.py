@@ -1,0 +1,199 @@
+"""The coordinator's effects: calls to node actors, and what their answers record.
+
+Each effect is an async task the interpreter spawns for one command. It
+builds the order from the state (coordinator.orders), calls the node with a
+timeout, and hands back the event that records the outcome; the
+interpreter appends and folds it like any other. Choices about an outcome
+(retry, re-render, fail) are the pure core's (core.admission, decide): an
+effect only reports what happened. Frames never travel through Ray: orders
+and answers carry store keys and digests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ray.exceptions import RayActorError, TaskCancelledError
+
+from nodes.actors.master import SourceFrameBad
+from nodes.errors import StoreUnavailable
+from nodes.protocol import CheckResult, ChunkResult, DeliverResult, SegmentResult
+from orchestrator.config.settings import FarmSettings
+from orchestrator.coordinator.failures import cause_of, classify
+from orchestrator.coordinator.orders import check_order, chunk_order, deliver_order, segment_order
+from orchestrator.core import admission
+from orchestrator.core import events as ev
+from orchestrator.core.commands import Dispatch, Forgive, RetryLater
+from orchestrator.core.decide import backoff
+from orchestrator.core.state import FarmState
+from orchestrator.scheduling.ids import AttemptKey
+
+
+class Interpreter(Protocol):
+    """What an effect needs of the coordinator that spawned it."""
+
+    state: FarmState
+    settings: FarmSettings
+    nodes: dict[str, Any]
+    master: Any
+    checker: Any
+    calls: dict[AttemptKey, Any]
+
+    def emit(self, event: ev.Event) -> None: ...
+
+
+async def _answer(ref: Any) -> Any:
+    return await ref
+
+
+async def with_retries(farm: Interpreter, call: Callable[[], Any], timeout: float) -> Any:
+    """A check, stitch or delivery, tried again with the core's backoff while it fails transiently (a store outage)."""
+    for attempt in range(1, farm.settings.max_attempts + 1):
+        try:
+            return await asyncio.wait_for(_answer(call()), timeout)
+        except Exception as e:
+            if attempt == farm.settings.max_attempts or not classify(e)[0]:
+                raise
+        await asyncio.sleep(backoff(farm.state, attempt))
+
+
+async def render(farm: Interpreter, command: Dispatch, gpu_class: str) -> None:
+    base = dict(sequence_id=command.sequence_id, chunk_id=command.chunk_id, attempt=command.attempt)
+    key = command.key
+    try:
+        order = chunk_order(farm.state.sequences[command.sequence_id], command, farm.settings.engine)
+        ref = farm.calls[key] = farm.nodes[command.node_id].render.remote(order)
+        result: ChunkResult = await asyncio.wait_for(_answer(ref), farm.settings.timeouts.chunk)
+    except TaskCancelledError:
+        return  # preempted: ChunkPreempted already put the chunk back in the queue
+    except Exception as e:  # classified once, here, into a retry policy
+        farm.calls.pop(key, None)
+        retryable, message = classify(e)
+        lost = isinstance(e, RayActorError)
+        if lost:
+            # Ray is restarting the node: its slots stay held by this attempt until it
+            # answers again, so no chunk is sent there only to fail on arrival.
+            await node_back(farm, command.node_id)
+        # Neither a replaced process nor a store that is down says anything about the node.
+        node_fault = not lost and not isinstance(cause_of(e), StoreUnavailable)
+        farm.emit(
+            ev.ChunkFailed(
+                at=time.time(), node_id=command.node_id, error=message, retryable=retryable, node_fault=node_fault, **base
+            )
+        )
+        return
+    farm.calls.pop(key, None)
+    frames = tuple(ev.FrameRecord(frame=f.frame, key=f.key, digest=f.digest) for f in result.frames)
+    farm.emit(
+        ev.ChunkRendered(
+            at=time.time(),
+            node_id=command.node_id,
+            gpu_class=gpu_class,
+            frames=frames,
+            node_seconds=result.seconds,
+            cost_usd=farm.settings.prices.cost(gpu_class, result.seconds),
+            **base,
+        )
+    )
+
+
+async def node_back(farm: Interpreter, node_id: str) -> None:
+    """Wait (bounded) until a lost node answers again."""
+    deadline = time.monotonic() + farm.settings.timeouts.call
+    while time.monotonic() < deadline:
+        try:
+            await asyncio.wait_for(_answer(farm.nodes[node_id].ping.remote()), farm.settings.timeouts.call)
+            return
+        except RayActorError:  # still restarting
+            await asyncio.sleep(0.5)
+        except Exception:
+            return  # the retry policy takes it from here
+
+
+async def requeue_after(farm: Interpreter, command: RetryLater) -> None:
+    await asyncio.sleep(command.delay)
+    farm.emit(
+        ev.ChunkQueued(at=time.time(), sequence_id=command.sequence_id, chunk_id=command.chunk_id, reason="retry after failure")
+    )
+
+
+async def forgive_after(farm: Interpreter, command: Forgive) -> None:
+    await asyncio.sleep(command.delay)
+    farm.emit(ev.NodeForgiven(at=time.time(), sequence_id=command.sequence_id, node_id=command.node_id))
+
+
+async def check(farm: Interpreter, sequence_id: str, cut: str) -> None:
+    try:
+        order = check_order(farm.state.sequences[sequence_id], cut)
+        result: CheckResult = await with_retries(farm, lambda: farm.checker.check.remote(order), farm.settings.timeouts.chunk)
+    except Exception as e:
+        _, message = classify(e)
+        farm.emit(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"checking {cut}: {message}"))
+        return
+    farm.emit(
+        ev.CutChecked(
+            at=time.time(),
+            sequence_id=sequence_id,
+            cut=cut,
+            fingerprint=result.fingerprint,
+            findings=result.findings,
+            report_key=result.report_key,
+        )
+    )
+
+
+async def stitch_segment(farm: Interpreter, sequence_id: str, segment: str) -> None:
+    try:
+        order = segment_order(farm.state.sequences[sequence_id], segment)
+        result: SegmentResult = await with_retries(
+            farm, lambda: farm.master.stitch_segment.remote(order), farm.settings.timeouts.stitch
+        )
+    except Exception as e:
+        _master_failed(farm, sequence_id, f"segment {segment}", e)
+        return
+    farm.emit(
+        ev.SegmentStitched(
+            at=time.time(),
+            sequence_id=sequence_id,
+            segment=result.segment,
+            fingerprint=result.fingerprint,
+            frames=tuple(ev.FrameRecord(**f.model_dump()) for f in result.frames),
+        )
+    )
+
+
+async def deliver(farm: Interpreter, sequence_id: str) -> None:
+    try:
+        order = deliver_order(farm.state.sequences[sequence_id], farm.settings.burn_in)
+        result: DeliverResult = await with_retries(farm, lambda: farm.master.deliver.remote(order), farm.settings.timeouts.stitch)
+    except Exception as e:
+        _master_failed(farm, sequence_id, "deliverables", e)
+        return
+
+    def record(f: Any) -> ev.FrameRecord:
+        return ev.FrameRecord(**f.model_dump())
+
+    farm.emit(
+        ev.MasterStitched(
+            at=time.time(),
+            sequence_id=sequence_id,
+            frames=tuple(record(f) for f in order.frames),
+            contact_sheet=record(result.contact_sheet),
+            range={"first": order.frames[0].frame, "last": order.frames[-1].frame},
+            deliverables={k: record(v) for k, v in result.deliverables.items()},
+            maxcll=result.maxcll,
+            maxfall=result.maxfall,
+        )
+    )
+
+
+def _master_failed(farm: Interpreter, sequence_id: str, what: str, e: Exception) -> None:
+    """What the master node said, as the core's choice records it (core.admission.master_failure)."""
+    cause = cause_of(e)
+    bad = (cause.shot, cause.frame, str(cause)) if isinstance(cause, SourceFrameBad) else None
+    event = admission.master_failure(farm.state, sequence_id, what, classify(e)[1], bad, time.time())
+    if event is not None:
+        farm.emit(event)
