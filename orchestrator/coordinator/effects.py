@@ -19,10 +19,9 @@ from typing import Any, Protocol
 from ray.exceptions import RayActorError, TaskCancelledError
 
 from nodes.actors.master import SourceFrameBad
-from nodes.errors import StoreUnavailable
 from nodes.protocol import CheckResult, ChunkResult, DeliverResult, SegmentResult
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.failures import cause_of, classify
+from orchestrator.coordinator.failures import blames_node, cause_of, classify
 from orchestrator.coordinator.orders import check_order, chunk_order, deliver_order, segment_order
 from orchestrator.core import admission
 from orchestrator.core import events as ev
@@ -77,11 +76,9 @@ async def render(farm: Interpreter, command: Dispatch, gpu_class: str) -> None:
             # Ray is restarting the node: its slots stay held by this attempt until it
             # answers again, so no chunk is sent there only to fail on arrival.
             await node_back(farm, command.node_id)
-        # Neither a replaced process nor a store that is down says anything about the node.
-        node_fault = not lost and not isinstance(cause_of(e), StoreUnavailable)
         farm.emit(
             ev.ChunkFailed(
-                at=time.time(), node_id=command.node_id, error=message, retryable=retryable, node_fault=node_fault, **base
+                at=time.time(), node_id=command.node_id, error=message, retryable=retryable, node_fault=blames_node(e), **base
             )
         )
         return

@@ -11,7 +11,7 @@ import asyncio
 
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
-from nodes.errors import PermanentError, TransientError
+from nodes.errors import PermanentError, StoreUnavailable, TransientError
 
 
 def cause_of(e: BaseException) -> BaseException:
@@ -25,6 +25,12 @@ def sentence_of(e: BaseException) -> str:
     inner = cause_of(e)
     text = str(inner).strip().splitlines()
     return text[-1] if text else type(inner).__name__
+
+
+def blames_node(e: BaseException) -> bool:
+    """Whether a failed render counts against its node (the blocklist): neither a replaced
+    process nor a store that is down says anything about the node itself."""
+    return not isinstance(e, RayActorError) and not isinstance(cause_of(e), StoreUnavailable)
 
 
 def classify(e: BaseException) -> tuple[bool, str]:

@@ -195,7 +195,7 @@ def board_of(state: FarmState) -> Board:
         lane.queued, lane.timeline, lane.longest = cached.queued, cached.timeline, cached.longest
         lane.waiting_retry, lane.units_left = cached.retry, dict(cached.units_left)
         board.add_lane(lane)
-        board.adopt_queue(lane, cached.queued_units)
+        board.count_queue(lane, cached.queued_units)
         for (cid, attempt), chunk in cached.running.items():
             running[AttemptKey(seq.sequence_id, cid, attempt)] = chunk
     for node in state.nodes.values():
@@ -204,5 +204,5 @@ def board_of(state: FarmState) -> Board:
             if held is not None:
                 board.hold(key.sequence_id, held, node.node_id)
             else:
-                board.hold_foreign(node.node_id, key)
+                board.hold_unscheduled(node.node_id, key)
     return board

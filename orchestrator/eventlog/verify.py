@@ -70,7 +70,7 @@ class SequenceSummary:
 
 
 @dataclass
-class Report:
+class Verification:
     path: Path
     records: int = 0
     quarantined: int = 0
@@ -107,11 +107,11 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     return db
 
 
-def verify(log_path: str | Path, store_url: str | None = None) -> Report:
+def verify(log_path: str | Path, store_url: str | None = None) -> Verification:
     """Check the log at `log_path`, and its completed masters in `store_url` (default: the log's folder)."""
     path = Path(log_path)
     db = _open_read_only(path)
-    report = Report(path)
+    report = Verification(path)
     try:
         store = open_store(store_url or str(path.parent))  # ValueError for a URL it cannot use
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -151,7 +151,7 @@ def verify(log_path: str | Path, store_url: str | None = None) -> Report:
     return report
 
 
-def _replay(rows: list[tuple], quarantined: set[int], last_issued: int, report: Report) -> FarmState:
+def _replay(rows: list[tuple], quarantined: set[int], last_issued: int, report: Verification) -> FarmState:
     state = FarmState()
     recorded: dict[str, int] = {}  # frame key -> the seq of the render that recorded it
     previous = 0
@@ -183,7 +183,7 @@ def _replay(rows: list[tuple], quarantined: set[int], last_issued: int, report: 
     return state
 
 
-def _fold(state: FarmState, seq: int, record: ev.Record, report: Report) -> FarmState:
+def _fold(state: FarmState, seq: int, record: ev.Record, report: Verification) -> FarmState:
     """Fold as the farm folds (core.isolation), saying where a sequence is set aside or retired."""
     sid = record.sequence_id
     was_aside = sid in state.unfoldable
@@ -208,7 +208,7 @@ def _fold(state: FarmState, seq: int, record: ev.Record, report: Report) -> Farm
     return after
 
 
-def _check_render(state: FarmState, e: ev.ChunkRendered, seq: int, recorded: dict[str, int], report: Report) -> None:
+def _check_render(state: FarmState, e: ev.ChunkRendered, seq: int, recorded: dict[str, int], report: Verification) -> None:
     """Each frame of the chunk once, each under a key no other render recorded."""
     sid = e.sequence_id
     keys = [f.key for f in e.frames]
@@ -224,7 +224,7 @@ def _check_render(state: FarmState, e: ev.ChunkRendered, seq: int, recorded: dic
         report.add("error", f"chunk {e.chunk_id} attempt {e.attempt} does not record each of its frames once", seq, sid)
 
 
-def _check_sequence(seq: SequenceState, store: Store, report: Report) -> int:
+def _check_sequence(seq: SequenceState, store: Store, report: Verification) -> int:
     """Completed sequences: the master is whole, agrees with its segments and is in the store."""
     sid = seq.sequence_id
     if seq.status is not SequenceStatus.COMPLETED:

@@ -3,17 +3,17 @@
 Highest priority first, then the oldest sequence, then timeline order; each
 chunk goes to the node with the most free slots whatever its class (a node
 must still be able to run it). No fair share, no runtime model, no
-blocklist, no budgets, no preemption. Same board and same Plan as
+blocklist, no budgets, no preemption. Same board and same DispatchPlan as
 policy.plan, so the simulator runs either.
 """
 
 from __future__ import annotations
 
 from orchestrator.scheduling.board import Board, Lane, Node
-from orchestrator.scheduling.policy import Assignment, Plan
+from orchestrator.scheduling.policy import Assignment, DispatchPlan
 
 
-def plan(board: Board, now: float) -> Plan:
+def plan(board: Board, now: float) -> DispatchPlan:
     del now  # FIFO needs no clock: nothing expires
     undo: list[tuple[str, str]] = []
     out: list[Assignment] = []
@@ -35,7 +35,7 @@ def plan(board: Board, now: float) -> Plan:
     finally:
         for sid, cid in reversed(undo):
             board.unassign(sid, cid)
-    return Plan(tuple(out))
+    return DispatchPlan(tuple(out))
 
 
 def _first_lane(board: Board, gpu_class: str) -> Lane | None:

@@ -204,7 +204,7 @@ class Board:
         lane = self.lanes[sequence_id]
         self._hold(lane, chunk, self.nodes[node_id], len(self.nodes[node_id].held))
 
-    def hold_foreign(self, node_id: str, key: AttemptKey) -> None:
+    def hold_unscheduled(self, node_id: str, key: AttemptKey) -> None:
         """A slot held by work the board does not schedule (a superseded attempt, a finished sequence)."""
         node = self.nodes[node_id]
         node.held.append(key)
@@ -216,7 +216,7 @@ class Board:
         self.lanes[lane.sequence_id] = lane
         return lane
 
-    def adopt_queue(self, lane: Lane, queued_units: dict[int, float]) -> None:
+    def count_queue(self, lane: Lane, queued_units: dict[int, float]) -> None:
         """Count a lane whose queue was filled elsewhere (samples -> units queued), as `queue` would have."""
         if lane.queued:
             self._activate(lane)

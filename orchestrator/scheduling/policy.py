@@ -75,7 +75,12 @@ class Overrun:
 
 
 @dataclass(frozen=True)
-class Plan:
+class DispatchPlan:
+    """What one scheduling pass decides: chunks to send, attempts to take back, budgets overrun.
+
+    (core.commands.Plan is another thing: splitting a submitted sequence into chunks.)
+    """
+
     assignments: tuple[Assignment, ...] = ()
     preemptions: tuple[Preemption, ...] = ()
     overruns: tuple[Overrun, ...] = ()
@@ -184,7 +189,7 @@ def blocks(board: Board, lane: Lane, now: float) -> frozenset[str]:
     return frozenset() if within >= capable else out
 
 
-def plan(board: Board, now: float) -> Plan:
+def plan(board: Board, now: float) -> DispatchPlan:
     ctx = _Context(board, now)
     overruns = _overruns(ctx)
     for o in overruns:
@@ -200,7 +205,7 @@ def plan(board: Board, now: float) -> Plan:
         _undo(board, undo)
         for o in overruns:
             board.lanes[o.sequence_id].paused = False
-    return Plan(tuple(assignments), tuple(preemptions), tuple(overruns))
+    return DispatchPlan(tuple(assignments), tuple(preemptions), tuple(overruns))
 
 
 def _overruns(ctx: _Context) -> list[Overrun]:

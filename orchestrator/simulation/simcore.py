@@ -47,7 +47,7 @@ class SimulatedFarm(Protocol):
     def kick(self, node_id: str) -> None: ...
 
 
-class CoreLoop:
+class CoreMode:
     def __init__(self, sim: SimulatedFarm):
         self.sim = sim
         policy = sim.world.policy

@@ -25,13 +25,13 @@ from orchestrator.scheduling.blocklist import expired
 from orchestrator.scheduling.board import Board
 from orchestrator.scheduling.farm import FarmConfig
 from orchestrator.scheduling.ids import AttemptKey
-from orchestrator.scheduling.policy import Plan
+from orchestrator.scheduling.policy import DispatchPlan
 from orchestrator.scheduling.runtime import RuntimeModel
 from orchestrator.simulation.report import Report, Tally
-from orchestrator.simulation.simcore import CoreLoop
+from orchestrator.simulation.simcore import CoreMode
 from orchestrator.simulation.workload import SimSequence
 
-Planner = Callable[[Board, float], Plan]
+Planner = Callable[[Board, float], DispatchPlan]
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Simulator:
         heapq.heappush(self.events, (t, self._n, kind, payload))
 
     def run(self, mode: str = "fast", planner: Planner = shotfarm.plan, name: str = "shotfarm") -> Report:
-        farm_loop = CoreLoop(self) if mode == "core" else _FastLoop(self, planner)
+        farm_loop = CoreMode(self) if mode == "core" else FastMode(self, planner)
         farm_loop.start()
         for s in self.sequences:
             self.at(s.submit_at, "submit", s)
@@ -127,7 +127,7 @@ class Simulator:
         return cost
 
 
-class _FastLoop:
+class FastMode:
     """The farm as one Board kept up to date, decisions from `planner`."""
 
     def __init__(self, sim: Simulator, planner: Planner):
