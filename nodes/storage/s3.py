@@ -47,6 +47,7 @@ from minio.error import InvalidResponseError, S3Error, ServerError
 from nodes.errors import PermanentError, StoreUnavailable
 from nodes.storage.base import DigestMismatch, ObjectMissing, check_key, sha256
 from nodes.storage.settings import S3Settings
+from pipelines.backoff import Backoff
 
 T = TypeVar("T")
 RequestObserver = Callable[[str, str], None]
@@ -252,7 +253,7 @@ class S3Store:
                     raise
                 if kind != "retry":
                     raise self._translate(kind, what, name, e) from e
-                delay = min(s.backoff_max, s.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+                delay = Backoff(s.backoff, s.backoff_max).delay(attempt) * random.uniform(0.5, 1.0)
                 elapsed = time.monotonic() - started
                 if attempt >= s.tries or elapsed + delay > s.retry_deadline:
                     raise StoreUnavailable(

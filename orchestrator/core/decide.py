@@ -30,6 +30,7 @@ from orchestrator.core.state import CutState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
 from orchestrator.scheduling import policy
 from orchestrator.scheduling.blocklist import expired
+from pipelines.backoff import Backoff
 from pipelines.continuity.findings import Grade, Requeue, Severity
 
 _ACTIVE = (SequenceStatus.RENDERING, SequenceStatus.STITCHING)
@@ -74,7 +75,7 @@ def decide(state: FarmState, event: ev.Event) -> list[Command]:
 def backoff(state: FarmState, attempt: int) -> float:
     """Exponential backoff before retry `attempt + 1`."""
     p = state.policy
-    return float(min(p.backoff_max, p.backoff_base * 2 ** (attempt - 1)))
+    return Backoff(p.backoff_base, p.backoff_max).delay(attempt)
 
 
 def _after_render(state: FarmState, event: ev.ChunkRendered) -> list[Command]:
