@@ -11,7 +11,9 @@ from typing import Any
 
 import anyio
 
+from pipelines.spec import limits
 from pipelines.spec.documents import read_document
+from pipelines.spec.errors import DocumentTooLarge
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -24,6 +26,21 @@ def media_type(content_type: str | None) -> str:
 def parse_document(data: bytes, source: str, yaml_ok: bool = True) -> Any:
     """JSON, or YAML when allowed; a SpecError naming the source for anything unusable."""
     return read_document(data, source, yaml_ok=yaml_ok)
+
+
+async def read_body(request: Any, source: str, limit: int = limits.MAX_DOCUMENT_BYTES) -> bytes:
+    """A request body of at most `limit` bytes: refused by its Content-Length before any of it is read,
+    else counted as it streams in, so a hostile upload costs neither memory nor the event loop's time."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise DocumentTooLarge(source, [("", f"is {int(declared):,} bytes, over the limit of {limit:,}")])
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise DocumentTooLarge(source, [("", f"is over the limit of {limit:,} bytes")])
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def off_loop(fn: Any, *args: Any) -> Any:

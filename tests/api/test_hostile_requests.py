@@ -75,6 +75,17 @@ def test_a_spec_over_the_document_limit_is_413(tmp_path):
     assert r.status_code == 413 and "over the limit" in r.json()["problems"][0]["message"]
 
 
+def test_a_spec_streamed_without_a_length_is_cut_off_at_the_document_limit(tmp_path):
+    def chunks():
+        for _ in range(limits.MAX_DOCUMENT_BYTES // 65536 + 2):
+            yield b" " * 65536
+
+    with local_server(tmp_path) as live, live.client() as c:
+        r = c.post("/v1/sequences", content=chunks(), headers=YAML)
+        assert r.status_code == 413 and "over the limit" in r.json()["problems"][0]["message"]
+        assert c.get("/healthz").json()["status"] == "ok"
+
+
 def test_a_deep_otio_cut_is_422_and_the_server_lives(tmp_path):
     track = otio.schema.Track(name="V1")
     track.append(otio.schema.Clip(name="a", source_range=otio.opentime.range_from_start_end_time(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.api.deps import NOT_FOUND, Caller, Context, SequenceId, Visible, require_show
-from orchestrator.api.documents import JSON_TYPES, YAML_TYPES, media_type, off_loop, parse_document
+from orchestrator.api.documents import JSON_TYPES, YAML_TYPES, media_type, off_loop, parse_document, read_body
 from orchestrator.api.errors import error_responses
 from orchestrator.api.views import (
     CostView,
@@ -69,7 +69,7 @@ async def submit(request: Request, response: Response, ctx: Context, caller: Cal
     if kind not in JSON_TYPES + YAML_TYPES:
         raise HTTPException(415, "send the spec as application/json or application/yaml")
     source = "spec.json" if kind in JSON_TYPES else "spec.yaml"
-    data = await off_loop(parse_document, await request.body(), source, kind in YAML_TYPES)
+    data = await off_loop(parse_document, await read_body(request, source), source, kind in YAML_TYPES)
     sequence = await off_loop(parse_sequence, data, source)
     return await submit_sequence(ctx, caller, sequence, response)
 
