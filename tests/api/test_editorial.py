@@ -7,7 +7,7 @@ import json
 import yaml
 
 from tests.api.support import DEMO
-from tests.pipelines.editorial.support import HERE, camera, mapping, shared_timeline
+from tests.pipelines.editorial.support import HERE, camera, mapping, sample_timeline
 
 EDL = HERE / "dissolve_grades.edl"
 ANGLES = {"by_index": {"1": {"camera": camera(60)}, "2": {"camera": camera(120)}, "3": {"camera": camera(200)}}}
@@ -33,7 +33,7 @@ def test_an_edl_with_a_mapping_becomes_a_sequence_with_grades_dissolves_and_note
 
 
 def test_an_otio_upload_with_a_yaml_mapping(live):
-    path = shared_timeline("simple_cut.otio")
+    path = sample_timeline("simple_cut.otio")
     with live.client() as c:
         r = upload(c, path, yaml.safe_dump(mapping(sequence="simple", **ANGLES)))
     assert r.status_code == 201, r.text

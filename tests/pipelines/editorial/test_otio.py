@@ -8,7 +8,7 @@ import pytest
 from pipelines.editorial.cut import EditorialError
 from pipelines.editorial.mapping import build_sequence, parse_mapping
 from pipelines.editorial.otio import read_otio
-from tests.pipelines.editorial.support import mapping, shared_timeline
+from tests.pipelines.editorial.support import mapping, sample_timeline
 
 SAMPLES = ["simple_cut.otio", "transition_test.otio"]
 
@@ -21,7 +21,7 @@ def otio_clips(path):
 
 @pytest.mark.parametrize("name", SAMPLES)
 def test_every_clip_becomes_a_shot_with_otios_own_trimmed_range_and_record_position(name):
-    path = shared_timeline(name)
+    path = sample_timeline(name)
     imported = build_sequence(read_otio(path.read_bytes(), name), parse_mapping(mapping(first_frame=1001)))
     shots = imported.spec.timeline
     clips = otio_clips(path)
@@ -36,7 +36,7 @@ def test_every_clip_becomes_a_shot_with_otios_own_trimmed_range_and_record_posit
 
 
 def test_a_clip_without_a_source_range_takes_its_media_range():
-    cut = read_otio(shared_timeline("simple_cut.otio").read_bytes(), "simple_cut.otio")
+    cut = read_otio(sample_timeline("simple_cut.otio").read_bytes(), "simple_cut.otio")
     last = cut.clips[-1]
     assert last.name == "Clip-004"
     assert (last.source.start, last.source.duration) == (100, 6)  # its available_range, as trimmed_range() says
@@ -44,7 +44,7 @@ def test_a_clip_without_a_source_range_takes_its_media_range():
 
 def test_a_dissolve_between_two_clips_becomes_the_incoming_shots_dissolve_with_handles_to_cover_it():
     imported = build_sequence(
-        read_otio(shared_timeline("transition_test.otio").read_bytes(), "transition_test.otio"),
+        read_otio(sample_timeline("transition_test.otio").read_bytes(), "transition_test.otio"),
         parse_mapping(mapping(handles=2)),
     )
     a, b, c = imported.spec.timeline
@@ -54,7 +54,7 @@ def test_a_dissolve_between_two_clips_becomes_the_incoming_shots_dissolve_with_h
 
 
 def test_fades_from_and_to_nothing_are_warned_about_not_invented():
-    cut = read_otio(shared_timeline("transition_test.otio").read_bytes(), "transition_test.otio")
+    cut = read_otio(sample_timeline("transition_test.otio").read_bytes(), "transition_test.otio")
     assert sum("does not join two clips" in w for w in cut.warnings) == 2
     assert cut.clips[0].dissolve == 0
 
