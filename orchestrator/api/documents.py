@@ -12,7 +12,6 @@ from typing import Any
 import anyio
 
 from pipelines.spec import limits
-from pipelines.spec.documents import read_document
 from pipelines.spec.errors import DocumentTooLarge
 
 JSON_TYPES = ("application/json",)
@@ -21,11 +20,6 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 
 def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()[:100]
-
-
-def parse_document(data: bytes, source: str, yaml_ok: bool = True) -> Any:
-    """JSON, or YAML when allowed; a SpecError naming the source for anything unusable."""
-    return read_document(data, source, yaml_ok=yaml_ok)
 
 
 async def read_body(request: Any, source: str, limit: int = limits.MAX_DOCUMENT_BYTES) -> bytes:

@@ -24,7 +24,7 @@ from orchestrator.api.errors import FarmUnavailable
 from orchestrator.api.farm import Farm
 from orchestrator.config.cost import PriceBook
 from orchestrator.core import events as ev
-from orchestrator.core.isolation import fold
+from orchestrator.core.isolation import fold, isolated
 from orchestrator.core.state import FarmState, Policy
 from orchestrator.core.status import ChunkStatus
 from orchestrator.projections.metrics import FarmMetrics
@@ -139,19 +139,17 @@ class FarmView:
 
     def _fold(self, seq: int, event: ev.Record) -> None:
         before = self.state
-        if isinstance(event, ev.Unreadable) or event.sequence_id in before.unfoldable:
-            state = fold(before, seq, event)  # set aside: nothing to account for or count
-        else:
+        if not isolated(before, event.sequence_id):  # a set-aside sequence has nothing to account for
             self._account(before, event)
-            state = fold(before, seq, event)
-            if event.sequence_id not in state.unfoldable:
-                self.metrics.observe(event, state)
+        state = fold(before, seq, event)
+        if not isolated(state, event.sequence_id):
+            self.metrics.observe(event, state)  # type: ignore[arg-type]  # an Unreadable is always isolated
         self.state = replace(state, last_seq=seq)
         self.recent.append(Logged(seq, event))
         if self._replayed and isinstance(event, ev.SequenceSubmitted):
             self.baseline[event.sequence_id] = 0
 
-    def _account(self, before: FarmState, event: ev.Event) -> None:
+    def _account(self, before: FarmState, event: ev.Record) -> None:
         """What state drops on the floor but cost reports need (read before the fold)."""
         seq = before.sequences.get(event.sequence_id)
         if seq is None:

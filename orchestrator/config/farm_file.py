@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from orchestrator.scheduling.farm import FarmConfig
 from pipelines.spec.documents import read_document
-from pipelines.spec.loading import SpecError, clean_message, field_path, read_file
+from pipelines.spec.errors import SpecError, clean_message, field_path
+from pipelines.spec.loading import read_file
 
 
 def parse_farm(data: object, source: str = "<farm>") -> FarmConfig:

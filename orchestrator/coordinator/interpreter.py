@@ -263,10 +263,6 @@ class Coordinator:
             raise BadRequest(str(e)) from None
         self.emit(event)
 
-    async def unfoldable(self) -> list[dict[str, Any]]:
-        """Sequences set aside at a record that could not be folded (for /healthz and operators)."""
-        return [dataclasses.asdict(u) for u in self.state.unfoldable.values()]
-
     async def waiting(self, sequence_id: str) -> dict[str, int]:
         """How many of the sequence's chunks wait, by the policy's reason (scheduling.waiting)."""
         counts = explain(board_of(self.state), time.time()).get(sequence_id, {})

@@ -44,18 +44,19 @@ def _rendered_frames(seq: SequenceState) -> dict[tuple[str, int], StoredFrame]:
 def chunk_order(seq: SequenceState, command: Dispatch, engine: str) -> ChunkOrder:
     chunk = seq.chunks[command.chunk_id]
     spec = seq.spec
+    setup = shot_setup(spec, chunk.plan.shot, engine)
     return ChunkOrder(
         sequence_id=seq.sequence_id,
         chunk_id=chunk.plan.chunk_id,
         attempt=command.attempt,
-        setup=shot_setup(spec, chunk.plan.shot),
+        setup=setup,
         first=chunk.plan.frames.first,
         last=chunk.plan.frames.last,
         key_prefix=layout.attempt_prefix(spec.show, spec.sequence, chunk.plan.shot, chunk.version, command.attempt),
         fps=spec.fps,
         start_timecode=spec.start_timecode,
         timeline_first=spec.timeline[0].frames.first,
-        engine=engine,
+        engine=setup.engine,
     )
 
 

@@ -69,7 +69,7 @@ def submission(state: FarmState, sequence: Sequence, now: float) -> list[ev.Even
     refuse_unfoldable(state, sid)
     width, height = sequence.resolution
     try:  # a shot no class can run is refused now, not left queued for ever
-        state.policy.farm.check_sequence({s.name: Need(state.policy.engine, width * height) for s in sequence.shots})
+        state.policy.farm.check_sequence({s.name: Need(sequence.engine_for(s, state.policy.engine), width * height) for s in sequence.shots})
     except FarmConfigError as e:
         raise BadRequest(str(e)) from None
     existing = state.sequences.get(sid)

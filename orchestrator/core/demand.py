@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from orchestrator.core.snapshot import capable_of
 from orchestrator.core.state import FarmState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
-from orchestrator.scheduling.farm import Need
 
 RENDERING = (SequenceStatus.SUBMITTED, SequenceStatus.RENDERING)
 TO_DISPATCH = (ChunkStatus.QUEUED, ChunkStatus.RETRY_WAIT)
@@ -26,7 +26,7 @@ def demand_by_class(state: FarmState) -> dict[str, int]:
         if seq.status not in RENDERING:
             continue
         width, height = seq.spec.resolution
-        capable = farm.capable(Need(engine, width * height))
+        capable = capable_of(farm, seq.spec, engine)
         preferred = max(capable, key=lambda name: (farm.speed(name), name)) if capable else None
         for chunk in seq.chunks.values():
             node = state.nodes.get(chunk.node_id or "")

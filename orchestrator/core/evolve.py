@@ -189,7 +189,8 @@ def _rendered(state: FarmState, e: ev.ChunkRendered) -> FarmState:
 def _learn(state: FarmState, seq: SequenceState, c: ChunkState, e: ev.ChunkRendered) -> FarmState:
     """Teach the runtime model how long this chunk took on its class."""
     policy = state.policy
-    key = key_of(policy.engine, seq.spec.resolution, seq.spec.samples_for(seq.spec.shot(c.plan.shot)))
+    shot = seq.spec.shot(c.plan.shot)
+    key = key_of(seq.spec.engine_for(shot, policy.engine), seq.spec.resolution, seq.spec.samples_for(shot))
     model = state.runtime.observe(key, e.gpu_class, policy.farm.speed(e.gpu_class), e.node_seconds, c.plan.cost)
     return replace(state, runtime=model)
 
@@ -330,16 +331,21 @@ def _stitched(state: FarmState, e: ev.MasterStitched) -> FarmState:
     return _put_seq(state, replace(seq, master=e))
 
 
-def _finish(state: FarmState, sequence_id: str, status: SequenceStatus, at: float, reason: str | None) -> FarmState:
-    seq = _seq(state, sequence_id)
-    status = check_sequence(sequence_id, seq.status, status)
+def release_slots(state: FarmState, sequence_id: str) -> FarmState:
+    """Slots the sequence's attempts hold go back to the farm (their late answers are ignored)."""
     nodes = dict(state.nodes)
     for nid, node in state.nodes.items():
-        held = {k for k in node.running if k[0] == sequence_id}
+        held = {k for k in node.running if k.sequence_id == sequence_id}
         if held:
             queue = tuple(k for k in node.queue if k.sequence_id != sequence_id)
             nodes[nid] = replace(node, running=node.running - held, queue=queue)
-    state = replace(state, nodes=MappingProxyType(nodes))
+    return replace(state, nodes=MappingProxyType(nodes))
+
+
+def _finish(state: FarmState, sequence_id: str, status: SequenceStatus, at: float, reason: str | None) -> FarmState:
+    seq = _seq(state, sequence_id)
+    status = check_sequence(sequence_id, seq.status, status)
+    state = release_slots(state, sequence_id)
     return _put_seq(state, replace(seq, status=status, finished_at=at, reason=reason))
 
 

@@ -19,8 +19,8 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from orchestrator.core import events as ev
-from orchestrator.core.evolve import evolve
-from orchestrator.core.state import FarmState, NodeState, Unfoldable
+from orchestrator.core.evolve import evolve, release_slots
+from orchestrator.core.state import FarmState, Unfoldable
 from orchestrator.core.status import SequenceStatus
 
 RETIRE_HINT = "an operator can retire it: shotfarm log retire SEQUENCE_ID, or POST /v1/sequences/{id}/retire"
@@ -68,7 +68,7 @@ def _isolate(state: FarmState, bad: Unfoldable) -> FarmState:
             current, status=SequenceStatus.FAILED, reason=f"{bad}; {RETIRE_HINT}", finished_at=current.finished_at
         )
     state = replace(state, unfoldable=unfoldable, sequences=MappingProxyType(sequences))
-    return _release_nodes(state, bad.sequence_id)
+    return release_slots(state, bad.sequence_id)
 
 
 def retire(state: FarmState, sequence_id: str) -> FarmState:
@@ -82,18 +82,7 @@ def retire(state: FarmState, sequence_id: str) -> FarmState:
         unfoldable=MappingProxyType(unfoldable),
         node_failures=MappingProxyType(failures),
     )
-    return _release_nodes(state, sequence_id)
-
-
-def _release_nodes(state: FarmState, sequence_id: str) -> FarmState:
-    """Slots held by the sequence's attempts go back to the farm (its answers are ignored)."""
-    nodes: dict[str, NodeState] = {}
-    for node_id, node in state.nodes.items():
-        running = frozenset(k for k in node.running if k.sequence_id != sequence_id)
-        if running != node.running:
-            node = replace(node, running=running, queue=tuple(k for k in node.queue if k.sequence_id != sequence_id))
-        nodes[node_id] = node
-    return replace(state, nodes=MappingProxyType(nodes))
+    return release_slots(state, sequence_id)
 
 
 class RetireRefused(ValueError):

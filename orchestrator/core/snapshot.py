@@ -34,8 +34,16 @@ def timeline_order(shot_index: int, first_frame: int) -> int:
     return (shot_index << 32) | first_frame
 
 
-def lane_for(spec: Sequence, sequence_id: str, serial: int, farm: FarmConfig, engine: str) -> Lane:
+def capable_of(farm: FarmConfig, spec: Sequence, default_engine: str) -> frozenset[str]:
+    """Classes that can run every shot of the sequence, whichever engine each shot needs."""
     width, height = spec.resolution
+    engines = spec.engines(default_engine)
+    return frozenset.intersection(*(farm.capable(Need(e, width * height)) for e in engines))
+
+
+def lane_for(spec: Sequence, sequence_id: str, serial: int, farm: FarmConfig, default_engine: str) -> Lane:
+    width, height = spec.resolution
+    engine = spec.engines(default_engine)[0]
     need = Need(engine, width * height)
     return Lane(
         sequence_id=sequence_id,
@@ -44,7 +52,7 @@ def lane_for(spec: Sequence, sequence_id: str, serial: int, farm: FarmConfig, en
         serial=serial,
         need=need,
         base=(engine, int(width), int(height)),
-        capable=farm.capable(need),
+        capable=capable_of(farm, spec, default_engine),
         budget=spec.budget_usd,
     )
 

@@ -127,12 +127,8 @@ def torn_reason(body: object, digest: object) -> str | None:
     return None
 
 
-def check_record(seq: int, body: object, digest: object) -> str | None:
-    """None when the record matches its digest and parses as an event, else what is wrong."""
-    return _parse(seq, body, digest)[1]
-
-
-def _parse(seq: int, body: object, digest: object) -> tuple[Event | None, str | None]:
+def parse_record(seq: int, body: object, digest: object) -> tuple[Event | None, str | None]:
+    """(the event, None) when the record matches its digest and parses as an event, else (None, what is wrong)."""
     if body_digest(body) != digest:
         return None, f"event {seq} does not match its digest"
     try:
@@ -230,7 +226,7 @@ class SqliteEventLog:
             page = min(_PAGE, left) if left is not None else _PAGE
             rows = self._db.execute(query, (after, *args, page)).fetchall()
             for seq, sid, type_, body, digest in rows:
-                event, problem = _parse(seq, body, digest)
+                event, problem = parse_record(seq, body, digest)
                 if event is not None:
                     yield seq, event
                 elif sid == FARM or not isinstance(sid, str):

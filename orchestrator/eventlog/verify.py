@@ -31,7 +31,7 @@ from orchestrator.core import events as ev
 from orchestrator.core.isolation import FarmRecordUnfoldable, fold
 from orchestrator.core.state import FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
-from orchestrator.eventlog.sqlite import LOG_NAME, check_record, torn_reason
+from orchestrator.eventlog.sqlite import LOG_NAME, parse_record, torn_reason
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -160,18 +160,18 @@ def _replay(rows: list[tuple], quarantined: set[int], last_issued: int, report: 
         if missing:
             report.add("error", f"records {missing[0]}..{missing[-1]} are gone and not in the quarantine", seq)
         previous = seq
-        problem = check_record(seq, body, digest)
-        if problem is not None:
+        event, problem = parse_record(seq, body, digest)
+        if event is None:
             torn = seq == rows[-1][0] == last_issued and torn_reason(body, digest)
             if torn:
                 report.add("warning", f"torn last record ({torn}); the farm sets it aside when it next opens the log", seq)
                 continue
-            report.add("error", problem, seq, sequence_id)
+            report.add("error", str(problem), seq, sequence_id)
             if sequence_id == ev.FARM or not isinstance(sequence_id, str):
                 continue  # the farm itself stops here; verify reads on to report the rest
-            record: ev.Record = ev.Unreadable(sequence_id=sequence_id, record_type=str(type_)[:64], reason=problem)
+            record: ev.Record = ev.Unreadable(sequence_id=sequence_id, record_type=str(type_)[:64], reason=str(problem))
         else:
-            record = ev.event_from_json(body)
+            record = event
             if (record.sequence_id, record.type) != (sequence_id, type_):
                 report.add("error", f"columns say {type_} of {sequence_id}, the body {record.type} of {record.sequence_id}", seq)
             if isinstance(record, ev.ChunkRendered) and record.sequence_id not in state.unfoldable:

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from orchestrator.api.documents import parse_document
 from orchestrator.api.limits import SEQUENCE_ID
 from orchestrator.interfaces import arguments
 from orchestrator.interfaces.sdk import DEFAULT_SERVER, ApiError, Client, ServerUnreachable
-from pipelines.spec.loading import SpecError, load_sequence
+from pipelines.spec.documents import read_document
+from pipelines.spec.loading import SpecError, load_sequence, read_file
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -89,7 +89,7 @@ def submit_main(args: argparse.Namespace) -> int:
 
 
 def _submit_movie(farm: Client, path: Path, mapping: Path | None, args: argparse.Namespace) -> int:
-    data = parse_document(mapping.read_bytes(), str(mapping)) if mapping else None
+    data = read_document(read_file(mapping), str(mapping)) if mapping else None
     show = args.show or (data.get("show") if isinstance(data, dict) else None)
     if not show:
         raise SpecError(str(path), [("--show", "say which show the movie is for (or give a --mapping)")])

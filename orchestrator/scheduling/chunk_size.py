@@ -43,15 +43,23 @@ def plan_sized(
     Falls back to `chunk_frames` when there is no target or the engine was never measured.
     """
     target = farm.target_chunk_seconds
-    if target is None or not model.knows(engine):
+    if target is None or not any(model.knows(e) for e in sequence.engines(engine)):
         return [c for c in plan_chunks(sequence, chunk_frames) if shots is None or c.shot in shots]
     width, height = sequence.resolution
-    speed = typical_speed(farm, farm.capable(Need(engine, width * height)), nodes)
-    out = []
+    fixed: dict[str, list[ChunkPlan]] = {}
+    out: list[ChunkPlan] = []
     for shot in sequence.timeline:
         if shots is not None and shot.name not in shots:
             continue
-        key = key_of(engine, sequence.resolution, sequence.samples_for(shot))
+        shot_engine = sequence.engine_for(shot, engine)
+        if not model.knows(shot_engine):  # never measured: the fixed chunk size until it is
+            if not fixed:
+                for c in plan_chunks(sequence, chunk_frames):
+                    fixed.setdefault(c.shot, []).append(c)
+            out += fixed.get(shot.name, [])
+            continue
+        speed = typical_speed(farm, farm.capable(Need(shot_engine, width * height)), nodes)
+        key = key_of(shot_engine, sequence.resolution, sequence.samples_for(shot))
         seconds_per_unit = model.reference(key) / speed
         out += chunk_shot(sequence, shot, target / seconds_per_unit)
     return out

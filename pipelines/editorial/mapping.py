@@ -28,8 +28,9 @@ from pydantic import Field, ValidationError, field_validator
 from pipelines.color.cdl import CDL
 from pipelines.editorial.cut import ClipEvent, EditorialCut, EditorialError, SourceRange
 from pipelines.spec import limits
+from pipelines.spec.errors import SpecError, clean_message, field_path
 from pipelines.spec.limits import Count, Frame, Label
-from pipelines.spec.loading import SpecError, clean_message, field_path, parse_sequence
+from pipelines.spec.loading import parse_sequence
 from pipelines.spec.scene import Camera, Frozen, Light, Scene
 from pipelines.spec.sequence import Continuity, FrameRange, Name, Resolution, Sequence
 
@@ -102,7 +103,7 @@ def parse_mapping(data: Any, source: str = "mapping") -> SceneMapping:
     try:
         mapping = SceneMapping.model_validate(data)
     except ValidationError as e:
-        problems = [(field_path(err["loc"]), _message(err)) for err in e.errors()]
+        problems = [(field_path(err["loc"]), clean_message(err)) for err in e.errors()]
         raise EditorialError(source, problems) from None
     problems = [
         (path, f"scene {rule.scene!r} is not one of the mapping's scenes ({', '.join(mapping.scenes)})")
@@ -112,10 +113,6 @@ def parse_mapping(data: Any, source: str = "mapping") -> SceneMapping:
     if problems:
         raise EditorialError(source, problems)
     return mapping
-
-
-def _message(err: Any) -> str:
-    return clean_message(err)
 
 
 def _rules(mapping: SceneMapping) -> list[tuple[str, ClipSetup]]:

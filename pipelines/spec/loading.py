@@ -13,10 +13,10 @@ from pydantic import ValidationError
 
 from pipelines.spec import limits
 from pipelines.spec.documents import read_document
-from pipelines.spec.errors import SpecError, clean_message, field_path, problems_of
+from pipelines.spec.errors import SpecError, field_path, problems_of
 from pipelines.spec.sequence import Sequence
 
-__all__ = ["SpecError", "clean_message", "field_path", "parse_sequence", "load_text", "load_sequence", "read_file"]
+__all__ = ["SpecError", "field_path", "parse_sequence", "load_text", "load_sequence", "read_file"]
 
 
 def parse_sequence(data: Any, source: str = "<spec>") -> Sequence:

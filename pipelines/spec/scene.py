@@ -10,36 +10,25 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from pipelines.spec.base import ActionAxis, Frozen, Vec3
 from pipelines.spec.limits import (
     MAX_INTENSITY,
     MAX_KEYS,
     MAX_LIGHTS,
     MAX_MATERIALS,
     MAX_OBJECTS,
-    Coordinate,
     KeyFrame,
     Label,
     Real,
 )
+from pipelines.spec.sources import BlendFile, CommandSet
 
-Vec3 = tuple[Coordinate, Coordinate, Coordinate]
 _Channel = Annotated[Real, Field(ge=0, le=MAX_INTENSITY)]
 RGB = tuple[_Channel, _Channel, _Channel]
 Intensity = Annotated[Real, Field(ge=0, le=MAX_INTENSITY)]
 Kelvin = Annotated[Real, Field(ge=1000, le=40000)]
-
-
-class Frozen(BaseModel):
-    """Base for every spec model: immutable, strict about unknown fields, and finite.
-
-    NaN and infinity are refused in every float field: JSON cannot carry
-    them, so one would be written to the event log as null and fail every
-    later replay.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # -- materials ---------------------------------------------------------------
@@ -223,24 +212,32 @@ def offset_at(motion: tuple[MotionKey, ...], frame: float) -> Vec3:
 # -- the set -----------------------------------------------------------------
 
 
-class ActionAxis(Frozen):
-    """The line of action (two points on the ground) that cameras must not cross."""
-
-    a: Vec3
-    b: Vec3
-
-
 class Scene(Frozen):
-    """A set: what is there and how it is lit. Cameras belong to shots."""
+    """A set: what is there and how it is lit. Cameras belong to shots.
 
-    materials: dict[Label, Material] = Field(min_length=1, max_length=MAX_MATERIALS)
-    objects: tuple[SceneObject, ...] = Field(min_length=1, max_length=MAX_OBJECTS)
+    A set held in a studio's own file names it in `blend` or `command`
+    (pipelines.spec.sources) and leaves materials and objects empty.
+    """
+
+    materials: dict[Label, Material] = Field(default_factory=dict, max_length=MAX_MATERIALS)
+    objects: tuple[SceneObject, ...] = Field((), max_length=MAX_OBJECTS)
     lights: tuple[Light, ...] = Field((), max_length=MAX_LIGHTS)
     action_axis: ActionAxis | None = None
     subject: Label | None = Field(None, description="Name of the object the shots are about.")
+    blend: BlendFile | None = Field(None, description="The set is this Blender file; rendered by the blender engine.")
+    command: CommandSet | None = Field(None, description="The set is a DCC scene file rendered by its command line.")
+
+    @property
+    def external(self) -> bool:
+        """Held in a file another program renders, not described here."""
+        return self.blend is not None or self.command is not None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Scene:
+        if self.blend is not None and self.command is not None:
+            raise ValueError("a scene is a .blend or a command-line scene, not both")
+        if not self.external and (not self.materials or not self.objects):
+            raise ValueError("a scene needs materials and objects, or a blend or command scene file")
         names = [o.name for o in self.objects]
         dupes = sorted(n for n, k in Counter(names).items() if k > 1)
         if dupes:
@@ -251,3 +248,4 @@ class Scene(Frozen):
         if self.subject is not None and self.subject not in names:
             raise ValueError(f"subject {self.subject!r} is not an object of the scene")
         return self
+

@@ -20,6 +20,7 @@ from pipelines.spec import limits
 from pipelines.spec.errors import SpecError, problems_of
 from pipelines.spec.limits import Count, Frame, Label, Real, Text, too_many
 from pipelines.spec.scene import Camera, Frozen, Light, Scene
+from pipelines.spec.sources import BlenderShot, EngineChoice
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Name = Annotated[str, Field(pattern=_NAME)]
@@ -33,6 +34,8 @@ FPS_SCHEMA = {
     ]
 }
 """What the published schema says of fps: the bounds `_parse_fps` enforces."""
+DEFAULT_ENGINE = "pathtracer"
+"""Renders spec scenes unless the farm is set up with another."""
 _TIMECODE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})[:;](\d{2})$")
 
 
@@ -72,7 +75,11 @@ class Shot(Frozen):
     scene: Label = Field(description="Key into Sequence.scenes.")
     frames: FrameRange = Field(description="Cut range on the sequence timeline.")
     handles: Count = Field(0, ge=0, le=limits.MAX_HANDLES, description="Frames rendered beyond each end of the cut.")
-    camera: Camera
+    camera: Camera | None = Field(None, description="The camera move; every shot of a spec scene has one.")
+    blender: BlenderShot | None = Field(None, description="Camera object and passes; every shot of a .blend scene has one.")
+    engine: EngineChoice | None = Field(
+        None, description="An installed engine (see `shotfarm engines`) and its options, instead of the scene's own."
+    )
     lights: tuple[Light, ...] | None = Field(
         None, max_length=limits.MAX_LIGHTS, description="Replaces the scene's lights for this shot when given."
     )
@@ -157,6 +164,7 @@ class Sequence(Frozen):
         for shot in self.shots:
             if shot.scene not in self.scenes:
                 raise ValueError(f"shot {shot.name} uses undefined scene {shot.scene!r}")
+            _check_source(shot, self.scenes[shot.scene])
         frames = sum(len(s.render_range) for s in self.shots)
         if frames > limits.MAX_SEQUENCE_FRAMES:
             raise ValueError(too_many("frames rendered by the sequence", frames, "MAX_SEQUENCE_FRAMES"))
@@ -211,3 +219,34 @@ class Sequence(Frozen):
 
     def samples_for(self, shot: Shot) -> int:
         return shot.samples or self.samples
+
+    def engine_for(self, shot: Shot, default: str = DEFAULT_ENGINE) -> str:
+        """The engine that renders `shot`: its own choice, its scene file's engine, else `default`."""
+        return engine_of(shot, self.scenes[shot.scene], default)
+
+    def engines(self, default: str = DEFAULT_ENGINE) -> tuple[str, ...]:
+        """Every engine the sequence needs, the first shot's first (it keys the sequence's runtime estimate)."""
+        return tuple(dict.fromkeys(self.engine_for(s, default) for s in self.timeline))
+
+
+def engine_of(shot: Shot, scene: Scene, default: str = DEFAULT_ENGINE) -> str:
+    if shot.engine is not None:
+        return shot.engine.name
+    if scene.blend is not None:
+        return "blender"
+    if scene.command is not None:
+        return "command"
+    return default
+
+
+def _check_source(shot: Shot, scene: Scene) -> None:
+    """A shot carries what its scene's engine reads: a camera move, a camera object, or neither."""
+    if shot.engine is not None:
+        return  # an installed engine checks its own options when it loads the shot
+    if scene.blend is not None:
+        if shot.blender is None:
+            raise ValueError(f"shot {shot.name} uses .blend scene {shot.scene!r}, so it needs blender.camera")
+    elif shot.blender is not None:
+        raise ValueError(f"shot {shot.name} has blender settings, but scene {shot.scene!r} is not a .blend")
+    elif scene.command is None and shot.camera is None:
+        raise ValueError(f"shot {shot.name} needs a camera")

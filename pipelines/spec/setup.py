@@ -12,13 +12,17 @@ import hashlib
 from pydantic import Field
 
 from pipelines.spec.scene import Camera, Frozen, Light, Scene
-from pipelines.spec.sequence import Sequence
+from pipelines.spec.sequence import DEFAULT_ENGINE, Sequence
+from pipelines.spec.sources import BlenderShot
 
 
 class ShotSetup(Frozen):
     shot: str
+    engine: str = Field(DEFAULT_ENGINE, description="The engine that renders the shot (Sequence.engine_for).")
     scene: Scene
-    camera: Camera
+    camera: Camera | None
+    blender: BlenderShot | None = None
+    options: dict[str, str | float | int | bool] = Field(default_factory=dict, description="A plug-in engine's own options.")
     lights: tuple[Light, ...]
     resolution: tuple[int, int]
     samples: int = Field(ge=1)
@@ -35,13 +39,16 @@ class ShotSetup(Frozen):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
-def shot_setup(sequence: Sequence, shot_name: str) -> ShotSetup:
+def shot_setup(sequence: Sequence, shot_name: str, default_engine: str = DEFAULT_ENGINE) -> ShotSetup:
     shot = sequence.shot(shot_name)
     scene = sequence.scenes[shot.scene]
     return ShotSetup(
         shot=shot.name,
+        engine=sequence.engine_for(shot, default_engine),
         scene=scene,
         camera=shot.camera,
+        blender=shot.blender,
+        options=dict(shot.engine.options) if shot.engine is not None else {},
         lights=shot.lights if shot.lights is not None else scene.lights,
         resolution=sequence.resolution,
         samples=sequence.samples_for(shot),

@@ -19,7 +19,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 from pydantic import BaseModel
 
 from orchestrator.api.deps import Caller, Context
-from orchestrator.api.documents import off_loop, parse_document
+from orchestrator.api.documents import off_loop
 from orchestrator.api.errors import error_responses
 from orchestrator.api.routes.sequences import submit_sequence
 from orchestrator.api.views import Submitted
@@ -29,6 +29,7 @@ from pipelines.editorial.cut import EditorialCut
 from pipelines.editorial.edl import read_edl
 from pipelines.editorial.mapping import ImportedCut, ShotOrigin, build_sequence, parse_mapping
 from pipelines.editorial.otio import read_otio
+from pipelines.spec.documents import read_document
 
 router = APIRouter(prefix="/v1/editorial", tags=["editorial"])
 _FORMATS = {".otio": "otio", ".edl": "edl"}
@@ -85,7 +86,7 @@ async def submit_cut(
     dry_run: Annotated[bool, Form()] = False,
 ) -> EditorialImport:
     name = PurePath(cut.filename or "cut").name[:128] or "cut"
-    data = await off_loop(parse_document, mapping.encode(), "mapping")
+    data = await off_loop(read_document, mapping.encode(), "mapping")
     scene_mapping = await off_loop(parse_mapping, data, "mapping")
     if not caller.may_see(scene_mapping.show):
         raise HTTPException(403, f"this token may not submit for show {scene_mapping.show!r}")

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from nodes.actors.previs import PrevisOrder, PrevisProposal
 from nodes.storage.base import ObjectMissing
 from orchestrator.api.deps import ApiContext, Caller, Context, require_show
-from orchestrator.api.documents import JSON_TYPES, YAML_TYPES, media_type, off_loop, parse_document, read_body
+from orchestrator.api.documents import JSON_TYPES, YAML_TYPES, media_type, off_loop, read_body
 from orchestrator.api.errors import error_responses
 from orchestrator.api.farm import Previs
 from orchestrator.api.limits import NAME, PREVIS_ID
@@ -32,6 +32,7 @@ from orchestrator.api.routes.editorial import EditorialImport, record_import
 from orchestrator.api.routes.sequences import submit_sequence
 from orchestrator.core import layout
 from pipelines.editorial.mapping import build_sequence, parse_mapping
+from pipelines.spec.documents import read_document
 from pipelines.spec.loading import SpecError
 
 router = APIRouter(prefix="/v1/previs", tags=["previs"])
@@ -127,7 +128,7 @@ async def accept(
     kind = media_type(request.headers.get("content-type"))
     if kind not in JSON_TYPES + YAML_TYPES:
         raise HTTPException(415, "send the mapping as application/json or application/yaml")
-    data = await off_loop(parse_document, await read_body(request, "mapping"), "mapping", kind in YAML_TYPES)
+    data = await off_loop(read_document, await read_body(request, "mapping"), "mapping", kind in YAML_TYPES)
     mapping = await off_loop(parse_mapping, data)
     if mapping.show != show:
         raise SpecError("mapping", [("show", f"is {mapping.show!r}, but the proposal is for show {show!r}")])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.api.deps import NOT_FOUND, Caller, Context, SequenceId, Visible, require_show
-from orchestrator.api.documents import JSON_TYPES, YAML_TYPES, media_type, off_loop, parse_document, read_body
+from orchestrator.api.documents import JSON_TYPES, YAML_TYPES, media_type, off_loop, read_body
 from orchestrator.api.errors import error_responses
 from orchestrator.api.views import (
     CostView,
@@ -22,6 +22,7 @@ from orchestrator.api.views import (
 )
 from orchestrator.scheduling.ids import sequence_id as sequence_id_from
 from orchestrator.scheduling.ids import show_of
+from pipelines.spec.documents import read_document
 from pipelines.spec.loading import parse_sequence
 from pipelines.spec.sequence import Sequence
 
@@ -69,7 +70,7 @@ async def submit(request: Request, response: Response, ctx: Context, caller: Cal
     if kind not in JSON_TYPES + YAML_TYPES:
         raise HTTPException(415, "send the spec as application/json or application/yaml")
     source = "spec.json" if kind in JSON_TYPES else "spec.yaml"
-    data = await off_loop(parse_document, await read_body(request, source), source, kind in YAML_TYPES)
+    data = await off_loop(read_document, await read_body(request, source), source, kind in YAML_TYPES)
     sequence = await off_loop(parse_sequence, data, source)
     return await submit_sequence(ctx, caller, sequence, response)
 
