@@ -7,6 +7,10 @@ BIN    := $(VENV)/bin
 # torch first, pinned: an open range would pull a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 export RAY_USAGE_STATS_ENABLED := 0
+# Blender runs in its own environment and process: the bpy wheel pins numpy<2
+# and needs Python 3.11 for this release (5.2 wants 3.13).
+BLENDER_VENV := .venv-blender
+BPY := bpy==5.0.1
 
 # Debian tools the suite drives for real: ffprobe (independent HDR check),
 # prometheus + promtool (scrape and rule tests), kubectl (kustomize).
@@ -14,7 +18,7 @@ SYSTEM_TOOLS := ffprobe:ffmpeg promtool:prometheus prometheus:prometheus kubectl
 	radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd chromium:chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test install install-dev system-deps lint clean
+.PHONY: demo test install install-dev blender system-deps lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +33,16 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+$(BLENDER_VENV)/.installed:
+	$(PYTHON) -m venv $(BLENDER_VENV)
+	$(BLENDER_VENV)/bin/pip install --quiet --upgrade pip
+	$(BLENDER_VENV)/bin/pip install --quiet $(BPY)
+	touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+# The Blender engine's environment (about 1 GB); `make demo` does not need it.
+blender: $(BLENDER_VENV)/.installed
 
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
@@ -55,7 +67,7 @@ lint: install-dev
 
 # S3 servers (moto and a single-node Ceph RGW) run for the suite and are
 # stopped afterwards, pass or fail.
-test: install-dev system-deps lint
+test: install-dev blender system-deps lint
 	scripts/s3-servers.sh start && $(BIN)/python -m pytest; rc=$$?; scripts/s3-servers.sh stop; exit $$rc
 
 clean:
