@@ -22,8 +22,10 @@ read by the thin CLI.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from pipelines.spec.base import Vec3
@@ -147,13 +149,27 @@ class Engine(Protocol):
 
 
 @dataclass(frozen=True)
+class EngineContext:
+    """What a render node gives the engine it builds."""
+
+    device: str = "cpu"
+    """A torch device name: "cpu", "cuda"."""
+    scratch: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+    """A folder private to this node for the engine's temporary files."""
+    fetch: Callable[[str], bytes] | None = None
+    """Reads a key from the farm's object store, digest-checked (for scene files given as store:KEY)."""
+    threads: int = 1
+    """CPU threads the engine may use."""
+
+
+@dataclass(frozen=True)
 class EngineInfo:
     """What an installed engine declares, read without building it."""
 
     name: str
     summary: str
-    build: Callable[[str], Engine]
-    """engine = build(device), device being a torch device name ("cpu", "cuda")."""
+    build: Callable[[EngineContext], Engine]
+    """engine = build(context): cheap; the work starts at load."""
     devices: tuple[str, ...] = ("cpu",)
     """Device kinds it can render on."""
     environment: str | None = None
