@@ -29,7 +29,7 @@ RUN apt-get update \
 RUN pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}"
 
 WORKDIR /opt/shotfarm
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY orchestrator ./orchestrator
 COPY nodes ./nodes
 COPY pipelines ./pipelines

@@ -59,3 +59,26 @@ PORT = count(0, 65535)
 CPUS = count(1, 4096)
 CHUNK_FRAMES = count(1, 1000)
 SAMPLES = count(1, limits.MAX_SAMPLES)
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+
+
+def add_log_flags(p: argparse.ArgumentParser, top: bool) -> None:
+    """--log-level and --log-format, before the command or after it.
+
+    On the main parser (`top`) they carry the defaults; on each command's
+    parser they default to nothing, so a flag given before the command is
+    not overwritten by that command's default.
+    """
+    unset = {} if top else {"default": argparse.SUPPRESS}
+    p.add_argument("--log-level", choices=LOG_LEVELS, help="log this much and more severe (default: warning; info for serve)", **unset)
+    p.add_argument("--log-format", choices=LOG_FORMATS, help="text, or json: one object per line (default: text)", **unset)
+
+
+def add_output_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--output", choices=("text", "json"), default="text",
+        help="json: one JSON document on stdout and nothing else there (messages go to stderr)",
+    )

@@ -30,7 +30,11 @@ EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 1, 2, 130
 
 def parser() -> argparse.ArgumentParser:
     """Every `shotfarm` command and flag (the Kubernetes manifests are checked against it)."""
+    from orchestrator import __version__
+
     p = argparse.ArgumentParser(prog="shotfarm", description="Render farm for cinematic sequences.")
+    p.add_argument("--version", action="version", version=f"shotfarm {__version__}")
+    arguments.add_log_flags(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("render", help="render a sequence spec on this machine (resumes if interrupted)")
     r.add_argument("spec", type=Path)
@@ -51,8 +55,10 @@ def parser() -> argparse.ArgumentParser:
         help="where frames and masters go: a folder (default: --out) or s3://bucket/prefix "
         "(endpoint and keys from SHOTFARM_S3_ENDPOINT, SHOTFARM_S3_ACCESS_KEY, SHOTFARM_S3_SECRET_KEY)",
     )
+    arguments.add_output_flag(r)
     v = sub.add_parser("validate", help="check a spec and print every problem with its field path")
     v.add_argument("spec", type=Path)
+    arguments.add_output_flag(v)
     sub.add_parser("schema", help="print the sequence spec's JSON Schema")
     lg = sub.add_parser("log", help="inspect an output folder's event log")
     lsub = lg.add_subparsers(dest="log_command", required=True)
@@ -68,6 +74,12 @@ def parser() -> argparse.ArgumentParser:
 
     quote.add_arguments(sub.add_parser("quote", help="predict a sequence's cost and wall time before rendering it"))
     console.add_arguments(sub.add_parser("simulate", help="run the scheduling policy on a simulated farm, FIFO beside it"))
+    from orchestrator.interfaces import engines as installed
+
+    installed.add_arguments(sub.add_parser("engines", help="list the installed engines and whether each can render here"))
+    arguments.add_output_flag(sub.choices["quote"])
+    for command in sub.choices.values():
+        arguments.add_log_flags(command, top=False)
     return p
 
 
@@ -125,11 +137,10 @@ def _render(args: argparse.Namespace) -> int:
     try:
         predicted = predict(seq, farm, out, args.cpus, engine=settings.engine, chunk_frames=args.chunk_frames)
     except ValueError as e:  # the farm config cannot run this spec
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _refused(args, str(e))
     started = time.monotonic()
     bar = ProgressBar()
-    embedded.ensure_ray(args.cpus, farm)
+    embedded.ensure_ray(args.cpus, farm, worker_logs=sys.stderr)
     try:
         progress = embedded.render(
             seq, out, settings, on_progress=bar, store_url=args.store, rerender=tuple(args.rerender)
@@ -139,11 +150,61 @@ def _render(args: argparse.Namespace) -> int:
         if not isinstance(cause_of(e), BadRequest):
             raise
         bar.close()
-        print(f"error: {sentence_of(e)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _refused(args, sentence_of(e))
     bar.close()
-    _summary(progress, args.store or str(out), time.monotonic() - started, seq, predicted)
+    wall = time.monotonic() - started
+    if args.output == "json":
+        _print_json(_summary_document(progress, args.store or str(out), wall, predicted))
+    else:
+        _summary(progress, args.store or str(out), wall, seq, predicted)
     return 0 if progress.status.value == "completed" else EXIT_FAILED
+
+
+def _print_json(document: object) -> None:
+    """The one document a command with --output json writes to stdout."""
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def _refused(args: argparse.Namespace, message: str) -> int:
+    """Bad input found after parsing: a message on stderr, and for --output json the same as a document."""
+    print(f"error: {message}", file=sys.stderr)
+    if getattr(args, "output", "text") == "json":
+        _print_json({"ok": False, "problems": [{"field": "", "message": message}]})
+    return EXIT_BAD_INPUT
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from orchestrator.scheduling.ids import sequence_id
+
+    seq = load_sequence(args.spec)
+    frames = sum(len(s.frames) for s in seq.shots)
+    if args.output == "json":
+        _print_json({
+            "ok": True, "file": str(args.spec), "sequence_id": sequence_id(seq.show, seq.sequence),
+            "shots": len(seq.shots), "frames": frames, "fps": str(seq.fps), "problems": [],
+        })
+    else:
+        print(f"{args.spec}: ok ({len(seq.shots)} shots, {frames} frames, {seq.fps} fps)")
+    return 0
+
+
+def _summary_document(p: Progress, store: str, wall: float, predicted: Quote | None) -> dict[str, object]:
+    """`render --output json`: the run's progress as the farm reports it, where its files are, and the quote beside it."""
+    def where(key: str) -> str:
+        return f"{store.rstrip('/')}/{key}"
+
+    return p.model_dump(mode="json") | {
+        "wall_seconds": round(wall, 3),
+        "store": store,
+        "master": [where(k) for k in p.master_keys],
+        "contact_sheet": where(p.contact_sheet) if p.contact_sheet else None,
+        "deliverables": {name: where(key) for name, key in p.deliverables.items()},
+        "predicted": None if predicted is None else {
+            "usd": predicted.usd, "node_seconds": predicted.node_seconds, "wall_seconds": predicted.wall_seconds,
+            "chunks": predicted.chunks, "basis": predicted.basis,
+        },
+    }
 
 
 def _summary(p: Progress, store: str, wall: float, seq: Sequence, predicted: Quote | None = None) -> None:
@@ -178,6 +239,11 @@ def _summary(p: Progress, store: str, wall: float, seq: Sequence, predicted: Quo
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from orchestrator.interfaces import logs
+
+    # serve runs unattended: its requests and the farm's progress are worth a line each by default.
+    level = args.log_level or ("info" if args.command == "serve" else "warning")
+    logs.configure(level, args.log_format or "text", sys.stdout if args.command == "serve" else sys.stderr)
     if args.command in REMOTE_COMMANDS:
         return run_remote(args)  # each reports its own bad input (exit 2) and interrupts
     try:
@@ -194,19 +260,21 @@ def main(argv: list[str] | None = None) -> int:
             from orchestrator.interfaces import simulate as console
 
             return (quote.main if args.command == "quote" else console.main)(args)
+        if args.command == "engines":
+            from orchestrator.interfaces import engines as installed
+
+            return installed.main(args)
         if args.command == "validate":
-            seq = load_sequence(args.spec)
-            frames = sum(len(s.frames) for s in seq.shots)
-            print(f"{args.spec}: ok ({len(seq.shots)} shots, {frames} frames, {seq.fps} fps)")
-            return 0
+            return _validate(args)
         return _render(args)
     except SpecError as e:
         print(e.render(), file=sys.stderr)
+        if getattr(args, "output", "text") == "json":
+            _print_json({"ok": False, "file": e.source, "problems": [{"field": f, "message": m} for f, m in e.problems]})
         return EXIT_BAD_INPUT
     except OSError as e:
         if type(e).__name__ == "OutputNotWritable":
-            print(f"error: {e}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return _refused(args, str(e))
         raise
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume", file=sys.stderr)

@@ -8,10 +8,11 @@ Running the same sequence into the same folder again resumes it.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -20,6 +21,7 @@ from nodes.storage import open_store
 from orchestrator.config.settings import FarmSettings
 from orchestrator.coordinator.interpreter import CoordinatorActor
 from orchestrator.eventlog.sqlite import LOG_NAME
+from orchestrator.interfaces import logs
 from orchestrator.projections.progress import Progress
 from orchestrator.scheduling.farm import FarmConfig
 from pipelines.spec.sequence import Sequence
@@ -54,21 +56,27 @@ def _publish_reports(progress: Progress, out: Path, store_url: str) -> None:
             os.replace(tmp, out / name)
 
 
-def ensure_ray(cpus: int | None, farm: FarmConfig | None = None, address: str | None = None) -> None:
+def ensure_ray(cpus: int | None, farm: FarmConfig | None = None, address: str | None = None, worker_logs: TextIO | None = None) -> None:
     """Connect to the cluster at `address` (or $RAY_ADDRESS), or start a local Ray.
 
     A local Ray offers each class's custom resource as many times as the
     class has nodes, so a farm config runs on a laptop with its classes
-    faked; in a cluster the worker groups offer them.
+    faked; in a cluster the worker groups offer them. The actors log at this
+    process's level and format (interfaces.logs), and what they write comes
+    out on `worker_logs` (stderr).
     """
     if ray.is_initialized():
         return
-    quiet: dict[str, Any] = dict(log_to_driver=False, logging_level="ERROR", configure_logging=True)
+    # Ray's own driver-side messages stay at ERROR: progress and results are the farm's to report.
+    options: dict[str, Any] = dict(
+        log_to_driver=True, logging_level="ERROR", configure_logging=True, runtime_env=logs.runtime_env()
+    )
     if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address, **quiet)  # the cluster decides CPUs, GPUs and resources
-        return
-    fake = {c.resource: float(c.count) for c in (farm.classes if farm else ()) if c.resource and c.gpus == 0}
-    ray.init(num_cpus=cpus or os.cpu_count() or 1, resources=fake or None, include_dashboard=False, **quiet)
+        ray.init(address=address, **options)  # the cluster decides CPUs, GPUs and resources
+    else:
+        fake = {c.resource: float(c.count) for c in (farm.classes if farm else ()) if c.resource and c.gpus == 0}
+        ray.init(num_cpus=cpus or os.cpu_count() or 1, resources=fake or None, include_dashboard=False, **options)
+    logs.forward_worker_output(worker_logs or sys.stderr)
 
 
 def start_coordinator(log_path: Path, store_url: str, settings: FarmSettings) -> Any:

@@ -15,6 +15,7 @@ process; it never starts Ray and never writes anything.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 import time
@@ -45,6 +46,13 @@ class Quote:
     """Where the durations come from: history, calibration, or the prior."""
     by_class: dict[str, tuple[float, float]]
     """class -> (node-seconds, USD)."""
+
+    def document(self) -> dict[str, object]:
+        """For `quote --output json`."""
+        return {
+            "usd": self.usd, "node_seconds": self.node_seconds, "wall_seconds": self.wall_seconds, "chunks": self.chunks,
+            "basis": self.basis, "by_class": {name: {"node_seconds": s, "usd": u} for name, (s, u) in sorted(self.by_class.items())},
+        }
 
     def lines(self) -> list[str]:
         out = [
@@ -79,13 +87,13 @@ def quote(
     samples = {s.name: sequence.samples_for(s) for s in sequence.shots}
     seconds = dict.fromkeys(capable, 0.0)
     units_total = longest = throughput_total = 0.0
-    shares: dict[int, dict[str, float]] = {}
+    shares: dict[tuple, dict[str, float]] = {}
     for c in chunks:
-        key = key_of(engine, sequence.resolution, samples[c.shot])
+        key = key_of(sequence.engine_for(sequence.shot(c.shot), engine), sequence.resolution, samples[c.shot])
         spu = {k: model.seconds_per_unit(key, k, farm.speed(k)) for k in capable}
-        if samples[c.shot] not in shares:  # units per second each class delivers for this key
-            shares[samples[c.shot]] = {k: nodes[k] / spu[k] for k in capable}
-        rate = shares[samples[c.shot]]
+        if key not in shares:  # units per second each class delivers for this key
+            shares[key] = {k: nodes[k] / spu[k] for k in capable}
+        rate = shares[key]
         total = sum(rate.values())
         for k in capable:
             seconds[k] += c.cost * (rate[k] / total) * spu[k]
@@ -126,30 +134,48 @@ def calibrate(
 ) -> tuple[RuntimeModel, str]:
     """Render `frames` sample frames here (the heaviest distinct shots first) and learn from them.
 
-    The frames are timed as a node of `gpu_class` would render them; other
-    classes are scaled by their speed relative to it.
+    Each shot renders with its own engine (Sequence.engine_for), built through
+    the engine registry. The frames are timed as a node of `gpu_class` would
+    render them; other classes are scaled by their speed relative to it. A
+    shot whose engine cannot run on this machine is left to the prior.
     """
-    import pipelines.render.engines  # noqa: F401  (registers the built-in engines)
-    from pipelines.render.engines.base import make_engine
+    import os
+
+    from pipelines.render.engines import registry
+    from pipelines.render.engines.base import Engine, EngineContext
     from pipelines.spec.setup import shot_setup
 
-    device = "cuda" if gpu_class != "cpu" else "cpu"
-    renderer = make_engine(engine, device)
-    by_samples: dict[int, str] = {}
+    context = EngineContext(device="cuda" if gpu_class != "cpu" else "cpu", threads=len(os.sched_getaffinity(0)))
+    by_key: dict[tuple[str, int], str] = {}
     for shot in sorted(sequence.shots, key=lambda s: -frame_cost(sequence, s)):
-        by_samples.setdefault(sequence.samples_for(shot), shot.name)
+        by_key.setdefault((sequence.engine_for(shot, engine), sequence.samples_for(shot)), shot.name)
     model = RuntimeModel(prior=farm.prior_seconds_per_unit)
-    picked = list(by_samples.values())[: max(1, frames)]
-    for name in picked:
-        shot = sequence.shot(name)
-        renderer.load(shot_setup(sequence, name))
-        frame = (shot.frames.first + shot.frames.last) // 2
-        started = time.perf_counter()
-        renderer.render(frame)
-        took = time.perf_counter() - started
-        key = key_of(engine, sequence.resolution, sequence.samples_for(shot))
-        model = model.observe(key, gpu_class, farm.speed(gpu_class), took, frame_cost(sequence, shot))
-    return model, f"calibration: {len(picked)} frame(s) rendered on this machine as {gpu_class}"
+    engines: dict[str, Engine | None] = {}
+    rendered = 0
+    try:
+        for (name, samples), shot_name in list(by_key.items())[: max(1, frames)]:
+            if name not in engines:
+                try:
+                    engines[name] = registry.build(name, context)
+                except (KeyError, registry.EngineUnavailable):
+                    engines[name] = None  # it cannot render here: its shots are quoted from the prior
+            renderer = engines[name]
+            if renderer is None:
+                continue
+            shot = sequence.shot(shot_name)
+            renderer.load(shot_setup(sequence, shot_name, engine))
+            frame = (shot.frames.first + shot.frames.last) // 2
+            started = time.perf_counter()
+            for _ in renderer.render_chunk(frame, frame):
+                pass
+            took = time.perf_counter() - started
+            model = model.observe(key_of(name, sequence.resolution, samples), gpu_class, farm.speed(gpu_class), took, frame_cost(sequence, shot))
+            rendered += 1
+    finally:
+        for renderer in engines.values():
+            if renderer is not None:
+                renderer.close()
+    return model, f"calibration: {rendered} frame(s) rendered on this machine as {gpu_class}"
 
 
 # -- the command line ---------------------------------------------------------------
@@ -199,7 +225,12 @@ def main(args) -> int:
         q = predict(sequence, farm, args.out, args.cpus, args.calibrate, chunk_frames=args.chunk_frames)
     except ValueError as e:  # FarmConfigError included: the farm cannot run this spec
         print(f"error: {e}", file=sys.stderr)
+        if getattr(args, "output", "text") == "json":
+            print(json.dumps({"ok": False, "problems": [{"field": "", "message": str(e)}]}, indent=2))
         return 2
+    if getattr(args, "output", "text") == "json":
+        print(json.dumps({"sequence_id": sequence_id(sequence.show, sequence.sequence)} | q.document(), indent=2))
+        return 0
     print(sequence_id(sequence.show, sequence.sequence))
     for line in q.lines():
         print(f"  {line}")

@@ -11,6 +11,7 @@ SHOTFARM_SERVER/SHOTFARM_TOKEN.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -36,18 +37,27 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
             return run(args)
         except SpecError as e:
             print(e.render(), file=sys.stderr)
+            _failed_document(args, [{"field": f, "message": m} for f, m in e.problems])
             return EXIT_BAD_INPUT
         except ApiError as e:
             print(f"error: {e.render()}", file=sys.stderr)
+            _failed_document(args, [{"field": "", "message": e.render()}])
             return EXIT_BAD_INPUT if e.status < 500 else EXIT_FAILED
         except ServerUnreachable as e:
             print(f"error: {e}", file=sys.stderr)
+            _failed_document(args, [{"field": "", "message": str(e)}])
             return EXIT_FAILED
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
 
     return guarded
+
+
+def _failed_document(args: argparse.Namespace, problems: list[dict[str, str]]) -> None:
+    """With --output json, stdout carries the failure too: a script reads one document either way."""
+    if getattr(args, "output", "text") == "json":
+        print(json.dumps({"ok": False, "problems": problems}, indent=2))
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -135,6 +145,8 @@ def cancel_main(args: argparse.Namespace) -> int:
 @_guarded
 def status_main(args: argparse.Namespace) -> int:
     sid = _sequence_id(args.id) if args.id else None
+    if args.output == "json":
+        return _status_document(args, sid)
     with _client(args) as farm:
         draw = (lambda: _sequence_table(farm, sid)) if sid else (lambda: _list_table(farm))
         screen = Screen(sys.stdout)
@@ -147,6 +159,24 @@ def status_main(args: argparse.Namespace) -> int:
         if sid is None:
             return 0
         return 0 if farm.sequence(sid).status.value == "completed" else EXIT_FAILED
+
+
+def _status_document(args: argparse.Namespace, sid: str | None) -> int:
+    """`status --output json`: the sequences, or one sequence with its shots and cuts; with --watch, once it has finished."""
+    with _client(args) as farm:
+        if sid is None:
+            print(json.dumps({"sequences": [s.model_dump(mode="json") for s in farm.sequences()]}, indent=2))
+            return 0
+        if args.watch:
+            for _ in farm.watch(sid):
+                pass
+        detail = farm.sequence(sid)
+        document = detail.model_dump(mode="json") | {
+            "shots": [s.model_dump(mode="json") for s in farm.shots(sid)],
+            "cuts": [c.model_dump(mode="json") for c in farm.cuts(sid)],
+        }
+    print(json.dumps(document, indent=2))
+    return 0 if not args.watch or detail.status.value == "completed" else EXIT_FAILED
 
 
 class Screen:
@@ -253,6 +283,7 @@ def add_commands(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     t = sub.add_parser("status", help="sequences on a server, or one sequence's shots and cuts")
     t.add_argument("id", nargs="?", help="show:sequence (default: list every sequence)")
     t.add_argument("--watch", action="store_true", help="redraw live until the sequence finishes (or Ctrl-C)")
+    arguments.add_output_flag(t)
     t.add_argument("--server", **server)
     t.add_argument("--token", **token)
     c = sub.add_parser("cancel", help="cancel a sequence on a server")

@@ -122,7 +122,8 @@ def serve_main(args: argparse.Namespace) -> int:
         return _fail(str(e))
     except OSError as e:
         return _fail(str(e))
-    ensure_ray(args.cpus, farm_settings.farm, address="auto" if args.join else None)
+    # A served farm logs to stdout, the stream a container's log collector reads (interfaces.logs).
+    ensure_ray(args.cpus, farm_settings.farm, address="auto" if args.join else None, worker_logs=sys.stdout)
     actors: list[Any] = []
     scaler: Scaler | None = None
     try:
@@ -157,8 +158,9 @@ def serve_main(args: argparse.Namespace) -> int:
             f"log {out / LOG_NAME}, store {settings.store}, {len(tokens)} token(s)",
             file=sys.stderr,
         )
-        config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=3, lifespan="on")
-        access_log.install()  # after Config, which sets uvicorn's loggers up
+        # No logging config of uvicorn's own: its loggers propagate to the one `shotfarm --log-level/--log-format` set up.
+        config = uvicorn.Config(app, log_config=None, log_level=None, timeout_graceful_shutdown=3, lifespan="on")
+        access_log.install()  # after Config, which would otherwise set uvicorn's loggers up
         _Server(config).run(sockets=[sock])
         return 0
     finally:
