@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.color.cdl import CDL
 from pipelines.continuity.findings import Finding
+from pipelines.master.delivered_cut import DeliveredCut
 from pipelines.spec.setup import ShotSetup
 
 
@@ -108,6 +109,7 @@ class DeliverOrder(_Msg):
     cuts: tuple[CutRow, ...] = ()
     labels: tuple[str, ...] = Field((), description="Burn-in text per master frame for the review proxy.")
     resolution: tuple[int, int] = (0, 0)
+    conform: DeliveredCut | None = Field(None, description="Each shot's place, grades and accepted frames: grades.ccc and conform.otio.")
 
 
 class DeliverResult(_Msg):
@@ -129,6 +131,10 @@ class CheckOrder(_Msg):
     left_frame: StoredFrame | None
     right_frame: StoredFrame | None
     report_prefix: str = Field(description="e.g. show/seq/continuity; this check's report row goes under it")
+    left_neighbour: StoredFrame | None = Field(
+        None, description="A rendered frame next to the left boundary frame: its header stages motion for shots without a spec camera."
+    )
+    right_neighbour: StoredFrame | None = Field(None, description="The same beside the right boundary frame.")
 
 
 class CheckResult(_Msg):

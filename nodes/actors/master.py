@@ -27,8 +27,10 @@ from nodes.protocol import (
 from nodes.storage import open_store
 from nodes.storage.base import DigestMismatch, ObjectMissing, get_verified
 from pipelines.continuity.report import CutReport, Verdict, report_html, report_json
+from pipelines.editorial.otio import conform_otio
 from pipelines.exr import FrameDecodeError, decode_frame, encode_frame, timecode
 from pipelines.master.contact_sheet import contact_sheet
+from pipelines.master.delivered_cut import grades_ccc
 from pipelines.master.hdr10 import hdr10_from_master
 from pipelines.master.sdr import encode_sdr_proxy
 
@@ -117,6 +119,10 @@ class MasterNode:
             deliverables["continuity.json"] = self._put(f"{order.key_prefix}/continuity.json", report_json(rows).encode())
             html = report_html(rows, title=f"Continuity: {order.title}")
             deliverables["continuity.html"] = self._put(f"{order.key_prefix}/continuity.html", html.encode())
+        if order.conform is not None:
+            # The grades and the conform leave the farm with the master, the grade beside the raw frames.
+            deliverables["grades.ccc"] = self._put(f"{order.key_prefix}/grades.ccc", grades_ccc(order.conform))
+            deliverables["conform.otio"] = self._put(f"{order.key_prefix}/conform.otio", conform_otio(order.conform))
         return DeliverResult(contact_sheet=sheet, deliverables=deliverables, maxcll=maxcll, maxfall=maxfall)
 
     def _videos(self, order: DeliverOrder) -> tuple[dict[str, StoredFrame], tuple[int, int]]:

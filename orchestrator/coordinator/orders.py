@@ -23,6 +23,7 @@ from orchestrator.core.commands import Dispatch
 from orchestrator.core.events import FrameRecord
 from orchestrator.core.state import SequenceState
 from pipelines.master.conform import conform
+from pipelines.master.delivered_cut import DeliveredCut, DeliveredShot, media_runs
 from pipelines.master.segments import segment_frames
 from pipelines.spec.sequence import Sequence
 from pipelines.spec.setup import shot_setup
@@ -74,7 +75,25 @@ def check_order(seq: SequenceState, name: str) -> CheckOrder:
         left_frame=_stored(left_record) if left_record else None,
         right_frame=_stored(right_record) if right_record else None,
         report_prefix=layout.continuity_prefix(seq.spec.show, seq.spec.sequence),
+        left_neighbour=_neighbour(seq, cut.left, left, -1),
+        right_neighbour=_neighbour(seq, cut.right, right, +1),
     )
+
+
+def _neighbour(seq: SequenceState, shot: str, frame: int, away: int) -> StoredFrame | None:
+    """A rendered frame beside a boundary frame: the one further from the cut (`away`), else the other.
+
+    Only frames of the boundary frame's own chunk count, so the choice is the
+    same whenever the cut is checked, not a matter of which chunk finished first.
+    """
+    chunk = seq.chunk_holding(shot, frame)
+    if chunk is None:
+        return None
+    for f in (frame + away, frame - away):
+        record = seq.frame_record(shot, f) if chunk.plan.frames.first <= f <= chunk.plan.frames.last else None
+        if record is not None:
+            return _stored(record)
+    return None
 
 
 def segment_order(seq: SequenceState, name: str) -> SegmentOrder:
@@ -126,4 +145,20 @@ def deliver_order(seq: SequenceState, burn_in: bool) -> DeliverOrder:
         cuts=tuple(CutRow(cut=c.name, status=c.status.value, reports=c.reports) for c in seq.cuts.values() if c.reports),
         labels=tuple(f"{m.shot or 'gap'} {m.frame}" for m in conform(spec)) if burn_in else (),
         resolution=spec.resolution,
+        conform=delivered_cut(seq, by_frame),
     )
+
+
+def delivered_cut(seq: SequenceState, accepted: dict[tuple[str, int], StoredFrame]) -> DeliveredCut:
+    """Every shot as mastered: its cut, dissolve, grades and the frames the log accepted (handles included)."""
+    spec = seq.spec
+    keys: dict[str, dict[int, str]] = {}
+    for (shot, frame), stored in accepted.items():
+        keys.setdefault(shot, {})[frame] = stored.key
+    shots = tuple(
+        DeliveredShot(
+            name=s.name, frames=s.frames, dissolve=s.dissolve, grades=seq.grades(s.name), media=media_runs(keys.get(s.name, {}))
+        )
+        for s in spec.timeline
+    )
+    return DeliveredCut(name=f"{spec.show} / {spec.sequence}", fps=spec.fps, start_timecode=spec.start_timecode, shots=shots)

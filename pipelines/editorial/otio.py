@@ -1,4 +1,4 @@
-"""OpenTimelineIO timelines -> EditorialCut; the only module that imports opentimelineio.
+"""OpenTimelineIO timelines -> EditorialCut, and the delivered cut -> .otio; the only module that imports opentimelineio.
 
 Ranges are taken from OTIO itself: a clip's length is its `trimmed_range()`
 and its place on the track is `range_of_child_at_index`, so a shot covers
@@ -8,7 +8,7 @@ clips) becomes the incoming clip's `dissolve`; what shotfarm cannot represent
 as a warning rather than guessed at. Nested compositions are refused.
 
 Must never read files, follow media references or run OTIO media linkers:
-it parses the bytes it is given and nothing else.
+it parses the bytes it is given and nothing else, and writes bytes only.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from pipelines.color.cdl import CDL
 from pipelines.editorial.cut import ClipEvent, EditorialCut, EditorialError, Note, SourceRange
+from pipelines.master.delivered_cut import DeliveredCut, DeliveredShot
 from pipelines.spec import limits
 from pipelines.spec.documents import check_json_depth, decode
 from pipelines.spec.errors import SpecError, field_path
@@ -267,3 +268,90 @@ class _TrackReader:
 def _color(marker: Any) -> str | None:
     color = getattr(marker, "color", None)
     return str(color) if color else None
+
+
+def conform_otio(cut: DeliveredCut) -> bytes:
+    """The delivered cut as an .otio: one video track, a clip per shot carrying its CDL.
+
+    Clips point at the accepted raw renders (ImageSequenceReference, relative
+    to the store's root), not at the master EXRs, which have the grade baked
+    in: a tool that applies the clip's CDL to them would grade twice. Gaps
+    stay gaps, a dissolve is an SMPTE_Dissolve centred on the cut as the
+    master plays it. A shot whose frames lie in several attempt folders is
+    written as consecutive clips of the same name, one per folder, so every
+    reference is true.
+    """
+    rate = float(cut.fps)
+    corrections = cut.corrections()
+    track = otio.schema.Track(name="master", kind=otio.schema.TrackKind.Video)
+    at = cut.shots[0].frames.first
+    for shot in cut.shots:
+        if shot.frames.first > at:
+            track.append(otio.schema.Gap(source_range=_span(0, shot.frames.first - at, rate)))
+        if shot.dissolve and len(track) and isinstance(track[-1], otio.schema.Clip):
+            before = shot.dissolve // 2  # as conform.dissolve_range: the shorter half before the cut
+            track.append(
+                otio.schema.Transition(
+                    name=f"dissolve into {shot.name}",
+                    transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+                    in_offset=otio.opentime.RationalTime(before, rate),
+                    out_offset=otio.opentime.RationalTime(shot.dissolve - before, rate),
+                )
+            )
+        for clip in _shot_clips(shot, corrections[shot.name], rate):
+            track.append(clip)
+        at = shot.frames.last + 1
+    timeline = otio.schema.Timeline(
+        name=cut.name, global_start_time=otio.opentime.from_timecode(cut.start_timecode, rate)
+    )
+    timeline.tracks.append(track)
+    return otio.adapters.write_to_string(timeline, "otio_json").encode()
+
+
+def _span(first: int, frames: int, rate: float) -> Any:
+    return otio.opentime.TimeRange(otio.opentime.RationalTime(first, rate), otio.opentime.RationalTime(frames, rate))
+
+
+def _shot_clips(shot: DeliveredShot, grade: tuple[tuple[str, CDL], ...], rate: float) -> list[Any]:
+    clips = []
+    for run in shot.media:
+        first, last = max(run.frames.first, shot.frames.first), min(run.frames.last, shot.frames.last)
+        if first > last:
+            continue  # handle frames only
+        media = otio.schema.ImageSequenceReference(
+            target_url_base=f"{run.folder}/",
+            name_suffix=".exr",
+            start_frame=run.frames.first,
+            frame_zero_padding=6,
+            rate=rate,
+            available_range=_span(run.frames.first, len(run.frames), rate),
+        )
+        media.name = shot.name  # the EDL's reel name
+        clips.append(
+            otio.schema.Clip(
+                name=shot.name,
+                media_reference=media,
+                source_range=_span(first, last - first + 1, rate),
+                metadata=_grade_metadata(grade),
+            )
+        )
+    return clips
+
+
+def _grade_metadata(grade: tuple[tuple[str, CDL], ...]) -> dict[str, Any]:
+    """The CDL where OTIO's CMX3600 adapter looks for it, so an EDL from this timeline carries ASC_SOP/ASC_SAT.
+
+    A chain that does not fold into one CDL cannot be said there; the clip
+    then carries no "cdl" (one of the chain alone would be a wrong grade) and
+    lists the chain, in order, under "shotfarm" with the .ccc ids that hold it.
+    """
+    if len(grade) == 1:
+        return {"cdl": _cdl_metadata(grade[0][1])}
+    return {"shotfarm": {"cdl_chain": [_cdl_metadata(c) for _, c in grade], "ccc_ids": [i for i, _ in grade]}}
+
+
+def _cdl_metadata(cdl: CDL) -> dict[str, Any]:
+    return {
+        "asc_sop": {"slope": list(cdl.slope), "offset": list(cdl.offset), "power": list(cdl.power)},
+        "asc_sat": cdl.saturation,
+    }
