@@ -12,6 +12,7 @@ and answers carry store keys and digests.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -29,6 +30,8 @@ from orchestrator.core.commands import Dispatch, Forgive, RetryLater
 from orchestrator.core.decide import backoff
 from orchestrator.core.state import FarmState
 from orchestrator.scheduling.ids import AttemptKey
+
+log = logging.getLogger(__name__)
 
 
 class Interpreter(Protocol):
@@ -76,6 +79,10 @@ async def render(farm: Interpreter, command: Dispatch, gpu_class: str) -> None:
             # Ray is restarting the node: its slots stay held by this attempt until it
             # answers again, so no chunk is sent there only to fail on arrival.
             await node_back(farm, command.node_id)
+        log.warning(
+            "chunk %s attempt %d failed on %s (%s): %s", command.chunk_id, command.attempt, command.node_id,
+            "will retry" if retryable else "permanent", message, extra={"sequence": command.sequence_id, "chunk": command.chunk_id},
+        )
         farm.emit(
             ev.ChunkFailed(
                 at=time.time(), node_id=command.node_id, error=message, retryable=retryable, node_fault=blames_node(e), **base

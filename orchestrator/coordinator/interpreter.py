@@ -124,7 +124,7 @@ class Coordinator:
             if metrics is not None and not isolated(self.state, record.sequence_id):  # replayed facts count like live ones
                 metrics.observe(record, self.state)  # type: ignore[arg-type]  # an Unreadable is always isolated
         for bad in self.state.unfoldable.values():
-            logger.error("%s is set aside: %s; %s", bad.sequence_id, bad, RETIRE_HINT)
+            logger.error("%s is set aside: %s; %s", bad.sequence_id, bad, RETIRE_HINT, extra={"sequence": bad.sequence_id})
         self.nodes: dict[str, Any] = {}
         self.master: Any = None
         self.checker: Any = None
