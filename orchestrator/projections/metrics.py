@@ -10,7 +10,8 @@ render's cost, which stops being true once a shot is re-rendered at a new
 version (state keeps the current version's chunks only).
 
 Labels stay low-cardinality: show, sequence, gpu_class, engine, outcome,
-reason, rule, severity. Never shot, chunk, frame or node ids: per-shot cost
+reason, rule, severity (and shotfarm_build_info's one series: version,
+python, ray). Never shot, chunk, frame or node ids: per-shot cost
 lives in the event log and the API. Per-sequence gauges are removed when the
 sequence finishes, so a long-lived farm does not keep one series per
 sequence it ever ran; counters stay, since cost must keep summing.
@@ -22,6 +23,7 @@ error inside it is logged, never raised into the coordinator's loop.
 from __future__ import annotations
 
 import logging
+import platform
 from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -61,6 +63,7 @@ class MetricNames:
     SEQUENCES = "shotfarm_sequences"
     BUDGET_REMAINING = "shotfarm_budget_remaining_usd"
     LAST_EVENT = "shotfarm_last_event_timestamp_seconds"
+    BUILD_INFO = "shotfarm_build_info"
 
 
 EXPORTED: tuple[str, ...] = tuple(v for k, v in vars(MetricNames).items() if k.isupper())
@@ -132,6 +135,9 @@ class FarmMetrics:
             self.findings, self.queue_depth, self.waiting, self.running, self.nodes, self.sequences,
             self.budget_remaining, self.last_event,
         ]  # fmt: skip
+        # Set once, never cleared by rebuild: which release is scraped, for dashboards comparing before and after an upgrade.
+        self.build_info = Gauge(n.BUILD_INFO, "Always 1; the labels say which shotfarm, Python and Ray run.", ["version", "python", "ray"], registry=r)
+        self.build_info.labels(**build_labels()).set(1)
         self._state = FarmState()
         self._waiting_by_seq: dict[str, tuple[str, Tally[str]]] = {}
         self._budgets: dict[str, float] = {}
@@ -340,6 +346,19 @@ class FarmMetrics:
         counts = Tally(s.status for s in state.sequences.values())
         for status in SequenceStatus:
             self.sequences.labels(status=status.value).set(counts[status])
+
+
+def build_labels() -> dict[str, str]:
+    """shotfarm_build_info's labels, read from package metadata: no Ray import for a label."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from orchestrator import __version__
+
+    try:
+        ray = version("ray")
+    except PackageNotFoundError:
+        ray = "none"
+    return {"version": __version__, "python": platform.python_version(), "ray": ray}
 
 
 def _labels(seq: SequenceState) -> dict[str, str]:

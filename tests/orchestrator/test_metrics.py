@@ -12,7 +12,7 @@ from orchestrator.config.cost import PriceBook
 from orchestrator.core import events as ev
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState, Policy
-from orchestrator.projections.metrics import EXPORTED, FarmMetrics, MetricNames
+from orchestrator.projections.metrics import EXPORTED, FarmMetrics, MetricNames, build_labels
 from pipelines.chunking import plan_chunks
 from pipelines.continuity.findings import Finding
 from pipelines.continuity.findings import Severity as FindingSeverity
@@ -22,6 +22,8 @@ FIRST, SECOND, THIRD = "sh010.1001-1004", "sh010.1005-1008", "sh020.1009-1012"
 CUT = "sh010>sh020"
 SEQ = {"show": "demo", "sequence": "sq010"}
 ALLOWED_LABELS = {"show", "sequence", "gpu_class", "engine", "outcome", "reason", "rule", "severity", "status", "le"}
+BUILD_LABELS = {"version", "python", "ray"}
+"""shotfarm_build_info's, one series per process."""
 
 
 class Farm:
@@ -302,7 +304,7 @@ def test_labels_are_low_cardinality_and_never_name_shots_chunks_or_nodes():
     seen = samples(farm.metrics)
     assert seen
     for s in seen:
-        assert set(s.labels) <= ALLOWED_LABELS, s
+        assert set(s.labels) <= (BUILD_LABELS if s.name == "shotfarm_build_info" else ALLOWED_LABELS), s
         assert not {"sh010", "sh020", "cpu-0", "cpu-1"} & {v.split(".")[0] for v in s.labels.values()}, s
 
 
@@ -393,3 +395,22 @@ def test_an_error_inside_the_metrics_is_logged_and_never_reaches_the_coordinator
     metrics.fold = broken  # type: ignore[method-assign]
     metrics.observe(submitted(), FarmState())
     assert "metrics: could not fold SequenceSubmitted" in caplog.text
+
+
+def test_build_info_is_one_series_naming_the_package_python_and_ray_versions():
+    import platform
+    from importlib.metadata import version
+
+    from orchestrator import __version__
+
+    metrics = FarmMetrics(PriceBook())
+    (family,) = [f for f in metrics.registry.collect() if f.name == MetricNames.BUILD_INFO]
+    (sample,) = family.samples
+    assert sample.value == 1
+    assert sample.labels == {"version": __version__, "python": platform.python_version(), "ray": version("ray")}
+
+
+def test_build_info_survives_a_rebuild_from_the_log():
+    farm = _story(planned_farm())
+    farm.metrics.rebuild(farm.state)
+    assert farm.metrics.registry.get_sample_value(MetricNames.BUILD_INFO, {**build_labels()}) == 1
