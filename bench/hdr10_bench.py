@@ -24,7 +24,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipelines.color.pq import BT2020_KB, BT2020_KR, acescg_to_pq_bt2020, ycbcr420
+from pipelines.color.pq import BT2020_KB, BT2020_KR, ycbcr420
+from pipelines.color.views import hdr_pq, to_display
 from pipelines.master.hdr10 import encode_hdr10, measure_light_levels, video_frame, x265_params
 
 GOAL = 0.8
@@ -92,7 +93,7 @@ def main() -> None:
     w, h, n = args.width, args.height, args.frames
 
     frames = synthetic_frames(n, w, h)
-    pq_frames = [acescg_to_pq_bt2020(f) for f in frames]  # also bakes the LUT outside the clock
+    pq_frames = [to_display(f, hdr_pq()) for f in frames]  # also bakes the LUT outside the clock
     maxcll, maxfall = measure_light_levels(pq_frames)
     planes = [ycbcr420(p, kr=BT2020_KR, kb=BT2020_KB, bits=10) for p in pq_frames]
     del pq_frames

@@ -1,4 +1,4 @@
-"""Contact sheets: one PNG showing a tone-mapped thumbnail per shot, labelled.
+"""Contact sheets: one PNG showing a thumbnail per shot (ACES 2.0 sRGB view), labelled.
 
 For people reviewing a sequence at a glance. The PNG is display-referred 8-bit
 and must never be used as, or measured in place of, a master. Output bytes
@@ -61,13 +61,18 @@ def contact_sheet(
     title: str,
     columns: int = 4,
     tile_width: int = 240,
+    exact: bool = False,
 ) -> bytes:
-    """PNG bytes: ``title`` on top, then a grid of labelled thumbnails of ACEScg frames."""
+    """PNG bytes: ``title`` on top, then a grid of labelled thumbnails of ACEScg frames.
+
+    Thumbnails go through the sRGB ACES 2.0 view (pipelines.color.display);
+    ``exact`` uses OCIO's processor instead of the baked view.
+    """
     if not tiles:
         raise ValueError("a contact sheet needs at least one tile")
     if columns < 1 or tile_width < 1:
         raise ValueError(f"columns and tile_width must be positive, got {columns}, {tile_width}")
-    thumbs = [thumbnail(rgb, tile_width) for _, rgb in tiles]
+    thumbs = [thumbnail(rgb, tile_width, exact=exact) for _, rgb in tiles]
     # Cells share the tallest thumbnail's height so rows line up; shorter
     # (wider-aspect) thumbnails are letterboxed in black, like a monitor would.
     cell_height = max(t.shape[0] for t in thumbs)

@@ -1,9 +1,10 @@
 """HDR10 deliverable: HEVC Main10, PQ, BT.2020, with CTA-861.3 light levels.
 
-Scene-linear ACEScg master frames go through the ACES 2.0 HDR output
-transform, then to narrow-range 4:2:0 Y'CbCr with the BT.2020
-non-constant-luminance matrix (both in pipelines.color.pq, in our own numpy
-maths), then to x265 via PyAV.
+Scene-linear ACEScg master frames go through the pinned config's ACES 2.0
+PQ view (pipelines.color.views: baked, or OCIO's exact processor with
+``exact=True``), then to narrow-range 4:2:0 Y'CbCr with the BT.2020
+non-constant-luminance matrix (pipelines.color.pq, in our own numpy maths),
+then to x265 via PyAV.
 HDR10 signalling is carried twice, as decoders expect: VUI colour tags
 (BT.2020 / PQ / BT.2020 NCL / limited) and SEI messages (mastering display
 colour volume of a P3-D65 display, and content light level MaxCLL/MaxFALL),
@@ -32,15 +33,8 @@ import av
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.color.pq import (
-    BT2020_KB,
-    BT2020_KR,
-    acescg_to_pq_bt2020_planar,
-    output_transform_name,
-    planar_ycbcr420,
-    pq_decode,
-    pq_decode_f32,
-)
+from pipelines.color.pq import BT2020_KB, BT2020_KR, planar_ycbcr420, pq_decode, pq_decode_f32
+from pipelines.color.views import describe, hdr_pq, to_display_planar
 
 # SMPTE ST 2086 primaries of a P3-D65 display, in the 1/50000 units x265 wants.
 _P3_D65 = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
@@ -252,6 +246,7 @@ def encode_hdr10(
     crf: int = 18,
     preset: str = "fast",
     peak_nits: int = 1000,
+    exact: bool = False,
 ) -> HDR10Report:
     """Encode scene-linear ACEScg (H, W, 3) frames as an HDR10 HEVC Main10 .mp4.
 
@@ -259,8 +254,10 @@ def encode_hdr10(
     them first (``hdr10_from_master`` does both passes). Raises
     LightLevelError, leaving no file, if the content exceeds them.
     ``frames`` is consumed on a worker thread, one or two frames ahead.
+    ``exact``: OCIO's processor instead of the baked view (about 25x slower).
     """
     _check_levels(maxcll, maxfall)
+    view = hdr_pq(peak_nits)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
     start = time.perf_counter()
@@ -279,7 +276,7 @@ def encode_hdr10(
             def convert(rgb: np.ndarray) -> tuple[tuple[float, float], tuple[np.ndarray, ...]]:
                 if rgb.shape != (height, width, 3):
                     raise ValueError(f"a frame is {rgb.shape}, expected ({height}, {width}, 3)")
-                r, g, b = acescg_to_pq_bt2020_planar(rgb, peak_nits)
+                r, g, b = to_display_planar(rgb, view, exact=exact)
                 return planar_light_levels(r, g, b), planar_ycbcr420(r, g, b, kr=BT2020_KR, kb=BT2020_KB, bits=10)
 
             def measured(converted: Iterable[tuple[tuple[float, float], tuple[np.ndarray, ...]]]):
@@ -306,7 +303,7 @@ def encode_hdr10(
         maxcll=maxcll,
         maxfall=maxfall,
         seconds=time.perf_counter() - start,
-        transform=output_transform_name(peak_nits),
+        transform=describe(view, exact=exact),
     )
 
 
@@ -321,6 +318,7 @@ def hdr10_from_master(
     crf: int = 18,
     preset: str = "fast",
     peak_nits: int = 1000,
+    exact: bool = False,
 ) -> HDR10Report:
     """Two passes over a master: measure MaxCLL/MaxFALL, then encode with them.
 
@@ -330,12 +328,13 @@ def hdr10_from_master(
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
+    view = hdr_pq(peak_nits)
 
     def frames() -> Iterator[np.ndarray]:
         return (read_frame(i) for i in range(count))
 
     def levels(rgb: np.ndarray) -> tuple[float, float]:
-        return planar_light_levels(*acescg_to_pq_bt2020_planar(rgb, peak_nits))
+        return planar_light_levels(*to_display_planar(rgb, view, exact=exact))
 
     with contextlib.closing(prefetched(frames(), levels)) as per_frame:
         maxcll, maxfall = _combine(per_frame)
@@ -350,4 +349,5 @@ def hdr10_from_master(
         crf=crf,
         preset=preset,
         peak_nits=peak_nits,
+        exact=exact,
     )

@@ -1,14 +1,14 @@
 """Rec.709 SDR review proxy: 8-bit H.264 (HEVC if the PyAV build lacks x264).
 
-For dailies and editorial review, not delivery. Pixels are tone mapped
-exactly as the farm's thumbnails and contact sheets are
-(pipelines.color.display.to_display_srgb), then re-encoded for a BT.1886
-display (gamma 2.4, zero black level) instead of sRGB: the file is tagged
-BT.709, which players and reference monitors decode with BT.1886, so a
-review monitor shows the same display light as an sRGB screen shows the
-thumbnails. Y'CbCr conversion uses the BT.709 matrix in our own numpy math
-(pipelines.color.pq.ycbcr420), never swscale's guesswork. An optional
-per-frame text (shot and frame) is burnt into a darkened strip at the bottom.
+For dailies and editorial review, not delivery. Pixels go through the
+pinned config's ``Rec.1886 Rec.709 - Display`` / ``ACES 2.0 - SDR 100 nits
+(Rec.709)`` view (pipelines.color.views, baked, or OCIO's exact processor
+with ``exact=True``): the same ACES 2.0 output transform as the HDR10
+master and, on an sRGB screen, the farm's thumbnails. The file is tagged
+BT.709, which players and reference monitors decode with BT.1886. Y'CbCr
+conversion uses the BT.709 matrix in our own numpy math
+(pipelines.color.pq), never swscale's guesswork. An optional per-frame
+text (shot and frame) is burnt into a darkened strip at the bottom.
 
 It must never be used as a master or measured for light levels: the proxy
 is display-referred, 8-bit and lossy.
@@ -30,23 +30,13 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.color.display import to_display_srgb
-from pipelines.color.pq import ycbcr420
+from pipelines.color.pq import planar_ycbcr420
+from pipelines.color.views import SDR_REC1886, describe, to_display_planar
 from pipelines.master.hdr10 import encode_planes, prefetched, set_vui
 
 BT709_KR, BT709_KB = 0.2126, 0.0722
 # VUI code points (ITU-T H.273): BT.709 primaries, transfer and matrix; limited range.
 BT709_VUI = (1, 1, 1, 1)
-
-
-def _srgb_to_bt1886_table() -> np.ndarray:
-    """sRGB code value -> BT.1886 (gamma 2.4, black 0) signal for the same light."""
-    v = np.arange(256, dtype=np.float64) / 255.0
-    light = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-    return (light ** (1.0 / 2.4)).astype(np.float32)
-
-
-_SRGB_TO_BT1886 = _srgb_to_bt1886_table()
 
 
 class SDRReport(BaseModel):
@@ -56,6 +46,7 @@ class SDRReport(BaseModel):
     frames: int
     codec: str
     seconds: float
+    transform: str = ""
 
 
 def proxy_codec() -> str:
@@ -68,17 +59,38 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)  # Pillow's bundled font: no system fonts needed
 
 
+def _strip_height(h: int) -> int:
+    return min(h, max(12, h // 12))
+
+
 def burn_text(rgb8: np.ndarray, text: str) -> np.ndarray:
     """Draw ``text`` in white on a darkened strip along the bottom, in place."""
-    h = rgb8.shape[0]
-    strip_h = min(h, max(12, h // 12))
-    strip = rgb8[h - strip_h :]
+    strip_h = _strip_height(rgb8.shape[0])
+    _burn_strip(rgb8[rgb8.shape[0] - strip_h :], text)
+    return rgb8
+
+
+def burn_planes(planes: np.ndarray, text: str) -> np.ndarray:
+    """``burn_text`` on display-signal planes (3, H, W) in [0, 1], in place.
+
+    Only the strip is quantised to 8 bits to draw on; the picture above it
+    keeps its full precision until the Y'CbCr conversion.
+    """
+    h = planes.shape[1]
+    rows = slice(h - _strip_height(h), h)
+    strip8 = np.rint(planes[:, rows].transpose(1, 2, 0) * 255.0).astype(np.uint8)
+    _burn_strip(strip8, text)
+    planes[:, rows] = strip8.transpose(2, 0, 1) * np.float32(1 / 255)
+    return planes
+
+
+def _burn_strip(strip: np.ndarray, text: str) -> None:
+    strip_h = strip.shape[0]
     strip //= 4  # darken rather than blank, so the picture under it stays readable
     img = Image.fromarray(strip)
     font = _font(max(8, strip_h - 4))
     ImageDraw.Draw(img).text((4, strip_h // 2), text, fill=(255, 255, 255), font=font, anchor="lm")
     strip[:] = np.asarray(img)
-    return rgb8
 
 
 def encode_sdr_proxy(
@@ -91,13 +103,15 @@ def encode_sdr_proxy(
     burn_in: Callable[[int], str] | None = None,
     crf: int = 20,
     preset: str = "veryfast",
+    exact: bool = False,
 ) -> SDRReport:
     """Encode scene-linear ACEScg (H, W, 3) frames as a Rec.709 8-bit 4:2:0 .mp4.
 
     ``burn_in(i)`` gives the text for the i-th frame (0-based), e.g.
     "sh010  1012"; it is called on the worker thread that converts frames
     ahead of the encoder. Frames are streamed; the file appears only when
-    complete.
+    complete. ``exact``: OCIO's processor instead of the baked view (about
+    25x slower), for final delivery.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
@@ -117,10 +131,10 @@ def encode_sdr_proxy(
                 i = next(labels)
                 if rgb.shape != (height, width, 3):
                     raise ValueError(f"frame {i} is {rgb.shape}, expected ({height}, {width}, 3)")
-                rgb8 = to_display_srgb(rgb)
+                planes = to_display_planar(rgb, SDR_REC1886, exact=exact)
                 if burn_in is not None:
-                    burn_text(rgb8, burn_in(i))
-                return ycbcr420(_SRGB_TO_BT1886[rgb8], kr=BT709_KR, kb=BT709_KB, bits=8)
+                    burn_planes(planes, burn_in(i))
+                return planar_ycbcr420(*planes, kr=BT709_KR, kb=BT709_KB, bits=8)
 
             with contextlib.closing(prefetched(frames, convert)) as converted:
                 count = encode_planes(container, stream, converted, "yuv420p", BT709_VUI)
@@ -128,4 +142,10 @@ def encode_sdr_proxy(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return SDRReport(path=str(path), frames=count, codec=codec, seconds=time.perf_counter() - start)
+    return SDRReport(
+        path=str(path),
+        frames=count,
+        codec=codec,
+        seconds=time.perf_counter() - start,
+        transform=describe(SDR_REC1886, exact=exact),
+    )

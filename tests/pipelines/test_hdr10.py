@@ -10,7 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from pipelines.color.pq import acescg_to_pq_bt2020, pq_encode, pq_to_code10
+from pipelines.color.pq import pq_encode, pq_to_code10
+from pipelines.color.views import hdr_pq, to_display
 from pipelines.master.hdr10 import (
     DecodeOrder,
     LightLevelError,
@@ -71,7 +72,7 @@ def test_light_levels_follow_cta_861_3():
 @needs_ffprobe
 def test_hdr10_file_signals_hdr10_and_its_measured_light_levels(tmp_path):
     frames = [master_frame(i) for i in range(4)]
-    expected = measure_light_levels(acescg_to_pq_bt2020(f) for f in frames)
+    expected = measure_light_levels(to_display(f, hdr_pq()) for f in frames)
     calls = []
 
     def read(i: int) -> np.ndarray:

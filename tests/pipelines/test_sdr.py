@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pipelines.color.display import to_display_srgb
+from pipelines.color.views import SDR_REC1886, SDR_SRGB, to_display
 from pipelines.master.sdr import burn_text, encode_sdr_proxy, proxy_codec
 
 W, H = 128, 72
@@ -52,15 +53,26 @@ def test_proxy_is_tagged_rec709_8bit(tmp_path):
     assert stream["nb_frames"] == "3"
 
 
-def test_grey_lands_on_the_bt1886_code(tmp_path):
-    # Same display light as the sRGB thumbnail, re-encoded for gamma 2.4.
+def test_grey_lands_on_the_code_of_the_ocio_rec1886_view(tmp_path):
+    # 18% grey through the config's exact Rec.1886 / ACES 2.0 SDR view: signal
+    # 0.383, narrow-range luma code 100.
     out = tmp_path / "grey.mp4"
     encode_sdr_proxy(grey_frames(2), out, fps=FPS, width=W, height=H, preset="ultrafast")
-    srgb = to_display_srgb(grey_frames(1)[0])[0, 0, 0] / 255.0
-    light = ((srgb + 0.055) / 1.055) ** 2.4
-    expected = 16 + 219 * light ** (1 / 2.4)
+    signal = to_display(grey_frames(1)[0][:1, :1], SDR_REC1886, exact=True)[0, 0, 1]
+    expected = 16 + 219 * signal
+    assert expected == pytest.approx(99.9, abs=0.5)
     for y in luma_planes(out):
-        assert np.abs(y.astype(float) - expected).max() <= 1.5
+        assert np.abs(y.astype(float) - expected).max() <= 1.0
+
+
+def test_the_proxy_and_the_thumbnails_share_the_display_light_of_one_view():
+    # BT.1886 (gamma 2.4) and sRGB encode the same ACES 2.0 SDR display light.
+    scene = np.geomspace(0.01, 16.0, 24, dtype=np.float32)
+    frame = np.repeat(scene[None, :, None], 3, axis=2)
+    bt1886 = to_display(frame, SDR_REC1886, exact=True)[0, :, 1].astype(np.float64)
+    srgb = to_display(frame, SDR_SRGB, exact=True)[0, :, 1].astype(np.float64)
+    srgb_light = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    np.testing.assert_allclose(bt1886**2.4, srgb_light, atol=1e-4)
 
 
 def test_burn_in_changes_only_the_strip(tmp_path):

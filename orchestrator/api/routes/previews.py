@@ -1,8 +1,10 @@
-"""Tone-mapped PNG previews of stored frames, for eyes (thumbnails, the web page).
+"""PNG previews of stored frames, for eyes (thumbnails, the web page).
 
 A shot frame is read from the store by the key and digest its chunk's event
 recorded (a frame that does not match the log is never shown), graded as
-the master grades it, and tone mapped; master frames are shown as stitched.
+the master grades it, and shown through the pinned config's sRGB ACES 2.0
+view (pipelines.color.display), as the contact sheet and the continuity
+report are; master frames are shown as stitched.
 Decoding runs in a worker thread; recent previews are cached by digest.
 """
 
