@@ -3,7 +3,10 @@
 A CutSide is everything the rules may look at for one shot: its spec, the
 resolved ShotSetup (camera and lights as rendered), the boundary timeline frame
 (the left shot's last cut frame, the right shot's first), the decoded pixels of
-that frame and its format. Rules compare the two sides.
+that frame and its format, and what the engine reported with the frame (the
+camera that looked, watched objects' positions): a shot rendered from a
+studio's own file is staged from that report, having no camera in the spec
+(pipelines.continuity.staging). Rules compare the two sides.
 
 Pixels are the raw render (scene-linear ACEScg, before the shot's grade); the
 grade rules measure what the master will show, so Cut.pixels and Cut.stats
@@ -24,10 +27,13 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from torch import Tensor
 
+from pipelines.continuity import moves
 from pipelines.continuity.findings import apply_patch
 from pipelines.continuity.fit import FrameStats, apply_cdl, as_pixels, frame_stats
+from pipelines.render.reported import Reported
 from pipelines.spec.sequence import Sequence, Shot
 from pipelines.spec.setup import ShotSetup, shot_setup
+from pipelines.spec.sources import CameraMove
 
 Side = Literal["left", "right"]
 T = TypeVar("T")
@@ -44,9 +50,21 @@ class CutSide:
     fps: Fraction
     resolution: tuple[int, int]
     colour_space: str = "ACEScg"
+    reported: Reported | None = None
+    """What the engine reported with the boundary frame; None where the frame carries no report."""
+    neighbour: tuple[int, Reported] | None = None
+    """(timeline frame, report) of a frame next to the boundary, so motion can be staged."""
 
     @classmethod
-    def of(cls, sequence: Sequence, shot: str, frame: int, pixels: np.ndarray | None) -> CutSide:
+    def of(
+        cls,
+        sequence: Sequence,
+        shot: str,
+        frame: int,
+        pixels: np.ndarray | None,
+        reported: Reported | None = None,
+        neighbour: tuple[int, Reported] | None = None,
+    ) -> CutSide:
         return cls(
             shot=sequence.shot(shot),
             setup=shot_setup(sequence, shot),
@@ -54,7 +72,17 @@ class CutSide:
             pixels=pixels,
             fps=sequence.fps,
             resolution=sequence.resolution,
+            reported=reported,
+            neighbour=neighbour,
         )
+
+    def report_at(self, frame: int) -> Reported | None:
+        """The engine's report of a timeline frame, where the check was handed one."""
+        if frame == self.frame:
+            return self.reported
+        if self.neighbour is not None and self.neighbour[0] == frame:
+            return self.neighbour[1]
+        return None
 
     def relative(self, frame: int | None = None) -> float:
         """Shot-relative frame (what camera and motion keys use) of a timeline frame."""
@@ -82,15 +110,23 @@ class CutSide:
         return px is not None and px.ndim == 3 and px.shape[2] == 3 and px.size > 0 and self.nonfinite() == (0, 0)
 
     def with_shot(self, shot: Shot) -> CutSide:
-        """This side as `shot` would render it; the old pixels no longer apply."""
+        """This side as `shot` would render it; the old pixels no longer apply.
+
+        Reported cameras are moved as the new shot's camera_move would move
+        them: the move the frame was rendered with undone, the new one applied.
+        """
         setup = self.setup.model_copy(
             update={
                 "shot": shot.name,
                 "camera": shot.camera,
+                "blender": shot.blender,
                 "lights": shot.lights if shot.lights is not None else self.setup.scene.lights,
             }
         )
-        return replace(self, shot=shot, setup=setup, pixels=None)
+        delta = moves.of(_move(self.shot)).inverse().then(moves.of(_move(shot)))
+        neighbour = None if self.neighbour is None else (self.neighbour[0], _moved(self.neighbour[1], delta))
+        reported = None if self.reported is None else _moved(self.reported, delta)
+        return replace(self, shot=shot, setup=setup, pixels=None, reported=reported, neighbour=neighbour)
 
     def patched(self, patch: dict[str, Any]) -> CutSide:
         return self.with_shot(apply_patch(self.shot, patch))
@@ -113,12 +149,18 @@ class Cut:
         left_pixels: np.ndarray | None,
         right_pixels: np.ndarray | None,
         device: str = "cpu",
+        reported: tuple[Reported | None, Reported | None] = (None, None),
+        neighbours: tuple[tuple[int, Reported] | None, tuple[int, Reported] | None] = (None, None),
     ) -> Cut:
-        """The cut from `left` to `right`, at the left's last and the right's first cut frame."""
+        """The cut from `left` to `right`, at the left's last and the right's first cut frame.
+
+        `reported` holds what the engine reported with the two boundary frames,
+        `neighbours` a (frame, report) of a frame next to each.
+        """
         a, b = sequence.shot(left), sequence.shot(right)
         return cls(
-            CutSide.of(sequence, left, a.frames.last, left_pixels),
-            CutSide.of(sequence, right, b.frames.first, right_pixels),
+            CutSide.of(sequence, left, a.frames.last, left_pixels, reported[0], neighbours[0]),
+            CutSide.of(sequence, right, b.frames.first, right_pixels, reported[1], neighbours[1]),
             device,
         )
 
@@ -132,7 +174,15 @@ class Cut:
     @property
     def same_set(self) -> bool:
         """Both shots stage the same scene, so their cameras share one space, axis and subject."""
-        return self.left.shot.scene == self.right.shot.scene and self.same_setting
+        return self._one_scene and self.same_setting
+
+    @property
+    def _one_scene(self) -> bool:
+        """One scene of the spec, or two that name the same .blend set (file, scene, subject, line)."""
+        if self.left.shot.scene == self.right.shot.scene:
+            return True
+        a, b = self.left.setup.scene.blend, self.right.setup.scene.blend
+        return a is not None and a == b
 
     @property
     def same_setting(self) -> bool:
@@ -147,7 +197,7 @@ class Cut:
             return False
         if all(x is not None and y is not None for x, y in pairs):
             return True
-        return self.left.shot.scene == self.right.shot.scene
+        return self._one_scene
 
     def with_right(self, right: CutSide) -> Cut:
         return Cut(self.left, right, self.device)
@@ -189,6 +239,16 @@ class Cut:
         ungraded = {w: px for w, px in self._raw.items() if self.side(w).shot.grade is not None}
         # An ungraded side's raw statistics are its graded ones: measure once.
         return {w: st for w, st in self._stats.items() if w not in ungraded} | _measured(ungraded)
+
+
+def _move(shot: Shot) -> CameraMove | None:
+    return shot.blender.camera_move if shot.blender is not None else None
+
+
+def _moved(report: Reported, move: moves.GroundMove) -> Reported:
+    if report.camera is None or move.is_identity:
+        return report
+    return replace(report, camera=moves.repose(report.camera, move))
 
 
 def _measured(frames: dict[Side, Tensor]) -> dict[Side, FrameStats]:

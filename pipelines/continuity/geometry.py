@@ -1,4 +1,4 @@
-"""Staging geometry from shot specs: where the subject is and where it falls on screen.
+"""Staging geometry: where the subject is and where it falls on screen.
 
 The projection is the path tracer's pinhole camera (pipelines.render.geometry
 .camera_rays): forward towards look_at, right = forward x up(+Y), vertical fov.
@@ -6,22 +6,38 @@ Screen coordinates here run -1..1 across the frame width and height, +x right.
 The line of action lives on the ground plane, so sides and mirrors use X and Z
 only and leave heights alone.
 
+A pose is anything with a position, a look_at and a vertical fov: a spec
+CameraKey, or a camera an engine reported (continuity.staging.View).
+
 This module must never render or read pixels: it is exact, cheap maths on the
-spec, which is why the staging rules prefer it to looking at frames.
+spec and the engines' reports, which is why the staging rules prefer it to
+looking at frames.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 from pipelines.render.geometry import cross, sub, unit, vdot
-from pipelines.spec.scene import ActionAxis, Box, Camera, CameraKey, Scene, Sphere, Vec3, offset_at
+from pipelines.spec.scene import ActionAxis, Box, Camera, Scene, Sphere, Vec3, offset_at
 
 _UP = (0.0, 1.0, 0.0)
 
 
-def basis(key: CameraKey) -> tuple[Vec3, Vec3, Vec3]:
+class Pose(Protocol):
+    @property
+    def position(self) -> Vec3: ...
+
+    @property
+    def look_at(self) -> Vec3: ...
+
+    @property
+    def fov(self) -> float: ...
+
+
+def basis(key: Pose) -> tuple[Vec3, Vec3, Vec3]:
     """(forward, right, up) unit vectors of a camera pose, as the renderer builds them."""
     forward = unit(sub(key.look_at, key.position))
     side = cross(forward, _UP)
@@ -29,7 +45,7 @@ def basis(key: CameraKey) -> tuple[Vec3, Vec3, Vec3]:
     return forward, right, cross(right, forward)
 
 
-def project(key: CameraKey, point: Vec3, aspect: float) -> tuple[float, float] | None:
+def project(key: Pose, point: Vec3, aspect: float) -> tuple[float, float] | None:
     """Screen position of a world point (-1..1 across the frame), None when behind the camera."""
     forward, right, up = basis(key)
     d = sub(point, key.position)
@@ -65,7 +81,7 @@ def subject_radius(obj: Sphere | Box) -> float:
     return math.dist(obj.min, obj.max) / 2
 
 
-def shot_size(key: CameraKey, centre: Vec3, radius: float) -> float:
+def shot_size(key: Pose, centre: Vec3, radius: float) -> float:
     """The subject's height as a fraction of frame height: ~1 is a close-up, ~0.1 a wide."""
     dist = math.dist(key.position, centre)
     return radius / max(dist, 1e-9) / math.tan(math.radians(key.fov) / 2)

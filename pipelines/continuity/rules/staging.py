@@ -1,13 +1,20 @@
-"""Staging continuity from the shot specs: the 180-degree rule, the 30-degree rule, screen direction.
+"""Staging continuity: the 180-degree rule, the 30-degree rule, screen direction.
 
 These are the script supervisor's rules, computed exactly from the cameras and
 the subject at the boundary frames (notes, section 4: metadata beats pixels
-for staging). They apply only when both shots stage the same scene in the same
-setting, because the line of action and the subject belong to a scene.
+for staging): from the spec for spec shots, from what the engine reported
+with the frames for shots rendered from a studio's own file
+(pipelines.continuity.staging). They apply only when both shots stage the same
+scene in the same setting, because the line of action and the subject belong
+to a scene. A reported frame without a camera (or without the subject, or the
+line) is not judged: the rule returns None rather than guess.
 
 Fixes move the right shot's camera and re-render it: the whole camera move is
 transformed rigidly (mirrored across the line, or swung around the subject),
-so the shot keeps its framing and its move.
+so the shot keeps its framing and its move. A spec shot gets new camera keys;
+a .blend shot gets a `blender.camera_move` override, composed with the one it
+may already carry; a command-line shot's camera cannot be moved by the farm,
+so its fix is a Review that says where to move it.
 
 This module must never look at pixels.
 """
@@ -17,10 +24,13 @@ from __future__ import annotations
 import math
 
 from pipelines.continuity import geometry as geo
+from pipelines.continuity import moves
 from pipelines.continuity.cut import Cut, CutSide
 from pipelines.continuity.findings import Requeue, Review, Severity
 from pipelines.continuity.rules.base import at_cut
+from pipelines.continuity.staging import Staging, motion_frames, staging
 from pipelines.spec.scene import ActionAxis, Vec3
+from pipelines.spec.sources import CameraMove, Yaw
 
 # A camera this close to the line (angle between the line and the camera, seen
 # from the subject) is a neutral shot: cutting to or from it crosses nothing.
@@ -39,15 +49,18 @@ JUMP_TARGET_DEGREES = JUMP_DEGREES + 5.0
 MIN_SCREEN_SPEED = 0.004
 
 
-def _subject_at(side: CutSide, frame: int | None = None) -> Vec3 | None:
-    obj = geo.subject_of(side.setup.scene)
-    return None if obj is None else geo.subject_centre(obj, side.relative(frame))
-
-
-def _pivot(side: CutSide, axis: ActionAxis) -> Vec3:
+def _pivot(st: Staging, axis: ActionAxis) -> Vec3:
     """Where 'seen from' is for the line: the subject, or the middle of the line without one."""
-    s = _subject_at(side)
+    s = st.subject
     return s if s is not None else tuple((a + b) / 2 for a, b in zip(axis.a, axis.b))  # type: ignore[return-value]
+
+
+def _both(cut: Cut) -> tuple[Staging, Staging] | None:
+    """Both sides staged at the cut, when they share a set and both cameras are known."""
+    if not cut.same_set:
+        return None
+    left, right = staging(cut.left), staging(cut.right)
+    return None if left is None or right is None else (left, right)
 
 
 def off_line_degrees(axis: ActionAxis, camera: Vec3, pivot: Vec3) -> float:
@@ -65,14 +78,15 @@ class Axis180:
     uses_pixels = False
 
     def measure(self, cut: Cut) -> dict[str, float] | None:
-        axis = cut.left.setup.scene.action_axis
-        if not cut.same_set or axis is None:
+        both = _both(cut)
+        axis = None if both is None else both[0].line  # the line the audience saw, from the left shot
+        if both is None or axis is None:
             return None
         out: dict[str, float] = {}
-        for which, side in (("left", cut.left), ("right", cut.right)):
-            cam = side.setup.camera.at(side.relative()).position
+        for which, st in zip(("left", "right"), both):
+            cam = st.camera.position
             out[f"{which}_side"] = geo.axis_side(axis, cam)
-            out[f"{which}_off_line"] = off_line_degrees(axis, cam, _pivot(side, axis))
+            out[f"{which}_off_line"] = off_line_degrees(axis, cam, _pivot(st, axis))
         return out
 
     def judge(self, measured: dict[str, float]) -> Severity | None:
@@ -80,11 +94,16 @@ class Axis180:
         off = min(measured["left_off_line"], measured["right_off_line"]) >= ON_LINE_DEGREES
         return Severity.ERROR if crossed and off else None
 
-    def fix(self, cut: Cut, measured: dict[str, float]) -> Requeue:
-        axis = cut.right.setup.scene.action_axis
+    def fix(self, cut: Cut, measured: dict[str, float]) -> Requeue | Review:
+        left = staging(cut.left)
+        axis = None if left is None else left.line
         assert axis is not None  # measure returned numbers, so there is a line
-        keys = geo.moved_keys(cut.right.setup.camera, lambda p: geo.mirror(axis, p))
-        return Requeue(shot=cut.right.shot.name, patch={"camera": {"keys": keys}})
+        camera = cut.right.setup.camera
+        if camera is not None:
+            keys = geo.moved_keys(camera, lambda p: geo.mirror(axis, p))
+            return Requeue(shot=cut.right.shot.name, patch={"camera": {"keys": keys}})
+        line = f"the line of action from ({axis.a[0]:.2f}, {axis.a[2]:.2f}) to ({axis.b[0]:.2f}, {axis.b[2]:.2f}) on the ground"
+        return _moved(cut.right, CameraMove(mirror=axis), f"mirror its camera across {line}")
 
     def explain(self, cut: Cut, measured: dict[str, float]) -> str:
         left, right = cut.left.shot.name, cut.right.shot.name
@@ -104,16 +123,16 @@ class JumpCut30:
     uses_pixels = False
 
     def measure(self, cut: Cut) -> dict[str, float] | None:
-        obj = geo.subject_of(cut.left.setup.scene)
-        if not cut.same_set or obj is None:
+        both = _both(cut)
+        if both is None:
             return None
         poses, sizes = [], []
-        for side in (cut.left, cut.right):
-            key, centre = side.setup.camera.at(side.relative()), _subject_at(side)
-            if centre is None or geo.project(key, centre, _aspect(side)) is None:
-                return None  # the subject is behind a camera: nothing to jump
-            poses.append((key.position, centre))
-            sizes.append(geo.shot_size(key, centre, geo.subject_radius(obj)))
+        for st in both:
+            centre = st.subject
+            if centre is None or geo.project(st.camera, centre, st.aspect) is None:
+                return None  # no subject, or it is behind a camera: nothing to jump
+            poses.append((st.camera.position, centre))
+            sizes.append(geo.shot_size(st.camera, centre, st.radius))
         (cl, sl), (cr, sr) = poses
         return {
             "angle": geo.ray_angle(cl, sl, cr, sr),
@@ -130,17 +149,23 @@ class JumpCut30:
         return Severity.WARN if measured["angle"] < JUMP_DEGREES else None
 
     def fix(self, cut: Cut, measured: dict[str, float]) -> Requeue | Review:
-        yaw = _swing(cut)
+        both = _both(cut)
+        assert both is not None  # measure returned numbers, so both sides are staged
+        yaw = _swing(*both)
         right = cut.right.shot.name
         if yaw is None:
             return Review(
                 reason=f"No swing of {right}'s camera around the subject reaches {JUMP_TARGET_DEGREES:.0f} "
                 f"degrees from {cut.left.shot.name} without crossing the line; change the shot size instead."
             )
-        centre = _subject_at(cut.right)
+        centre = both[1].subject
         assert centre is not None
-        keys = geo.moved_keys(cut.right.setup.camera, lambda p: geo.yaw_about(p, centre, yaw))
-        return Requeue(shot=right, patch={"camera": {"keys": keys}})
+        camera = cut.right.setup.camera
+        if camera is not None:
+            keys = geo.moved_keys(camera, lambda p: geo.yaw_about(p, centre, yaw))
+            return Requeue(shot=right, patch={"camera": {"keys": keys}})
+        where = f"{yaw:+.0f} degrees (counter-clockwise seen from above) about the subject at ({centre[0]:.2f}, {centre[2]:.2f})"
+        return _moved(cut.right, CameraMove(yaw=Yaw(centre=centre, degrees=yaw)), f"swing its camera {where}")
 
     def explain(self, cut: Cut, measured: dict[str, float]) -> str:
         left, right = cut.left.shot.name, cut.right.shot.name
@@ -153,18 +178,11 @@ class JumpCut30:
         )
 
 
-def _aspect(side: CutSide) -> float:
-    w, h = side.setup.resolution
-    return w / h
-
-
-def _swing(cut: Cut) -> float | None:
+def _swing(left: Staging, right: Staging) -> float | None:
     """The smallest yaw (degrees) of the right camera around the subject that clears the rule."""
-    left, right = cut.left, cut.right
-    cl = left.setup.camera.at(left.relative()).position
-    sl, sr = _subject_at(left), _subject_at(right)
-    cr = right.setup.camera.at(right.relative()).position
-    axis = right.setup.scene.action_axis
+    cl, sl = left.camera.position, left.subject
+    cr, sr = right.camera.position, right.subject
+    axis = left.line
     assert sl is not None and sr is not None
     for step in range(1, 181):
         for yaw in (float(step), -float(step)):
@@ -185,11 +203,12 @@ class ScreenDirection:
     uses_pixels = False
 
     def measure(self, cut: Cut) -> dict[str, float] | None:
-        if not cut.same_set or geo.subject_of(cut.left.setup.scene) is None:
+        if not cut.same_set:
             return None
-        # Velocity over the last frame of the left shot and the first of the right.
-        left = _screen_speed(cut.left, cut.left.frame - 1, cut.left.frame)
-        right = _screen_speed(cut.right, cut.right.frame, cut.right.frame + 1)
+        # Velocity over the last frame of the left shot and the first of the right (for a reported
+        # shot, between its boundary frame and the neighbour the check node read).
+        left = _screen_speed(motion_frames(cut.left, -1))
+        right = _screen_speed(motion_frames(cut.right, +1))
         if left is None or right is None:
             return None
         return {"left_speed": left, "right_speed": right}
@@ -221,14 +240,39 @@ class ScreenDirection:
         )
 
 
-def _screen_speed(side: CutSide, first: int, second: int) -> float | None:
-    """Horizontal screen velocity of the subject between two timeline frames, in frame widths."""
+def _screen_speed(frames: tuple[Staging, Staging] | None) -> float | None:
+    """Horizontal screen velocity of the subject between two staged frames, in frame widths a frame."""
+    if frames is None:
+        return None
     xs = []
-    for frame in (first, second):
-        centre = _subject_at(side, frame)
-        key = side.setup.camera.at(side.relative(frame))
-        p = None if centre is None else geo.project(key, centre, _aspect(side))
+    for st in frames:
+        p = None if st.subject is None else geo.project(st.camera, st.subject, st.aspect)
         if p is None:
             return None
         xs.append(p[0])
-    return (xs[1] - xs[0]) / 2  # screen x spans 2 units across the frame
+    # Screen x spans 2 units across the frame.
+    return (xs[1] - xs[0]) / 2 / (frames[1].frame - frames[0].frame)
+
+
+def _moved(side: CutSide, move: CameraMove, what: str) -> Requeue | Review:
+    """Re-render a .blend shot with `move` applied on top of its camera as rendered; others go to a person."""
+    shot = side.shot
+    if side.setup.scene.blend is None or shot.blender is None:
+        return Review(
+            reason=f"{shot.name} is rendered by its own program from its scene file, so the farm cannot move "
+            f"its camera: {what} in the scene file and render the shot again."
+        )
+    current = shot.blender.camera_move
+    if current is None:
+        return Requeue(shot=shot.name, patch={"blender": {"camera_move": move.model_dump(mode="json", exclude_none=True)}})
+    try:
+        total = moves.as_camera_move(moves.of(current).then(moves.of(move)))
+    except moves.NotOneMove as e:
+        return Review(
+            reason=f"{shot.name} already carries a camera_move, and this one on top of it is no single mirror "
+            f"or swing ({e}): {what} in the .blend, or clear its camera_move and check the cut again."
+        )
+    # A merge patch keeps the keys it does not name: clear the other kind of move, or the shot would
+    # carry a mirror and a yaw at once; moves that cancel drop the override.
+    patch = None if total is None else {"mirror": None, "yaw": None} | total.model_dump(mode="json", exclude_none=True)
+    return Requeue(shot=shot.name, patch={"blender": {"camera_move": patch}})
