@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import opentimelineio as otio
 import pytest
 
 from orchestrator.config.settings import FarmSettings
+from orchestrator.core.events import FixApplied
+from orchestrator.eventlog.sqlite import LOG_NAME, SqliteEventLog
 from orchestrator.interfaces.embedded import render
+from pipelines.color.ccc import NAMESPACE
 from pipelines.spec.loading import load_sequence
+from pipelines.spec.sequence import Sequence
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
 
@@ -39,3 +45,28 @@ def test_the_continuity_example_fixes_all_its_planted_errors_by_itself(ray_sessi
     assert {"lighting: requeue", "axis_180: requeue", "exposure: grade"} <= fixes
     report = (tmp_path / "continuity.html").read_text()
     assert "re-rendered" in report and "graded" in report
+    assert_grades_and_conform_carry_the_chosen_grade(tmp_path, progress, seq, "sh050")
+
+
+def assert_grades_and_conform_carry_the_chosen_grade(out: Path, progress, seq: Sequence, graded: str) -> None:
+    """grades.ccc and conform.otio list every shot, `graded` with the CDL the continuity pass chose for it."""
+    shots = [s.name for s in seq.timeline]
+    log = SqliteEventLog(out / LOG_NAME)
+    try:
+        chosen = {e.shot: e.grade for _, e in log.read() if isinstance(e, FixApplied)}
+    finally:
+        log.close()
+    cdl = chosen[graded]
+    assert cdl != seq.shot(graded).grade  # the pass replaced the grade the shot arrived with
+    ccc = ET.fromstring((out / progress.deliverables["grades.ccc"]).read_bytes())
+    corrections = {cc.get("id"): cc for cc in ccc.iter(f"{{{NAMESPACE}}}ColorCorrection")}
+    assert list(corrections) == shots
+    slope = [float(v) for v in corrections[graded].findtext(f".//{{{NAMESPACE}}}Slope").split()]
+    assert [f"{v:.6g}" for v in slope] == [f"{v:.6g}" for v in cdl.slope]
+    timeline = otio.adapters.read_from_file(str(out / progress.deliverables["conform.otio"]))
+    clips = {c.name: c for c in timeline.find_clips()}
+    assert list(clips) == shots
+    sop = clips[graded].metadata["cdl"]["asc_sop"]
+    assert [float(v) for v in sop["slope"]] == pytest.approx(cdl.slope)
+    assert isinstance(clips[graded].media_reference, otio.schema.ImageSequenceReference)
+    assert (out / clips[graded].media_reference.target_url_for_image_number(0)).is_file()
