@@ -145,15 +145,15 @@ def deliver_order(seq: SequenceState, burn_in: bool) -> DeliverOrder:
         cuts=tuple(CutRow(cut=c.name, status=c.status.value, reports=c.reports) for c in seq.cuts.values() if c.reports),
         labels=tuple(f"{m.shot or 'gap'} {m.frame}" for m in conform(spec)) if burn_in else (),
         resolution=spec.resolution,
-        conform=delivered_cut(seq, by_frame),
+        conform=delivered_cut(seq),
     )
 
 
-def delivered_cut(seq: SequenceState, accepted: dict[tuple[str, int], StoredFrame]) -> DeliveredCut:
+def delivered_cut(seq: SequenceState) -> DeliveredCut:
     """Every shot as mastered: its cut, dissolve, grades and the frames the log accepted (handles included)."""
     spec = seq.spec
     keys: dict[str, dict[int, str]] = {}
-    for (shot, frame), stored in accepted.items():
+    for (shot, frame), stored in _rendered_frames(seq).items():
         keys.setdefault(shot, {})[frame] = stored.key
     shots = tuple(
         DeliveredShot(
