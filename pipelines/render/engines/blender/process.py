@@ -169,7 +169,8 @@ class BlenderProcess:
         proc, self._proc = self._proc, None
         if proc is not None:
             self._reap(proc)
-            why += f" (exit status {proc.returncode})"
+            rc = proc.returncode
+            why += f" (killed by {signal.Signals(-rc).name})" if rc < 0 else f" (exit status {rc})"
         tail = " | ".join(list(self._stderr)[-5:])
         return BlenderCrashed(why + (f"; Blender's last output: {tail}" if tail else ""))
 
@@ -191,8 +192,8 @@ class BlenderProcess:
             answer = json.loads(line)
         except ValueError:
             raise self._fail(f"Blender answered the request to {op} with something that is not JSON") from None
-        if not isinstance(answer, dict):
-            raise self._fail(f"Blender answered the request to {op} with a {type(answer).__name__}")
+        if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
+            raise self._fail(f"Blender's answer to the request to {op} is not a worker's answer")
         return answer
 
     def _read_line(self, proc: subprocess.Popen[bytes], deadline: float, op: Any) -> bytes:
