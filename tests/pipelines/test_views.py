@@ -62,26 +62,29 @@ def test_every_view_is_one_the_pinned_config_has(view):
     assert view.view in config().getViews(view.display)
 
 
-# (set, median, max) bounds in 8-bit codes; measured: 709 max 1.7, P3 max 8.2, saturated max 38.
+# Bounds in 8-bit codes, as pipelines.color.views states them (measured on 200,000
+# colours per set: Rec.709 p99.9 0.8 and max 3.8, P3 max 14, saturated max 35).
 @pytest.mark.parametrize("view", SDR_VIEWS, ids=lambda v: v.display)
-@pytest.mark.parametrize(
-    "colours, worst", [("Rec.709", 2.0), ("P3", 10.0), ("saturated", 45.0)]
-)
+@pytest.mark.parametrize("colours, worst", [("Rec.709", 4.0), ("P3", 15.0), ("saturated", 40.0)])
 def test_baked_sdr_views_stay_within_their_stated_bound_of_the_exact_view(view, colours, worst):
     rgb = saturated(13) if colours == "saturated" else REALISTIC[colours]()
     err = codes_off(view, rgb, 255.0)
     assert np.median(err) < 0.05
     assert np.percentile(err, 99) < 1.0
+    if colours != "saturated":
+        assert np.percentile(err, 99.9) < 2.0
     assert err.max() <= worst
 
 
-# 10-bit narrow-range codes; measured: realistic max 3.4, saturated p99 0.8 and max 55.
-@pytest.mark.parametrize("colours, worst", [("Rec.709", 4.0), ("P3", 4.0), ("saturated", 60.0)])
+# 10-bit narrow-range codes; measured: realistic p99.9 0.9 and max 6.8, saturated p99 0.8 and max 94.
+@pytest.mark.parametrize("colours, worst", [("Rec.709", 8.0), ("P3", 8.0), ("saturated", 100.0)])
 def test_baked_hdr_view_stays_within_its_stated_bound_of_the_exact_view(colours, worst):
     rgb = saturated(14) if colours == "saturated" else REALISTIC[colours]()
     err = codes_off(hdr_pq(1000), rgb, 876.0)
     assert np.median(err) < 0.1
     assert np.percentile(err, 99) < 1.0
+    if colours != "saturated":
+        assert np.percentile(err, 99.9) < 2.0
     assert err.max() <= worst
 
 
