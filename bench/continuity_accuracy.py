@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import pipelines.render.engines  # noqa: F401  (registers the path tracer)
 from pipelines.color.cdl import CDL
 from pipelines.color.temperature import acescg_to_xy, kelvin_to_acescg
 from pipelines.continuity.check import check_cut
@@ -39,7 +38,7 @@ from pipelines.continuity.cut import Cut, CutSide
 from pipelines.continuity.findings import Grade, Requeue, Review, Severity, apply_patch
 from pipelines.continuity.rules import RULES
 from pipelines.continuity.rules.staging import MIN_SCREEN_SPEED
-from pipelines.render.engines.base import make_engine
+from pipelines.render.engines.pathtracer import PathTracer
 from pipelines.spec.loading import load_sequence
 from pipelines.spec.scene import Camera, CameraKey, MotionKey
 
@@ -276,7 +275,7 @@ def plates(seq, tex) -> Tally:
 def renders(seq, count: int = 60) -> list[tuple[Camera, np.ndarray]]:
     tiny = seq.with_quality(resolution=(96, 54), samples=8)
     base = CutSide.of(tiny, "sh010", 1020, None)
-    engine = make_engine("pathtracer")
+    engine = PathTracer()
     out = []
     for _ in range(count):
         az, r, hgt = math.radians(rng.uniform(-70, 70)), rng.uniform(3.5, 8.0), rng.uniform(0.8, 3.0)
@@ -434,7 +433,7 @@ def noted(cut: Cut, kind: str) -> Cut:
 
 def example(seq) -> None:
     print("\n== D. examples/continuity_errors.yaml at 320x180, fixes applied in timeline order")
-    engine, cache = make_engine("pathtracer"), {}
+    engine, cache = PathTracer(), {}
 
     def side(shot, frame):
         s = CutSide.of(seq, shot.name, frame, None).with_shot(shot)

@@ -12,8 +12,15 @@ from typing import Any
 
 import ray
 
+from nodes.actors import render
 from nodes.actors.master import MasterNode
-from nodes.actors.render import RenderNode
+
+
+class RenderNode(render.RenderNode):
+    """The render node as Ray hosts it: a graceful stop closes its engines and scratch folder."""
+
+    def __ray_shutdown__(self) -> None:  # called by Ray when the actor is terminated gracefully
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,17 @@ def start_render_nodes(
     if wait:
         ray.get([h.ping.remote() for h in handles.values()], timeout=timeout)
     return handles
+
+
+def stop_render_nodes(handles: dict[str, Any], timeout: float) -> None:
+    """Close every node (its engines' warm processes, device memory, scratch folder), waiting
+    at most `timeout` for all of them, then end their processes."""
+    if not handles:
+        return
+    calls = [h.close.remote() for h in handles.values()]
+    ray.wait(calls, num_returns=len(calls), timeout=timeout)
+    for h in handles.values():
+        ray.kill(h, no_restart=True)
 
 
 def start_master_node(store_url: str, timeout: float) -> Any:

@@ -18,6 +18,7 @@ import io
 import numbers
 import os
 import re
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -188,14 +189,40 @@ def _checksum(half: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(half, dtype="<f2").tobytes()).hexdigest()
 
 
+def _standard_attributes(standard: Mapping[str, Any], taken: Iterable[str]) -> dict[str, Any]:
+    # Only what the bindings write faithfully: a string, or a 4x4 matrix (m44f,
+    # as worldToCamera and worldToNDC are). The codec's own fields are not
+    # the caller's to change, and shotfarm/ names go through `attributes`.
+    out: dict[str, Any] = {}
+    for name, value in standard.items():
+        if not isinstance(name, str) or not name or "\x00" in name or len(name.encode()) > _MAX_NAME:
+            raise ValueError(f"standard attribute names must be non-empty strings of at most {_MAX_NAME} bytes, got {name!r}")
+        if name in taken or name.startswith(PREFIX):
+            raise ValueError(f"standard attribute {name!r} is the codec's own or belongs under attributes")
+        if isinstance(value, str):
+            out[name] = value
+            continue
+        matrix = np.asarray(value, dtype=np.float64)
+        if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
+            raise ValueError(f"standard attribute {name!r} must be a string or a 4x4 matrix of finite numbers")
+        out[name] = np.ascontiguousarray(matrix, dtype=np.float32)
+    return out
+
+
 def encode_frame(
     rgb: np.ndarray,
     *,
     fps: Fraction,
     timecode: Timecode,
     attributes: dict[str, str | int | float],
+    standard: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """Encode scene-linear ACEScg (H, W, 3) pixels as a deterministic OpenEXR file."""
+    """Encode scene-linear ACEScg (H, W, 3) pixels as a deterministic OpenEXR file.
+
+    `standard` adds attributes every EXR reader knows by name, e.g.
+    ``worldToCamera`` (a 4x4 matrix in OpenEXR's row-vector convention).
+    Without it the bytes are exactly what they were before it existed.
+    """
     half = _half_pixels(rgb)
     fps = Fraction(fps)
     header: dict[str, Any] = {
@@ -210,6 +237,8 @@ def encode_frame(
         **_custom_attributes(attributes),
         CHECKSUM_ATTRIBUTE: _checksum(half),
     }
+    if standard:
+        header.update(_standard_attributes(standard, (*header, "channels", "dataWindow", "displayWindow")))
     out = io.BytesIO()
     # The "RGB" group is written as the standard R, G, B HALF channels.
     with OpenEXR.File(header, {"RGB": half}) as exr:

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-import pipelines.render.engines  # noqa: F401  (registers the built-in engines)
 from pipelines.color.temperature import kelvin_to_acescg
-from pipelines.render.engines.base import make_engine
+from pipelines.render.engines import registry
+from pipelines.render.engines.base import EngineContext
 from pipelines.render.engines.pathtracer import PathTracer, frame_seed
 from pipelines.spec import scene as s
 from pipelines.spec.setup import ShotSetup
@@ -88,9 +88,8 @@ def centroid_x(image: torch.Tensor) -> float:
 # -- the engine contract --------------------------------------------------------
 
 
-def test_is_registered_as_pathtracer() -> None:
-    engine = make_engine("pathtracer", "cpu")
-    assert isinstance(engine, PathTracer)
+def test_is_installed_as_the_pathtracer_engine() -> None:
+    engine = registry.build("pathtracer", EngineContext(device="cpu"))
     assert engine.name == "pathtracer"
 
 

@@ -1,6 +1,5 @@
-"""Built-in render engines; importing the package registers them with `base`."""
+"""Render engines: the protocol (base), the installed plug-ins (registry) and the built-in path tracer.
 
-from pipelines.render.engines import base
-from pipelines.render.engines.pathtracer import PathTracer
-
-base.register("pathtracer", PathTracer)
+Nothing is imported here: `shotfarm engines` reads engine declarations
+without loading torch, and the path tracer loads only when it is built.
+"""

@@ -41,9 +41,10 @@ PIXELS, CAMERA, DEPTH, OBJECTS = "pixels", "camera", "depth", "objects"
 class CameraPose:
     """The camera that rendered a frame, in the farm's world (Y up, metres).
 
-    `world_to_camera` is the row-major 4x4 OpenEXR's `worldToCamera` header
-    attribute holds (the camera looks down its -Z, +Y up), so a frame written
-    by any DCC that fills that attribute reads back the same way.
+    `world_to_camera` is a row-major 4x4 acting on column vectors (the
+    translation is its last column; the camera looks down its -Z, +Y up).
+    OpenEXR's standard `worldToCamera` header attribute holds the same
+    matrix in Imath's row-vector convention, its transpose: see `exr_matrix`.
     """
 
     world_to_camera: tuple[float, ...]
@@ -76,6 +77,12 @@ class CameraPose:
             -(x[1] * t[0] + y[1] * t[1] + z[1] * t[2]),
             -(x[2] * t[0] + y[2] * t[1] + z[2] * t[2]),
         )
+
+    @property
+    def exr_matrix(self) -> tuple[tuple[float, float, float, float], ...]:
+        """The rows of OpenEXR's `worldToCamera` (Imath: p' = p M, translation in the last row)."""
+        m = self.world_to_camera
+        return tuple((m[c], m[4 + c], m[8 + c], m[12 + c]) for c in range(4))  # type: ignore[return-value]
 
     @property
     def forward(self) -> Vec3:
@@ -185,18 +192,3 @@ class EngineInfo:
             return self.probe()
         except Exception as e:  # a broken probe says the engine is broken, it does not break the listing
             return f"its probe failed: {type(e).__name__}: {e}"
-
-
-# -- the registry the render node used before engines were plug-ins (replaced by registry.py) --
-
-ENGINES: dict[str, Callable[[str], Any]] = {}
-
-
-def register(name: str, factory: Callable[[str], Any]) -> None:
-    ENGINES[name] = factory
-
-
-def make_engine(name: str, device: str = "cpu") -> Any:
-    if name not in ENGINES:
-        raise KeyError(f"unknown engine {name!r}; known: {', '.join(sorted(ENGINES))}")
-    return ENGINES[name](device)

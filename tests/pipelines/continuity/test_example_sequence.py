@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import pipelines.render.engines  # noqa: F401  (registers the path tracer)
 from pipelines.continuity.check import check_cut
 from pipelines.continuity.cut import Cut, CutSide
 from pipelines.continuity.findings import Grade, Requeue, Severity, apply_patch
-from pipelines.render.engines.base import make_engine
+from pipelines.render.engines.pathtracer import PathTracer
 from pipelines.spec.loading import load_sequence
 from pipelines.spec.sequence import Sequence, Shot
 
@@ -37,7 +36,7 @@ def side(seq: Sequence, shot: Shot, frame: int) -> CutSide:
     unrendered = CutSide.of(seq, shot.name, frame, None).with_shot(shot)
     key = (unrendered.setup.digest, frame)
     if key not in _RENDERS:  # a left shot is rendered once, however often its cut is re-checked
-        engine = make_engine("pathtracer")
+        engine = PathTracer()
         engine.load(unrendered.setup)
         _RENDERS[key] = engine.render(frame).numpy()
     return dataclasses.replace(unrendered, pixels=_RENDERS[key])
