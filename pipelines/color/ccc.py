@@ -30,7 +30,8 @@ def ccc_document(corrections: Iterable[tuple[str, CDL]], description: str = "") 
         seen.add(cc_id)
         root.append(_correction(cc_id, cdl))
     ET.indent(root)
-    return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+    document: bytes = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+    return document + b"\n"
 
 
 def _correction(cc_id: str, cdl: CDL) -> ET.Element:

@@ -305,7 +305,8 @@ def conform_otio(cut: DeliveredCut) -> bytes:
         name=cut.name, global_start_time=otio.opentime.from_timecode(cut.start_timecode, rate)
     )
     timeline.tracks.append(track)
-    return otio.adapters.write_to_string(timeline, "otio_json").encode()
+    text: str = otio.adapters.write_to_string(timeline, "otio_json")
+    return text.encode()
 
 
 def _span(first: int, frames: int, rate: float) -> Any:

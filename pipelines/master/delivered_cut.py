@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from pipelines.color.ccc import ccc_document
 from pipelines.color.cdl import CDL
 from pipelines.color.compose import compose
-from pipelines.spec.scene import Frozen
+from pipelines.spec.base import Frozen
 from pipelines.spec.sequence import FrameRange
 
 
