@@ -280,3 +280,20 @@ def test_a_wrong_grade_on_a_shot_of_the_same_blend_set_gets_a_grade_fix():
     (f,) = [f for f in check_cut(cut) if f.rule == "exposure"]
     assert f.measured["same_rig"] == 1.0 and f.measured["grade_stops"] == pytest.approx(math.log2(1.8), abs=0.05)
     assert isinstance(f.fix, Grade) and f.fix.shot == "sh020"
+
+
+# -- one fix for both rules -----------------------------------------------------
+
+
+def test_a_crossing_that_is_also_a_jump_gets_one_camera_move_that_clears_both():
+    # Cameras 10 degrees either side of the line: crossing it, and only 20 degrees apart.
+    cut = reported_cut(report(around(80)), report(around(100)))
+    found = {f.rule: f for f in check_cut(cut)}
+    assert found["axis_180"].severity is Severity.ERROR and "jump_cut_30" in found
+    fix = found["axis_180"].fix
+    assert isinstance(fix, Requeue) and found["jump_cut_30"].fix is None
+    # The mirror across the line then the swing about the hero (who stands on it) is one mirror across a turned line.
+    move = apply_patch(cut.right.shot, fix.patch).blender.camera_move
+    assert move is not None and move.mirror is not None and move.mirror != LINE and move.yaw is None
+    fixed = patched(cut, fix)
+    assert judged("axis_180", fixed) is None and judged("jump_cut_30", fixed) is None
