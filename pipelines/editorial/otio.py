@@ -270,6 +270,9 @@ def _color(marker: Any) -> str | None:
     return str(color) if color else None
 
 
+MEDIA_NOTE = "media references are keys in the farm's store, relative to its root (the --out folder, or the S3 bucket and prefix)"
+
+
 def conform_otio(cut: DeliveredCut) -> bytes:
     """The delivered cut as an .otio: one video track, a clip per shot carrying its CDL.
 
@@ -302,7 +305,9 @@ def conform_otio(cut: DeliveredCut) -> bytes:
             track.append(clip)
         at = shot.frames.last + 1
     timeline = otio.schema.Timeline(
-        name=cut.name, global_start_time=otio.opentime.from_timecode(cut.start_timecode, rate)
+        name=cut.name,
+        global_start_time=otio.opentime.from_timecode(cut.start_timecode, rate),
+        metadata={"shotfarm": {"media": MEDIA_NOTE}},
     )
     timeline.tracks.append(track)
     text: str = otio.adapters.write_to_string(timeline, "otio_json")

@@ -83,6 +83,7 @@ def test_clips_reference_the_accepted_raw_frames_handles_included(timeline):
     frame = ref.frame_for_time(otio.opentime.RationalTime(1011, 24))
     assert frame == 1011
     assert ref.target_url_for_image_number(frame - ref.start_frame) == "demo/sq/shots/sh020/v1/a1/001011.exr"
+    assert "relative to its root" in timeline.metadata["shotfarm"]["media"]  # said where a person reading the file looks
 
 
 def test_each_clip_carries_its_net_cdl_where_the_cmx3600_adapter_reads_it(timeline):
