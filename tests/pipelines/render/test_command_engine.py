@@ -190,7 +190,7 @@ def test_a_chunk_before_load_or_backwards_is_refused(engine, plan):
         ((sys.executable, DCC, "{scene}", "{frame}", "{output}"), r"argv\[3\]: unknown placeholder \{frame\}"),
         ((sys.executable, DCC, "{scene}", "{first:04d}", "{output}"), r"argv\[3\]: placeholders take no format"),
         ((sys.executable, DCC, "{scene", "{output}"), r"argv\[2\]: .*brace|argv\[2\]: .*'\{'"),
-        ((sys.executable, DCC, "{scene}", "{first}", "{last}"), r"\{output\} is required"),
+        ((sys.executable, DCC, "{scene}", "{first}", "{last}"), r"\{output\} \(or \{output_f4\}, \{output_printf\}\) is required"),
         (("{scene}", "{output}"), r"argv\[0\]: the program is not a template"),
         (("no-such-dcc-9f3", "{output}"), r"argv\[0\]: the program 'no-such-dcc-9f3' is not found on PATH"),
         (("./bin/no-such-dcc", "{output}"), r"argv\[0\]: the program './bin/no-such-dcc' is not an executable file"),

@@ -16,8 +16,9 @@ render_blend.py does).
 Vertical field of view, from `worldToNDC` where present: NDC runs 0..1 down
 the display window's height, so two world points one unit ahead of the
 camera and one unit apart along its up axis land |dy| apart in NDC, and
-tan(fov / 2) = 0.5 / |dy| (points are row vectors, divided by their w).
-Without worldToNDC there is no field of view, so no camera is reported.
+tan(fov / 2) = 0.5 / |dy| (points are row vectors, divided by their w,
+which for a pinhole camera is the depth). Without worldToNDC, or with an
+orthographic one, there is no field of view, so no camera is reported.
 
 This module must never read a file: it maps header values to a pose.
 """
@@ -92,7 +93,9 @@ def field_of_view(world_to_camera: np.ndarray, world_to_ndc: np.ndarray) -> floa
     position, up, forward = inverse[:3, 3], inverse[:3, 1], -inverse[:3, 2]
     ahead = np.append(position + forward, 1.0) @ world_to_ndc
     above = np.append(position + forward + up, 1.0) @ world_to_ndc
-    if not (ahead[3] > 0 and above[3] > 0):
+    further = np.append(position + 2 * forward, 1.0) @ world_to_ndc
+    # A pinhole divides by depth: w doubles twice as far ahead. An orthographic camera's w does not change.
+    if not (ahead[3] > 0 and above[3] > 0 and math.isclose(further[3], 2 * ahead[3], rel_tol=1e-3)):
         return None
     dy = abs(above[1] / above[3] - ahead[1] / ahead[3])
     if not math.isfinite(dy) or dy == 0:

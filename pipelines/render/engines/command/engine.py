@@ -67,7 +67,7 @@ class CommandEngine:
             width, height = setup.resolution
             chunk = template.Chunk(
                 first=first, last=last, output=str(folder / "frames" / f"{setup.shot}.{template.FRAME_TOKEN}.exr"),
-                width=width, height=height, threads=max(1, self._context.threads),
+                width=width, height=height, samples=setup.samples, threads=max(1, self._context.threads),
             )
             label = f"{setup.shot} frames {first}-{last}"
             finished = process.run(loaded.line.argv(chunk), cwd=folder, timeout_s=loaded.command.timeout_s, label=label)

@@ -8,8 +8,11 @@ placeholders in braces, filled per chunk. `{{` and `}}` are literal braces.
     {last}    last timeline frame of the chunk
     {count}   frames in the chunk (for programs that take a start and a count)
     {output}  where to write frame N: an absolute path with #### for N, zero-padded to 4 digits
+              ({output_f4}: the same path with Houdini's $F4, for husk;
+               {output_printf}: with %04d, for printf-style programs)
     {width}   frame width in pixels (the sequence's resolution)
     {height}  frame height in pixels
+    {samples} samples per pixel the sequence asks of this shot
     {threads} CPU threads the node gives the program
 
 The program runs in a scratch folder, not in the node's working directory,
@@ -29,8 +32,10 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-PLACEHOLDERS = ("scene", "first", "last", "count", "output", "width", "height", "threads")
 FRAME_TOKEN = "####"
+OUTPUTS = {"output": FRAME_TOKEN, "output_f4": "$F4", "output_printf": "%04d"}
+"""The output placeholders and how each spells the zero-padded frame number; a template needs one."""
+PLACEHOLDERS = ("scene", "first", "last", "count", *OUTPUTS, "width", "height", "samples", "threads")
 _FIELD = "scene.command.argv"
 
 
@@ -44,6 +49,7 @@ class Chunk:
     """Absolute path with FRAME_TOKEN where the frame number goes."""
     width: int
     height: int
+    samples: int
     threads: int
 
     def frame_path(self, frame: int) -> Path:
@@ -67,9 +73,10 @@ class CommandLine:
             "first": str(chunk.first),
             "last": str(chunk.last),
             "count": str(chunk.last - chunk.first + 1),
-            "output": chunk.output,
+            **{name: chunk.output.replace(FRAME_TOKEN, token) for name, token in OUTPUTS.items()},
             "width": str(chunk.width),
             "height": str(chunk.height),
+            "samples": str(chunk.samples),
             "threads": str(chunk.threads),
         }
         return [self.program, *("".join(text + (values[name] if name else "") for text, name in pieces) for pieces in self.arguments)]
@@ -88,8 +95,8 @@ def parse(argv: tuple[str, ...], scene_file: str, cwd: Path | None = None) -> Co
     arguments = tuple(_pieces(arg, i) for i, arg in enumerate(argv))
     if any(name for _, name in arguments[0]):
         raise ValueError(f"{_FIELD}[0]: the program is not a template, got {argv[0]!r}")
-    if not any(name == "output" for pieces in arguments for _, name in pieces):
-        raise ValueError(f"{_FIELD}: {{output}} is required, the program must be told where to write its frames")
+    if not any(name in OUTPUTS for pieces in arguments for _, name in pieces):
+        raise ValueError(f"{_FIELD}: {{output}} (or {{output_f4}}, {{output_printf}}) is required: the program must be told where to write its frames")
     program = _program(argv[0], here)
     scene = (here / scene_file).resolve()
     if not scene.is_file():
