@@ -30,8 +30,8 @@ def ccc_document(corrections: Iterable[tuple[str, CDL]], description: str = "") 
         seen.add(cc_id)
         root.append(_correction(cc_id, cdl))
     ET.indent(root)
-    document: bytes = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
-    return document + b"\n"
+    body = ET.tostring(root, encoding="unicode")
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'.encode()
 
 
 def _correction(cc_id: str, cdl: CDL) -> ET.Element:
