@@ -109,6 +109,7 @@ class DeliverOrder(_Msg):
     cuts: tuple[CutRow, ...] = ()
     labels: tuple[str, ...] = Field((), description="Burn-in text per master frame for the review proxy.")
     resolution: tuple[int, int] = (0, 0)
+    exact: bool = Field(False, description="OCIO's exact view processors for every deliverable, not the baked ones.")
     conform: DeliveredCut | None = Field(None, description="Each shot's place, grades and accepted frames: grades.ccc and conform.otio.")
 
 

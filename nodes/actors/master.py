@@ -111,7 +111,7 @@ class MasterNode:
 
     def deliver(self, order: DeliverOrder) -> DeliverResult:
         tiles = [(t.label, self._read(t.shot, t.source)) for t in order.sheet]
-        png = contact_sheet(tiles, title=order.title)
+        png = contact_sheet(tiles, title=order.title, exact=order.exact)
         sheet = self._put(f"{order.key_prefix}/contact_sheet.png", png)
         deliverables, (maxcll, maxfall) = self._videos(order)
         if order.cuts:
@@ -135,7 +135,9 @@ class MasterNode:
             return self._read(labels[i].split(" ")[0] or "master", order.frames[i])
 
         with tempfile.TemporaryDirectory(prefix="shotfarm-deliver-") as tmp:
-            hdr = hdr10_from_master(read, len(order.frames), Path(tmp) / "hdr10.mp4", fps=order.fps, width=width, height=height)
+            hdr = hdr10_from_master(
+                read, len(order.frames), Path(tmp) / "hdr10.mp4", fps=order.fps, width=width, height=height, exact=order.exact
+            )
             encode_sdr_proxy(
                 (read(i) for i in range(len(order.frames))),
                 Path(tmp) / "review.mp4",
@@ -143,6 +145,7 @@ class MasterNode:
                 width=width,
                 height=height,
                 burn_in=(lambda i: labels[i]) if order.labels else None,
+                exact=order.exact,
             )
             out = {
                 "hdr10.mp4": self._put(f"{order.key_prefix}/hdr10.mp4", (Path(tmp) / "hdr10.mp4").read_bytes()),

@@ -49,6 +49,9 @@ class FarmSettings(_Settings):
     engine: str = "pathtracer"
     burn_in: bool = True
     """Burn shot name and frame number into the SDR review proxy."""
+    exact: bool = False
+    """Deliverables through OCIO's exact view processors instead of the baked views:
+    about 30x the colour time per frame, for final delivery (pipelines.color.views)."""
     metrics_port: int | None = Field(None, ge=0, le=65535)
     """Serve Prometheus metrics on this port while the farm runs (None: off)."""
     metrics_addr: str = "127.0.0.1"

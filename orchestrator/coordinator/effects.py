@@ -171,7 +171,7 @@ async def stitch_segment(farm: Interpreter, sequence_id: str, segment: str) -> N
 
 async def deliver(farm: Interpreter, sequence_id: str) -> None:
     try:
-        order = deliver_order(farm.state.sequences[sequence_id], farm.settings.burn_in)
+        order = deliver_order(farm.state.sequences[sequence_id], farm.settings.burn_in, farm.settings.exact)
         result: DeliverResult = await with_retries(farm, lambda: farm.master.deliver.remote(order), farm.settings.timeouts.stitch)
     except Exception as e:
         _master_failed(farm, sequence_id, "deliverables", e)

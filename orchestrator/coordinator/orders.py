@@ -123,7 +123,7 @@ def segment_order(seq: SequenceState, name: str) -> SegmentOrder:
     )
 
 
-def deliver_order(seq: SequenceState, burn_in: bool) -> DeliverOrder:
+def deliver_order(seq: SequenceState, burn_in: bool, exact: bool = False) -> DeliverOrder:
     spec = seq.spec
     frames = tuple(_stored(f) for seg in seq.segment_plan for f in seq.segments[seg.name].frames)
     by_frame = _rendered_frames(seq)
@@ -145,6 +145,7 @@ def deliver_order(seq: SequenceState, burn_in: bool) -> DeliverOrder:
         cuts=tuple(CutRow(cut=c.name, status=c.status.value, reports=c.reports) for c in seq.cuts.values() if c.reports),
         labels=tuple(f"{m.shot or 'gap'} {m.frame}" for m in conform(spec)) if burn_in else (),
         resolution=spec.resolution,
+        exact=exact,
         conform=delivered_cut(seq),
     )
 

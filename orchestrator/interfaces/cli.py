@@ -48,6 +48,10 @@ def parser() -> argparse.ArgumentParser:
         help="render this shot again as a new version (repeatable); only its master segments are rebuilt",
     )
     r.add_argument("--no-burn-in", action="store_true", help="no shot name and frame number on the SDR review proxy")
+    r.add_argument(
+        "--exact", action="store_true",
+        help="deliverables through OCIO's exact view processors, not the baked views (about 30x the colour time)",
+    )
     r.add_argument("--metrics-port", type=arguments.PORT, help="serve Prometheus metrics on this port while rendering")
     r.add_argument("--farm", type=Path, help="farm config: node classes (count, Ray resource, speed, price)")
     r.add_argument(
@@ -132,7 +136,7 @@ def _render(args: argparse.Namespace) -> int:
     farm = load_farm(args.farm) if args.farm else None
     out = embedded.prepare_out(args.out)
     settings = FarmSettings(
-        chunk_frames=args.chunk_frames, metrics_port=args.metrics_port, burn_in=not args.no_burn_in, farm=farm
+        chunk_frames=args.chunk_frames, metrics_port=args.metrics_port, burn_in=not args.no_burn_in, exact=args.exact, farm=farm
     )
     try:
         predicted = predict(seq, farm, out, args.cpus, engine=settings.engine, chunk_frames=args.chunk_frames)
