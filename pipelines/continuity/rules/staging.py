@@ -29,7 +29,7 @@ from pipelines.continuity.cut import Cut, CutSide
 from pipelines.continuity.findings import Requeue, Review, Severity
 from pipelines.continuity.rules.base import at_cut
 from pipelines.continuity.staging import Staging, motion_frames, staging
-from pipelines.spec.scene import ActionAxis, Vec3
+from pipelines.spec.base import ActionAxis, Vec3
 from pipelines.spec.sources import CameraMove, Yaw
 
 # A camera this close to the line (angle between the line and the camera, seen
@@ -259,8 +259,9 @@ def _moved(side: CutSide, move: CameraMove, what: str) -> Requeue | Review:
     shot = side.shot
     if side.setup.scene.blend is None or shot.blender is None:
         return Review(
-            reason=f"{shot.name} is rendered by its own program from its scene file, so the farm cannot move "
-            f"its camera: {what} in the scene file and render the shot again."
+            reason=f"{shot.name} is rendered by the {side.setup.engine} engine from its own scene, with no camera "
+            f"in its spec and no camera override, so the farm cannot move its camera: {what} in the scene and "
+            f"render the shot again."
         )
     current = shot.blender.camera_move
     if current is None:

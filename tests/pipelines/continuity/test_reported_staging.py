@@ -115,7 +115,7 @@ def test_a_command_line_shot_that_crosses_the_line_is_sent_to_review_with_where_
     cut = reported_cut(report(around(-30)), report(around(160)), seq)
     (f,) = [f for f in check_cut(cut) if f.rule == "axis_180"]
     assert isinstance(f.fix, Review)
-    assert "rendered by its own program" in f.fix.reason and "cannot move its camera" in f.fix.reason
+    assert "rendered by the command engine" in f.fix.reason and "cannot move its camera" in f.fix.reason
     assert "mirror its camera across the line of action from (-5.00, 0.00) to (5.00, 0.00)" in f.fix.reason
 
 
