@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -123,6 +124,24 @@ class ProgressBar:
             self.stream.write("\n")
 
 
+class ProgressLog:
+    """With --log-format json the progress is log lines too, one per finished chunk: stderr stays one object per line."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, str] | None = None
+
+    def __call__(self, p: Progress) -> None:
+        if (p.chunks_rendered, p.status.value) != self._last:
+            self._last = (p.chunks_rendered, p.status.value)
+            logging.getLogger("orchestrator.progress").info(
+                "%d/%d frames, %d/%d chunks (%d running), %s", p.frames_rendered, p.frames_total, p.chunks_rendered,
+                p.chunks_total, p.chunks_running, p.status.value, extra={"sequence": p.sequence_id},
+            )
+
+    def close(self) -> None:
+        pass
+
+
 def _render(args: argparse.Namespace) -> int:
     # Heavy imports wait until the spec is known to be good: `validate` stays instant.
     from orchestrator.config.farm_file import load_farm
@@ -143,7 +162,7 @@ def _render(args: argparse.Namespace) -> int:
     except ValueError as e:  # the farm config cannot run this spec
         return _refused(args, str(e))
     started = time.monotonic()
-    bar = ProgressBar()
+    bar = ProgressLog() if args.log_format == "json" else ProgressBar(sys.stderr)
     embedded.ensure_ray(args.cpus, farm, worker_logs=sys.stderr)
     try:
         progress = embedded.render(

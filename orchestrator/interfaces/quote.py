@@ -23,10 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.core.events import event_from_json
-from orchestrator.core.evolve import replay
+from orchestrator.core.events import Unreadable
+from orchestrator.core.isolation import fold
 from orchestrator.core.state import FarmState, Policy
-from orchestrator.eventlog.sqlite import LOG_NAME
+from orchestrator.eventlog.sqlite import LOG_NAME, parse_record
 from orchestrator.interfaces import arguments
 from orchestrator.scheduling.chunk_size import plan_sized
 from orchestrator.scheduling.farm import FarmConfig, Need
@@ -118,11 +118,16 @@ def history(log_path: str | Path, farm: FarmConfig, engine: str = "pathtracer") 
     if not path.exists():
         return RuntimeModel(prior=farm.prior_seconds_per_unit)
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    state = FarmState(policy=Policy(farm=farm, engine=engine))
     try:
-        events = [event_from_json(body) for (body,) in db.execute("SELECT body FROM events ORDER BY seq")]
+        # Folded as the coordinator folds it: a record this release cannot read sets its
+        # sequence aside (core.isolation) instead of refusing a quote for every other one.
+        for seq, sid, type_, body, digest in db.execute("SELECT seq, sequence_id, type, body, digest FROM events ORDER BY seq"):
+            event, problem = parse_record(seq, body, digest)
+            record = event or Unreadable(sequence_id=str(sid), record_type=str(type_)[:64], reason=str(problem))
+            state = fold(state, seq, record)
     finally:
         db.close()
-    state = replay(events, FarmState(policy=Policy(farm=farm, engine=engine)))
     return RuntimeModel(
         prior=farm.prior_seconds_per_unit, exact=state.runtime.exact, normal=state.runtime.normal,
         engines=state.runtime.engines,
