@@ -13,6 +13,7 @@ from orchestrator.core.events import FixApplied
 from orchestrator.eventlog.sqlite import LOG_NAME, SqliteEventLog
 from orchestrator.interfaces.embedded import render
 from pipelines.color.ccc import NAMESPACE
+from pipelines.editorial.otio import read_otio
 from pipelines.spec.loading import load_sequence
 from pipelines.spec.sequence import Sequence
 
@@ -31,6 +32,13 @@ def test_every_example_renders_to_a_master(ray_session, tmp_path, path):
     cut = sum(len(s.frames) for s in seq.shots)
     assert progress.master_frames >= cut
     assert (tmp_path / progress.contact_sheet).is_file()
+    # The conform delivered with it is the cut that was mastered: every shot in place, dissolves included.
+    conform = read_otio((tmp_path / progress.deliverables["conform.otio"]).read_bytes(), "conform.otio")
+    first = seq.timeline[0].frames.first
+    assert [(c.name, c.record.first + first, c.record.last + first, c.dissolve) for c in conform.clips] == [
+        (s.name, s.frames.first, s.frames.last, s.dissolve) for s in seq.timeline
+    ]
+    assert not conform.warnings and (tmp_path / progress.deliverables["grades.ccc"]).is_file()
 
 
 def test_the_continuity_example_fixes_all_its_planted_errors_by_itself(ray_session, tmp_path):
