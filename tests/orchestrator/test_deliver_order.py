@@ -8,6 +8,7 @@ from orchestrator.core import layout
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState
 from pipelines.color.cdl import CDL
+from pipelines.editorial.otio import conform_otio, read_otio
 from pipelines.master.delivered_cut import grades_ccc
 from tests.builders import SID, failed, farm, planned, pool, sequence, shot, started, submitted
 
@@ -70,3 +71,13 @@ def test_a_chunk_accepted_from_a_retry_is_media_in_that_attempts_folder():
     folders = [run.folder.rsplit("/", 1)[1] for run in cut.shots[0].media]
     assert folders == ["a1", "a2"]
     assert cut.shots[0].media[1].frames.last == 1009
+
+
+def test_a_dissolve_in_the_spec_is_a_dissolve_in_the_delivered_conform():
+    dissolving = sequence(shot("sh010", 1001, 1008, handles=1), shot("sh020", 1009, 1012, handles=1, dissolve=2))
+    state = farm(pool("cpu-0", slots=3), submitted(dissolving), planned(dissolving))
+    for cid in list(state.sequences[SID].chunks):
+        state = evolve(evolve(state, started(cid)), rendered(state, cid))
+    cut = read_otio(conform_otio(delivered_cut(state.sequences[SID])), "conform.otio")
+    assert [(c.name, c.record.first, c.dissolve) for c in cut.clips] == [("sh010", 0, 0), ("sh020", 8, 2)]
+    assert not cut.warnings
