@@ -228,3 +228,16 @@ def test_a_shot_without_a_blend_set_or_on_an_unknown_device_is_a_value_error(ble
     with pytest.raises(ValueError, match="blender.camera"):
         e.load(base.model_copy(update={"blender": None}))
     e.close()
+
+
+def test_a_set_in_another_working_space_is_converted_from_that_space(engine, blend, blender_python):
+    resave = (
+        "import sys, bpy; bpy.ops.wm.open_mainfile(filepath=sys.argv[1]); "
+        "bpy.ops.wm.set_working_color_space(working_space='Linear Rec.2020'); bpy.ops.wm.save_mainfile()"
+    )
+    subprocess.run([str(blender_python), "-c", resave, str(blend)], check=True, capture_output=True, timeout=300)
+    engine.load(setup("sh010", blend))
+    (frame,) = engine.render_chunk(1001, 1001)
+    assert frame.attributes["sourceColourSpace"] == "Linear Rec.2020"
+    assert frame.attributes["colourConversion"].endswith("Linear Rec.2020 -> ACEScg")
+    assert np.isfinite(frame.pixels).all()
