@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -226,3 +230,43 @@ def test_a_shot_without_a_command_scene_is_refused(engine):
 def test_the_declaration_says_what_the_engine_reads_and_returns():
     assert INFO.name == "command" and INFO.why_unusable() is None
     assert "scene.command" in INFO.reads and set(INFO.returns) == {"pixels", "camera"}
+
+
+def test_the_program_dies_with_its_node(plan, tmp_path):
+    """A node killed outright (SIGKILL, no clean-up) takes the DCC it started with it."""
+    pids = tmp_path / "pids"
+    scene = plan(hang=str(pids))
+    node = subprocess.Popen([sys.executable, "-c", NODE.format(repo=str(REPO), scene=str(scene), scratch=str(tmp_path / "scratch"))])
+    try:
+        _wait_for(pids.exists, node)
+        program, child = (int(p) for p in pids.read_text().split())
+        assert alive(program)
+    finally:
+        node.kill()
+        node.wait()
+    _wait_for(lambda: not alive(program), None)
+    os.kill(child, signal.SIGKILL)  # what the program started is orphaned, not killed: the test cleans up after itself
+
+
+REPO = Path(__file__).parents[3]
+NODE = """
+import sys; sys.path.insert(0, {repo!r})
+from pathlib import Path
+from pipelines.render.engines.base import EngineContext
+from pipelines.render.engines.command import INFO
+from tests.pipelines.render.test_command_engine import setup_for
+engine = INFO.build(EngineContext(scratch=Path({scratch!r})))
+engine.load(setup_for(Path({scene!r}), timeout_s=600))
+list(engine.render_chunk(1001, 1001))
+"""
+
+
+def _wait_for(condition, node: subprocess.Popen | None) -> None:
+    """Poll until `condition` holds; a node that exits first fails the test (bounded, not a timing assertion)."""
+    for _ in range(1200):
+        if condition():
+            return
+        if node is not None and node.poll() is not None:
+            pytest.fail(f"the node exited with {node.returncode} before the program started")
+        time.sleep(0.05)
+    pytest.fail("gave up waiting after 60 s")

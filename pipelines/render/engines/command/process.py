@@ -7,6 +7,14 @@ anything it left behind is killed too. Its stdout and stderr are read as
 one stream, line by line, as they come, and logged; the last lines are kept
 for the error message when it fails.
 
+A DCC must not outlive its node: the program asks the kernel for SIGKILL
+when the thread that started it dies (prctl PR_SET_PDEATHSIG), so a node
+killed outright takes the program with it. (What the program itself started
+is then orphaned; on a clean exit, an interrupt or a timeout the whole group
+is killed.) The farm's own Python settings (PYTHONPATH, PYTHONHOME,
+VIRTUAL_ENV) are not passed on: a DCC with its own Python must not import
+the farm's packages.
+
 A failure here is transient (a RuntimeError): a DCC crash or hang may not
 recur on another node or another attempt.
 """
@@ -14,6 +22,7 @@ recur on another node or another attempt.
 from __future__ import annotations
 
 import collections
+import ctypes
 import logging
 import os
 import signal
@@ -34,6 +43,8 @@ MAX_LINE = 4096
 GRACE_S = 5.0
 """After a timeout the group gets SIGTERM, then SIGKILL this much later: a DCC may release its licence on SIGTERM."""
 _DRAIN_S = 10.0
+_PR_SET_PDEATHSIG = 1
+_FARM_PYTHON = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
 
 
 class CommandFailed(RuntimeError):
@@ -50,19 +61,21 @@ class Finished:
     tail: tuple[str, ...]
 
 
-def run(argv: Sequence[str], cwd: Path, timeout_s: float, label: str, env: dict[str, str] | None = None) -> Finished:
+def run(argv: Sequence[str], cwd: Path, timeout_s: float, label: str) -> Finished:
     """Run argv in cwd; log each output line as `label: line`; raise CommandFailed unless it exits 0 in time."""
     started = time.monotonic()
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     log.info("%s: running %s", label, subprocess.list2cmdline(argv))
+    parent = os.getpid()
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
-        env=env,
+        env={k: v for k, v in os.environ.items() if k not in _FARM_PYTHON},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: killpg reaches every child
+        preexec_fn=lambda: _die_with_parent(parent),
     )
     assert proc.stdout is not None
     reader = threading.Thread(target=_stream, args=(proc.stdout, label, tail), name=f"command-output {label}", daemon=True)
@@ -88,6 +101,14 @@ def run(argv: Sequence[str], cwd: Path, timeout_s: float, label: str, env: dict[
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         raise CommandFailed(f"{label}: {os.path.basename(argv[0])} {how}{_last(tail)}")
     return Finished(seconds=time.monotonic() - started, tail=tuple(tail))
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child before exec: be killed when the starting thread dies; give up if it already has."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _stream(pipe: IO[bytes], label: str, tail: collections.deque[str]) -> None:
