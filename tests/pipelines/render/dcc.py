@@ -70,6 +70,8 @@ def main() -> int:
             "Z": np.full((height, width), 5.0, np.float32),
         }
         header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+        if plan.get("interop"):
+            header["colorInteropID"] = plan["interop"]
         if cam:
             header["worldToCamera"], header["worldToNDC"] = standard_matrices(cam["position"], cam["look_at"], cam["fov"], width, height)
         with OpenEXR.File(header, channels) as exr:

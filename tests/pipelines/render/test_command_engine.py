@@ -270,3 +270,19 @@ def _wait_for(condition, node: subprocess.Popen | None) -> None:
             pytest.fail(f"the node exited with {node.returncode} before the program started")
         time.sleep(0.05)
     pytest.fail("gave up waiting after 60 s")
+
+
+def test_a_file_that_says_it_holds_another_colour_space_than_the_spec_is_warned_about_once_per_chunk(engine, plan, caplog):
+    scene = plan(interop="lin_rec709_scene")
+    with caplog.at_level(logging.WARNING, logger="shotfarm.engines.command"):
+        frames = render(engine, setup_for(scene), 1001, 1003)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "frame 1001 says it holds Linear Rec.709 (sRGB) (colorInteropID) but scene.command.colour_space is ACEScg" in warnings[0]
+    np.testing.assert_allclose(frames[0].pixels[0, 0], [0.1, 0.2, 0.3], rtol=1e-6)  # the spec is what the pixels are read as
+
+
+def test_a_file_that_agrees_with_the_spec_raises_no_warning(engine, plan, caplog):
+    with caplog.at_level(logging.WARNING, logger="shotfarm.engines.command"):
+        render(engine, setup_for(plan(interop="lin_rec709_scene"), colour_space="Linear Rec.709 (sRGB)"), 1001, 1001)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -157,3 +157,21 @@ def test_blenders_progress_reaches_the_log_prefixed_with_the_shot_and_frames(ren
     _, lines = rendered
     assert f"sh010 frames {FIRST}-{LAST}: render_blend: frame {FIRST} saved" in " ".join(lines)
     assert any(line.startswith(f"sh010 frames {FIRST}-{LAST}: ") and "Saved:" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_the_example_renders_through_the_farm_to_a_master_with_blenders_camera_on_every_frame(ray_session, tmp_path):
+    from orchestrator.config.settings import FarmSettings
+    from orchestrator.interfaces.embedded import render
+    from pipelines.exr import read_header
+    from pipelines.render.reported import reported
+
+    assert Path.cwd() == REPO, "the example's paths are relative to the checkout, where the farm runs"
+    sequence = load_sequence(EXAMPLE / "sequence.yaml").with_quality(resolution=SIZE, samples=SAMPLES)
+    progress = render(sequence, tmp_path, FarmSettings(chunk_frames=16), poll=0.2)
+    assert progress.status.value == "completed", progress.reason
+    assert progress.master_frames == LAST - FIRST + 1
+    stored = sorted(tmp_path.glob("demo/commandline/shots/sh010/**/*.exr"))
+    assert len(stored) == LAST - FIRST + 1
+    cameras = [reported(read_header(path.read_bytes())).camera for path in stored]
+    assert all(c is not None and c.position == pytest.approx(CAMERA_AT, abs=1e-3) for c in cameras)

@@ -5,6 +5,12 @@ The config is the built-in studio config the HDR masters use
 node whatever $OCIO says. Names and aliases resolve through it
 ("lin_rec709" is "Linear Rec.709 (sRGB)"); a space that holds data, not
 light (Raw), is refused.
+
+An EXR may say what it holds itself (OpenEXR's `colorInteropID`, which
+Blender 5 writes): `declared` names that space, so the engine can warn when
+the file and the spec disagree. The spec's colour_space is still what the
+pixels are converted from: it is the TD's word, and a DCC's default may be
+wrong.
 """
 
 from __future__ import annotations
@@ -33,6 +39,17 @@ def canonical(name: str) -> str:
     if space.isData():
         raise ValueError(f"scene.command.colour_space: {space.getName()!r} holds data, not light; the farm cannot make ACEScg of it")
     return str(space.getName())
+
+
+@functools.cache
+def _by_interop_id() -> dict[str, str]:
+    config = _config()
+    return {str(config.getColorSpace(n).getInteropID()): str(n) for n in config.getColorSpaceNames() if config.getColorSpace(n).getInteropID()}
+
+
+def declared(interop_id: object) -> str | None:
+    """The config's colour space for an EXR's colorInteropID; None when absent or unknown to the config."""
+    return _by_interop_id().get(interop_id) if isinstance(interop_id, str) else None
 
 
 class ToACEScg:

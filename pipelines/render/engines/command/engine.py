@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pipelines.render.engines.base import EngineContext, RenderedFrame
 from pipelines.render.engines.command import camera, frames, process, template
-from pipelines.render.engines.command.colour import ToACEScg
+from pipelines.render.engines.command.colour import ToACEScg, declared
 from pipelines.spec.setup import ShotSetup
 from pipelines.spec.sources import CommandSet
 
@@ -73,9 +73,17 @@ class CommandEngine:
             finished = process.run(loaded.line.argv(chunk), cwd=folder, timeout_s=loaded.command.timeout_s, label=label)
             process.log.info("%s: the program finished in %.1f s; reading its frames", label, finished.seconds)
             attributes = _provenance(loaded)
+            warned = False
             for frame in range(first, last + 1):
                 path = chunk.frame_path(frame)
                 foreign = frames.read(path, frame, (width, height))
+                says = declared(foreign.header.get("colorInteropID"))
+                if says is not None and says != loaded.to_acescg.source and not warned:
+                    warned = True
+                    process.log.warning(
+                        "%s: frame %d says it holds %s (colorInteropID) but scene.command.colour_space is %s; converting from %s",
+                        label, frame, says, loaded.to_acescg.source, loaded.to_acescg.source,
+                    )
                 yield RenderedFrame(
                     frame=frame,
                     pixels=loaded.to_acescg(foreign.pixels),
