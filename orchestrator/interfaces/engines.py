@@ -8,6 +8,7 @@ engine's runtime, so it answers at once on a machine without them.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from pipelines.render.engines import registry
 
 
-def add_arguments(p) -> None:  # an argparse parser
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--output", choices=("text", "json"), default="text",
         help="json: one JSON document on stdout and nothing else there",
@@ -56,7 +57,7 @@ def lines(entries: tuple[registry.Declared, ...]) -> list[str]:
     return out
 
 
-def main(args) -> int:
+def main(args: argparse.Namespace) -> int:
     entries = registry.available()
     if args.output == "json":
         sys.stdout.write(json.dumps({"engines": [document(e) for e in entries]}, indent=2) + "\n")

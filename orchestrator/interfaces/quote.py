@@ -31,7 +31,7 @@ from orchestrator.interfaces import arguments
 from orchestrator.scheduling.chunk_size import plan_sized
 from orchestrator.scheduling.farm import FarmConfig, Need
 from orchestrator.scheduling.ids import sequence_id
-from orchestrator.scheduling.runtime import RuntimeModel, key_of
+from orchestrator.scheduling.runtime import Key, RuntimeModel, key_of
 from pipelines.chunking import frame_cost
 from pipelines.spec.sequence import Sequence
 
@@ -87,7 +87,7 @@ def quote(
     samples = {s.name: sequence.samples_for(s) for s in sequence.shots}
     seconds = dict.fromkeys(capable, 0.0)
     units_total = longest = throughput_total = 0.0
-    shares: dict[tuple, dict[str, float]] = {}
+    shares: dict[Key, dict[str, float]] = {}
     for c in chunks:
         key = key_of(sequence.engine_for(sequence.shot(c.shot), engine), sequence.resolution, samples[c.shot])
         spu = {k: model.seconds_per_unit(key, k, farm.speed(k)) for k in capable}
@@ -226,7 +226,7 @@ def main(args) -> int:
     try:
         if farm is not None:
             width, height = sequence.resolution
-            farm.check_sequence({s.name: Need("pathtracer", width * height) for s in sequence.shots})
+            farm.check_sequence({s.name: Need(sequence.engine_for(s), width * height) for s in sequence.shots})
         q = predict(sequence, farm, args.out, args.cpus, args.calibrate, chunk_frames=args.chunk_frames)
     except ValueError as e:  # FarmConfigError included: the farm cannot run this spec
         print(f"error: {e}", file=sys.stderr)
