@@ -125,3 +125,12 @@ def test_a_data_window_far_larger_than_the_frame_is_refused_before_decoding(tmp_
     path = write(tmp_path / "f.exr", rgb("", 0.0, size=(40, 20)), displayWindow=((0, 0), (7, 3)), dataWindow=((0, 0), (39, 19)))
     with pytest.raises(FrameOutputError, match="data window .* is over 4x the frame's area"):
         read(path, 1, SIZE)
+
+
+def test_a_file_with_more_channels_than_the_farm_decodes_is_refused_before_decoding(tmp_path, monkeypatch):
+    import pipelines.render.engines.command.frames as frames
+
+    monkeypatch.setattr(frames, "MAX_PLANES", 4)
+    path = write(tmp_path / "f.exr", {**rgb("", 1.0), **rgb("diffuse.", 0.5)})
+    with pytest.raises(FrameOutputError, match="holds over 4 frame-sized channels in all"):
+        read(path, 1, SIZE)

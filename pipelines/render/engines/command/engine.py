@@ -77,13 +77,7 @@ class CommandEngine:
             for frame in range(first, last + 1):
                 path = chunk.frame_path(frame)
                 foreign = frames.read(path, frame, (width, height))
-                says = declared(foreign.header.get("colorInteropID"))
-                if says is not None and says != loaded.to_acescg.source and not warned:
-                    warned = True
-                    process.log.warning(
-                        "%s: frame %d says it holds %s (colorInteropID) but scene.command.colour_space is %s; converting from %s",
-                        label, frame, says, loaded.to_acescg.source, loaded.to_acescg.source,
-                    )
+                warned = warned or _disagrees(foreign.header, loaded.to_acescg.source, f"{label}: frame {frame}")
                 yield RenderedFrame(
                     frame=frame,
                     pixels=loaded.to_acescg(foreign.pixels),
@@ -95,6 +89,15 @@ class CommandEngine:
 
     def close(self) -> None:
         self._loaded = None
+
+
+def _disagrees(header: dict[str, object], spec_space: str, what: str) -> bool:
+    """Warn when a frame names another colour space than the spec's; True when it did."""
+    says = declared(header.get("colorInteropID"))
+    if says is None or says == spec_space:
+        return False
+    process.log.warning("%s says it holds %s (colorInteropID) but scene.command.colour_space is %s; converting from %s", what, says, spec_space, spec_space)
+    return True
 
 
 def _provenance(loaded: _Loaded) -> dict[str, str]:

@@ -27,6 +27,8 @@ import OpenEXR
 BEAUTY_NAMES = ("combined", "beauty", "rgba", "rgb", "color", "colour")
 MAX_OVERSCAN = 4
 """A data window may cover at most this many times the display window's area: a bound on memory before decoding."""
+MAX_PLANES = 256
+"""A file may hold at most this many frame-sized channels in all (about 85 RGB passes): the bindings decode every part."""
 _SHOWN = 12
 
 
@@ -66,8 +68,7 @@ def read(path: Path, frame: int, size: tuple[int, int]) -> Foreign:
     width, height = window[2] - window[0] + 1, window[3] - window[1] + 1
     if (width, height) != tuple(size):
         raise FrameOutputError(f"{what}: is {width}x{height}, the sequence renders {size[0]}x{size[1]}: pass {{width}} and {{height}} to the program")
-    if (data[2] - data[0] + 1) * (data[3] - data[1] + 1) > MAX_OVERSCAN * width * height:
-        raise FrameOutputError(f"{what}: its data window {data} is over {MAX_OVERSCAN}x the frame's area")
+    _bounded(headers, width * height, what)
     rgb = _decode(path, index, layer, what)
     pixels = _into_display_window(rgb, data, window)
     bad = int((~np.isfinite(pixels)).any(axis=2).sum())
@@ -77,6 +78,18 @@ def read(path: Path, frame: int, size: tuple[int, int]) -> Foreign:
         if key not in header and key in headers[0]:
             header[key] = headers[0][key]
     return Foreign(pixels=pixels, header=header, layer=layer)
+
+
+def _bounded(headers: list[dict[str, Any]], area: int, what: str) -> None:
+    planes = 0
+    for header in headers:
+        box = _window(header, "dataWindow", what)
+        part = (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+        if part > MAX_OVERSCAN * area:
+            raise FrameOutputError(f"{what}: its data window {box} is over {MAX_OVERSCAN}x the frame's area")
+        planes += part * len(_names(header))
+    if planes > MAX_PLANES * area:
+        raise FrameOutputError(f"{what}: holds over {MAX_PLANES} frame-sized channels in all; write fewer passes beside the beauty")
 
 
 def _names(header: dict[str, Any]) -> list[str]:
