@@ -5,16 +5,19 @@ from __future__ import annotations
 import subprocess
 import sys
 from fractions import Fraction
+from importlib.metadata import EntryPoint
 
 import numpy as np
 import pytest
 
 from nodes.actors.render import RenderNode, fetch
-from nodes.errors import PermanentError
+from nodes.errors import PermanentError, TransientError
 from nodes.protocol import ChunkOrder
 from nodes.storage.base import DigestMismatch, sha256
 from nodes.storage.memory import MemoryStore
 from pipelines.exr import decode_frame, encode_frame, read_header
+from pipelines.render.engines import registry
+from pipelines.render.engines.base import ENTRY_POINT_GROUP, EngineInfo, RenderedFrame
 from pipelines.render.reported import reported
 from pipelines.spec.setup import ShotSetup, shot_setup
 from pipelines.spec.sources import BlendFile
@@ -29,6 +32,39 @@ def order(setup: ShotSetup, first: int, last: int, engine: str = "pathtracer", a
         key_prefix=f"demo/sq010/shots/{setup.shot}/v1/a{attempt}", fps=Fraction(24), start_timecode="01:00:00:00",
         timeline_first=1001, engine=engine,
     )  # fmt: skip
+
+
+class Stumbling:
+    """An engine that renders grey until the frame named by its `stumble` option, and raises there."""
+
+    name = "stumbling"
+    closed = 0
+
+    def __init__(self, context):
+        self.setup = None
+
+    def load(self, setup):
+        self.setup = setup
+
+    def render_chunk(self, first, last):
+        for frame in range(first, last + 1):
+            if frame == self.setup.options.get("stumble"):
+                raise RuntimeError(f"lost the device at frame {frame}")
+            yield RenderedFrame(frame=frame + int(self.setup.options.get("skew", 0)), pixels=np.full((18, 32, 3), 0.18, np.float32))
+
+    def close(self):
+        Stumbling.closed += 1
+
+
+STUMBLING = EngineInfo(name="stumbling", summary="fails on request", build=Stumbling)
+LACKING = EngineInfo(name="lacking", summary="needs a licence", build=Stumbling, probe=lambda: "no licence server answers")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def installed(monkeypatch):
+    """Engines declared by this module, found through entry points as installed ones are."""
+    points = [EntryPoint(name=n, value=f"{__name__}:{n.upper()}", group=ENTRY_POINT_GROUP) for n in ("stumbling", "lacking")]
+    monkeypatch.setattr(registry, "available", lambda: registry.declared(points))
 
 
 @pytest.fixture
@@ -104,6 +140,27 @@ def test_a_shot_the_engine_cannot_load_fails_for_good_naming_engine_shot_and_fil
         node.render(order(studio, 1001, 1001))
     assert "pathtracer" not in node._engines  # a half-loaded engine is not kept
     assert node.render(order(setup, 1001, 1001)).frames  # the next shot gets a fresh one
+
+
+def test_an_engine_that_cannot_run_on_this_node_fails_the_chunk_for_a_retry_elsewhere(node, installed):
+    with pytest.raises(TransientError, match="lacking.*no licence server answers"):
+        node.render(order(shot_setup(SEQ, "sh010"), 1001, 1001, engine="lacking"))
+
+
+def test_an_engine_that_fails_mid_chunk_is_closed_and_the_retry_gets_a_fresh_one(node, installed):
+    setup = shot_setup(SEQ, "sh010").model_copy(update={"options": {"stumble": 1003}})
+    closed = Stumbling.closed
+    with pytest.raises(RuntimeError, match="lost the device at frame 1003"):
+        node.render(order(setup, 1001, 1004, engine="stumbling"))
+    assert Stumbling.closed == closed + 1 and "stumbling" not in node._engines
+    retried = node.render(order(setup.model_copy(update={"options": {}}), 1001, 1004, engine="stumbling", attempt=2))
+    assert [f.frame for f in retried.frames] == [1001, 1002, 1003, 1004]
+
+
+def test_an_engine_that_returns_frames_out_of_order_fails_the_chunk(node, installed):
+    setup = shot_setup(SEQ, "sh010").model_copy(update={"options": {"skew": 1}})
+    with pytest.raises(RuntimeError, match="returned frame 1002 where 1001 was due"):
+        node.render(order(setup, 1001, 1002, engine="stumbling"))
 
 
 def test_close_closes_every_engine_and_removes_the_scratch_folder_and_is_safe_twice(tmp_path):
