@@ -9,9 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from pipelines.render.engines.blender.process import BlenderCrashed, BlenderProcess
+from pipelines.render.engines.base import EngineContext
+from pipelines.render.engines.blender.engine import BlenderEngine
+from pipelines.render.engines.blender.process import BlenderCrashed, BlenderError, BlenderProcess
 from tests.pipelines.render.blender import support
 from tests.pipelines.render.blender.support import setup
 
@@ -131,3 +134,28 @@ def test_an_unknown_request_is_refused_and_blender_keeps_serving(blender_python)
         assert process.generation == 1
     finally:
         process.close()
+
+
+NVIDIA = Path("/dev/nvidia0").exists()
+
+
+@pytest.mark.skipif(NVIDIA, reason="this machine has an NVIDIA GPU")
+def test_a_cuda_node_without_a_gpu_is_a_retryable_error_naming_the_device(blender_python, blend, tmp_path):
+    engine = BlenderEngine(EngineContext(device="cuda", scratch=tmp_path), python=blender_python)
+    try:
+        with pytest.raises(BlenderError, match="no CUDA device") as error:
+            engine.load(setup("sh010", blend))
+        assert not isinstance(error.value, ValueError | KeyError), "another node may have the GPU"
+    finally:
+        engine.close()
+
+
+@pytest.mark.skipif(not NVIDIA, reason="needs an NVIDIA GPU")
+def test_a_cuda_node_renders_on_its_gpu(blender_python, blend, tmp_path):
+    engine = BlenderEngine(EngineContext(device="cuda", scratch=tmp_path), python=blender_python)
+    try:
+        engine.load(setup("sh010", blend))
+        (frame,) = engine.render_chunk(1001, 1001)
+    finally:
+        engine.close()
+    assert frame.pixels.shape == (36, 64, 3) and np.isfinite(frame.pixels).all() and frame.pixels.mean() > 0
