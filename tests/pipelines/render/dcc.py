@@ -74,6 +74,8 @@ def main() -> int:
             header["colorInteropID"] = plan["interop"]
         if cam:
             header["worldToCamera"], header["worldToNDC"] = standard_matrices(cam["position"], cam["look_at"], cam["fov"], width, height)
+            if plan.get("no_ndc"):
+                del header["worldToNDC"]
         with OpenEXR.File(header, channels) as exr:
             exr.write(output.replace("####", f"{frame:04d}"))
         print(f"dcc: Saved frame {frame}", flush=True)

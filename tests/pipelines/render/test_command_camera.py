@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 
 from pipelines.render.engines.base import CameraPose
-from pipelines.render.engines.command.camera import pose
+from pipelines.render.engines.command.camera import HeaderCamera, read
 from tests.pipelines.render.dcc import standard_matrices
 
 POSITION, LOOK_AT, SIZE = (4.0, 1.5, -3.0), (0.0, 1.0, 1.0), (1920, 1080)
@@ -29,29 +27,28 @@ def assert_same(read: CameraPose | None, want: CameraPose) -> None:
 @pytest.mark.parametrize("fov", [10.0, 40.0, 90.0, 150.0])
 def test_the_standard_left_handed_row_vector_camera_is_read_with_its_field_of_view(fov):
     world_to_camera, world_to_ndc = standard_matrices(POSITION, LOOK_AT, fov, *SIZE)
-    assert_same(pose({"worldToCamera": world_to_camera, "worldToNDC": world_to_ndc}, "frame 1"), expected(fov))
+    assert_same(read({"worldToCamera": world_to_camera, "worldToNDC": world_to_ndc}).pose, expected(fov))
 
 
 def test_a_right_handed_camera_looking_down_minus_z_is_read_without_a_flip():
     _, world_to_ndc = standard_matrices(POSITION, LOOK_AT, 40.0, *SIZE)
     right_handed = np.array(expected().world_to_camera).reshape(4, 4).T  # row vectors, as Arnold-style writers store it
-    assert_same(pose({"worldToCamera": right_handed, "worldToNDC": world_to_ndc}, "frame 1"), expected())
+    assert_same(read({"worldToCamera": right_handed, "worldToNDC": world_to_ndc}).pose, expected())
 
 
 def test_a_matrix_written_column_major_is_read_transposed():
     world_to_camera, world_to_ndc = standard_matrices(POSITION, LOOK_AT, 40.0, *SIZE)
-    assert_same(pose({"worldToCamera": world_to_camera.T, "worldToNDC": world_to_ndc}, "frame 1"), expected())
+    assert_same(read({"worldToCamera": world_to_camera.T, "worldToNDC": world_to_ndc}).pose, expected())
 
 
 def test_no_camera_matrix_means_no_camera():
-    assert pose({}, "frame 1") is None
+    assert read({}) == read({"worldToNDC": np.eye(4)}) == HeaderCamera(pose=None, problem=None)
 
 
-def test_a_camera_without_world_to_ndc_has_no_field_of_view_so_is_not_reported(caplog):
+def test_a_camera_without_world_to_ndc_has_no_field_of_view_so_is_not_reported():
     world_to_camera, _ = standard_matrices(POSITION, LOOK_AT, 40.0, *SIZE)
-    with caplog.at_level(logging.WARNING, logger="shotfarm.engines.command"):
-        assert pose({"worldToCamera": world_to_camera}, "frame 9") is None
-    assert "frame 9: has worldToCamera but no usable worldToNDC" in caplog.text
+    seen = read({"worldToCamera": world_to_camera})
+    assert seen.pose is None and seen.problem == "it has worldToCamera but no perspective worldToNDC, so no field of view"
 
 
 @pytest.mark.parametrize(
@@ -65,14 +62,14 @@ def test_a_camera_without_world_to_ndc_has_no_field_of_view_so_is_not_reported(c
     ],
     ids=["scaled", "nan", "3x3", "text", "projective"],
 )
-def test_a_camera_matrix_the_farm_cannot_read_is_dropped_with_a_warning_not_raised(caplog, damage, why):
+def test_a_camera_matrix_the_farm_cannot_read_is_dropped_with_the_reason_not_raised(damage, why):
     world_to_camera, world_to_ndc = standard_matrices(POSITION, LOOK_AT, 40.0, *SIZE)
-    with caplog.at_level(logging.WARNING, logger="shotfarm.engines.command"):
-        assert pose({"worldToCamera": damage(world_to_camera), "worldToNDC": world_to_ndc}, "frame 2") is None
-    assert why in caplog.text
+    seen = read({"worldToCamera": damage(world_to_camera), "worldToNDC": world_to_ndc})
+    assert seen.pose is None and why in seen.problem
 
 
 def test_an_orthographic_projection_has_no_field_of_view():
     world_to_camera, _ = standard_matrices(POSITION, LOOK_AT, 40.0, *SIZE)
     orthographic = world_to_camera.astype(float) @ np.array([[0.1, 0, 0, 0], [0, -0.1, 0, 0], [0, 0, 1, 0], [0.5, 0.5, 0, 1]])
-    assert pose({"worldToCamera": world_to_camera, "worldToNDC": orthographic}, "frame 1") is None
+    seen = read({"worldToCamera": world_to_camera, "worldToNDC": orthographic})
+    assert seen.pose is None and "no perspective worldToNDC" in seen.problem

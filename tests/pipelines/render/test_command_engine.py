@@ -96,6 +96,14 @@ def test_a_frame_without_camera_matrices_has_no_camera(engine, plan):
     assert render(engine, setup_for(plan()), 1001, 1001)[0].camera is None
 
 
+def test_a_camera_without_a_field_of_view_is_not_reported_and_said_so_once_per_chunk(engine, plan, caplog):
+    with caplog.at_level(logging.WARNING, logger="shotfarm.engines.command"):
+        frames = render(engine, setup_for(plan(camera=CAMERA, no_ndc=True)), 1001, 1003)
+    assert [f.camera for f in frames] == [None, None, None]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["sh010 frames 1001-1003: frame 1001: it has worldToCamera but no perspective worldToNDC, so no field of view; no camera reported"]
+
+
 def test_the_program_runs_in_a_fresh_folder_under_the_scratch_folder_which_is_removed_after(engine, plan, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="shotfarm.engines.command"):
         render(engine, setup_for(plan()), 1001, 1001)

@@ -20,46 +20,49 @@ tan(fov / 2) = 0.5 / |dy| (points are row vectors, divided by their w,
 which for a pinhole camera is the depth). Without worldToNDC, or with an
 orthographic one, there is no field of view, so no camera is reported.
 
-This module must never read a file: it maps header values to a pose.
+This module must never read a file or log: it maps header values to a pose,
+or to why there is none.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from pipelines.render.engines.base import CameraPose
 
-log = logging.getLogger("shotfarm.engines.command")
-
 _FLIP_Z = np.diag([1.0, 1.0, -1.0, 1.0])
 _RIGID = 1e-3
 """How far from orthonormal a camera's rotation may be (float32 headers, a DCC's own rounding)."""
 
 
-def pose(header: Mapping[str, Any], what: str) -> CameraPose | None:
-    """The camera in `header`, or None (logged) when it has none or one the farm cannot read."""
+@dataclass(frozen=True)
+class HeaderCamera:
+    pose: CameraPose | None
+    problem: str | None = None
+    """Why a header that has a camera matrix gives no pose."""
+
+
+def read(header: Mapping[str, Any]) -> HeaderCamera:
+    """The camera in `header`; no pose when it has none, and the reason when it has one the farm cannot read."""
     raw = header.get("worldToCamera")
     if raw is None:
-        return None
+        return HeaderCamera(None)
     world_to_camera = _matrix(raw)
     if world_to_camera is None:
-        log.warning("%s: worldToCamera is not a finite 4x4 matrix; no camera reported", what)
-        return None
+        return HeaderCamera(None, "worldToCamera is not a finite 4x4 matrix")
     column = _column_form(world_to_camera)
     if column is None:
-        log.warning("%s: worldToCamera is not a rigid camera transform; no camera reported", what)
-        return None
+        return HeaderCamera(None, "worldToCamera is not a rigid camera transform")
     ndc = _matrix(header.get("worldToNDC"))
     fov = None if ndc is None else field_of_view(column, ndc)
     if fov is None:
-        log.warning("%s: has worldToCamera but no usable worldToNDC, so no field of view; no camera reported", what)
-        return None
-    return CameraPose(world_to_camera=tuple(float(v) for v in column.reshape(16)), fov=fov)
+        return HeaderCamera(None, "it has worldToCamera but no perspective worldToNDC, so no field of view")
+    return HeaderCamera(CameraPose(world_to_camera=tuple(float(v) for v in column.reshape(16)), fov=fov))
 
 
 def _matrix(raw: object) -> np.ndarray | None:

@@ -73,15 +73,19 @@ class CommandEngine:
             finished = process.run(loaded.line.argv(chunk), cwd=folder, timeout_s=loaded.command.timeout_s, label=label)
             process.log.info("%s: the program finished in %.1f s; reading its frames", label, finished.seconds)
             attributes = _provenance(loaded)
-            warned = False
+            # Each problem is logged for the first frame that has it, not for every frame of the chunk.
+            warned_colour = warned_camera = False
             for frame in range(first, last + 1):
-                path = chunk.frame_path(frame)
-                foreign = frames.read(path, frame, (width, height))
-                warned = warned or _disagrees(foreign.header, loaded.to_acescg.source, f"{label}: frame {frame}")
+                foreign = frames.read(chunk.frame_path(frame), frame, (width, height))
+                warned_colour = warned_colour or _disagrees(foreign.header, loaded.to_acescg.source, f"{label}: frame {frame}")
+                seen = camera.read(foreign.header)
+                if seen.problem and not warned_camera:
+                    warned_camera = True
+                    process.log.warning("%s: frame %d: %s; no camera reported", label, frame, seen.problem)
                 yield RenderedFrame(
                     frame=frame,
                     pixels=loaded.to_acescg(foreign.pixels),
-                    camera=camera.pose(foreign.header, f"frame {frame} ({path})"),
+                    camera=seen.pose,
                     attributes={**attributes, "layer": foreign.layer.rstrip(".") or "R,G,B"},
                 )
         finally:
