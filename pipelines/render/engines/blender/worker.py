@@ -100,7 +100,8 @@ class Worker:
         if opened:
             self.opened = None
             try:
-                bpy.ops.wm.open_mainfile(filepath=path, load_ui=False)
+                # A .blend is someone else's file: its embedded scripts and drivers never run here.
+                bpy.ops.wm.open_mainfile(filepath=path, load_ui=False, use_scripts=False)
             except RuntimeError as e:
                 raise LoadError(f"Blender cannot open {req['file']}: {str(e).strip()}") from None
             self.opened, self.opens = key, self.opens + 1
@@ -259,6 +260,7 @@ def _failure(kind: str, error: BaseException) -> dict:
 def serve(requests, answers) -> None:
     import bpy
 
+    bpy.context.preferences.filepaths.use_scripts_auto_execute = False
     worker = Worker(bpy)
     for line in requests:
         if len(line) > MAX_REQUEST_BYTES:

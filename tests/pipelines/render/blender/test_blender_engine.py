@@ -241,3 +241,16 @@ def test_a_set_in_another_working_space_is_converted_from_that_space(engine, ble
     assert frame.attributes["sourceColourSpace"] == "Linear Rec.2020"
     assert frame.attributes["colourConversion"].endswith("Linear Rec.2020 -> ACEScg")
     assert np.isfinite(frame.pixels).all()
+
+
+def test_scripts_embedded_in_a_blend_never_run(engine, blend, blender_python, tmp_path):
+    marker = tmp_path / "the-script-ran"
+    plant = (
+        "import sys, bpy; bpy.ops.wm.open_mainfile(filepath=sys.argv[1]); "
+        "t = bpy.data.texts.new('on_load.py'); t.write(f'open({sys.argv[2]!r}, \"w\").write(\"ran\")'); "
+        "t.use_module = True; bpy.ops.wm.save_mainfile()"
+    )
+    subprocess.run([str(blender_python), "-c", plant, str(blend), str(marker)], check=True, capture_output=True, timeout=300)
+    engine.load(setup("sh010", blend))
+    list(engine.render_chunk(1001, 1001))
+    assert not marker.exists()
