@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipelines.color.views import OCIO_CONFIG
 from pipelines.render.engines.base import CameraPose, EngineContext, RenderedFrame
 from pipelines.render.engines.blender import output
 from pipelines.render.engines.blender.process import BlenderProcess, blender_python
@@ -161,7 +162,7 @@ class BlenderEngine:
             "blenderCamera": setup.blender.camera,
             "blenderFrame": str(blender_frame),
             "sourceColourSpace": image.source_space,
-            "colourConversion": f"{output.OCIO_CONFIG}: {image.source_space} -> {output.ACESCG}",
+            "colourConversion": f"{OCIO_CONFIG}: {image.source_space} -> {output.ACESCG}",
             "samples": image.samples or str(setup.samples),
         }
         if setup.blender.camera_move is not None:
