@@ -11,7 +11,9 @@ config. Each is timed on the same natural-looking ACEScg frame; best of
 
 Error: the baked views against the exact ones on three colour sets
 (``--colours`` each): inside Rec.709 and inside P3-D65 at 0.001..16
-scene-linear, and saturated (-0.3..1 of a level 0.001..100, out of AP1).
+scene-linear, and saturated (-0.3..1 of a level 0.001..100, out of AP1);
+with ``--master DIR``, also on every pixel of the rendered master EXRs in
+DIR (e.g. out/demo/teaser/master/exr after `shotfarm render`).
 SDR in 8-bit codes, HDR in 10-bit narrow-range codes. No threshold is
 asserted here; tests/pipelines/test_views.py holds the bounds.
 """
@@ -21,10 +23,12 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from pipelines.color.views import SDR_REC1886, SDR_SRGB, View, config, hdr_pq, to_display, to_display_planar
+from pipelines.exr import decode_frame
 
 # The replaced curve, kept here only as the speed baseline.
 _ACESCG_TO_REC709 = np.array(
@@ -86,6 +90,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--colours", type=int, default=200_000)
+    p.add_argument("--master", type=Path, help="a folder of master EXRs to measure the error on as well")
     args = p.parse_args()
     rgb = frame()
     baked = best_ms(lambda: to_display_planar(rgb, SDR_REC1886), args.repeats)
@@ -99,7 +104,10 @@ def main() -> None:
     for name, ms in rows:
         print(f"  {name:34s} {ms:8.1f} ms  x{ms / baked:.2f}")
     sets = colour_sets(args.colours)
-    print(f"baked vs exact, {args.colours} colours per set (SDR: 8-bit codes, HDR: 10-bit narrow codes):")
+    if args.master:
+        frames = [decode_frame(f.read_bytes())[0].reshape(1, -1, 3) for f in sorted(args.master.glob("*.exr"))]
+        sets[f"{len(frames)} master frames"] = np.concatenate(frames, axis=1)
+    print(f"baked vs exact, {args.colours} colours per random set (SDR: 8-bit codes, HDR: 10-bit narrow codes):")
     for view, scale in ((SDR_SRGB, 255.0), (SDR_REC1886, 255.0), (hdr_pq(1000), 876.0)):
         print("  " + error_line(view, scale, sets))
 

@@ -35,6 +35,9 @@ gamut):
   0.02, p99 0.6, p99.9 1.2, max 6.8 [8]; saturated p99 0.8, max 94 [100].
   The 65^3 grid reaching ACEScct 1.5 that this replaced was p99 1.4-1.6,
   max 11-12 on realistic colours and max 148 on saturated ones.
+On the 96 rendered master frames of examples/teaser.yaml (192x108, every
+pixel) the baked views are within 0.53 8-bit codes (SDR) and 0.65 10-bit
+codes (HDR) of exact, p99 0.14 and 0.23.
 The worst cases are where the view itself has a crease (a channel reaching
 the display's limit or 0, a colour crossing the gamut mapping's cusp): no
 grid is fine enough there, and ``exact`` is the answer for delivery.
