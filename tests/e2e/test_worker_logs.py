@@ -1,25 +1,32 @@
-"""What the coordinator and the nodes log reaches the terminal of the `shotfarm render` that started them.
+"""What the coordinator and the nodes log reaches the `shotfarm render` or `serve` that started them.
 
-The render runs in its own process, as an operator runs it, so that it
+Each command runs in its own process, as an operator runs it, so that it
 starts its own Ray with the logging the command line asked for. Its output
 folder holds a record this release cannot fold (what an older release
 logged for a NaN radius): the coordinator sets that sequence aside and says
 so at error level, from inside its Ray actor, while another show renders.
+`render` writes its log to stderr (stdout holds its summary), `serve` to
+stdout (what a container's log collector reads).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
 from orchestrator.core import events as ev
 from orchestrator.eventlog.sqlite import LOG_NAME, SqliteEventLog
+from tests.api.support import TOKENS
 from tests.builders import SID, shot, spec
 
 pytestmark = pytest.mark.slow
@@ -78,3 +85,36 @@ def test_progress_is_logged_at_info_naming_the_sequence_rendered(rendered):
     progress = [d for d in lines(rendered.stderr) if d["logger"] == "orchestrator.progress"]
     assert progress and all(d["sequence"] == "other:sq010" for d in progress)
     assert "completed" in progress[-1]["message"]
+
+
+def test_a_served_farm_logs_json_on_stdout_its_actors_lines_and_its_requests(tmp_path):
+    poison(tmp_path / "out")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = ["--log-format", "json", "serve", "--out", str(tmp_path / "out"), "--port", str(port), "--cpus", "1"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_USAGE_STATS_ENABLED": "0", "SHOTFARM_TOKENS": TOKENS}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.interfaces.cli", *argv], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(900):  # a bound, not a timing assertion: Ray and the nodes start first
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz?token=secret", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    logged = lines(out)  # every line on stdout is one JSON object
+    assert any(d["level"] == "error" and d.get("sequence") == SID and "is set aside" in d["message"] for d in logged), out[-3000:]
+    requests = [d for d in logged if d["logger"] == "uvicorn.access"]
+    assert requests and all("secret" not in d["message"] for d in requests)
+    assert any("/healthz?token=REDACTED" in d["message"] for d in requests)
