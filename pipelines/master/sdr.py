@@ -78,7 +78,7 @@ def burn_planes(planes: np.ndarray, text: str) -> np.ndarray:
     """
     h = planes.shape[1]
     rows = slice(h - _strip_height(h), h)
-    strip8 = np.rint(planes[:, rows].transpose(1, 2, 0) * 255.0).astype(np.uint8)
+    strip8 = np.ascontiguousarray(np.rint(planes[:, rows].transpose(1, 2, 0) * 255.0), dtype=np.uint8)
     _burn_strip(strip8, text)
     planes[:, rows] = strip8.transpose(2, 0, 1) * np.float32(1 / 255)
     return planes
