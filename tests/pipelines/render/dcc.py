@@ -54,6 +54,10 @@ def main() -> int:
     import numpy as np
     import OpenEXR
 
+    if plan.get("escapee"):
+        # a daemon in its own session that keeps the program's output open, as some licence helpers do
+        child = subprocess.Popen(["setsid", "sleep", "600"])
+        Path(plan["escapee"]).write_text(str(child.pid))
     if plan.get("straggler"):
         child = subprocess.Popen(["sleep", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         Path(plan["straggler"]).write_text(str(child.pid))
@@ -79,6 +83,9 @@ def main() -> int:
         with OpenEXR.File(header, channels) as exr:
             exr.write(output.replace("####", f"{frame:04d}"))
         print(f"dcc: Saved frame {frame}", flush=True)
+    if plan.get("progress_bar"):
+        sys.stdout.write("".join(f"\rrendering {p}%" for p in (25, 50, 75, 100)) + "\n" + "x" * 10_000 + "\n")
+        sys.stdout.flush()
     for i in range(plan.get("noise", 0)):
         print(f"dcc: noise line {i}", flush=True)
     if plan.get("exit"):

@@ -17,7 +17,7 @@ import pytest
 from pipelines.render.engines.base import EngineContext
 from pipelines.render.engines.command import INFO
 from pipelines.render.engines.command.frames import FrameOutputError
-from pipelines.render.engines.command.process import CommandFailed, CommandTimedOut
+from pipelines.render.engines.command.process import MAX_LINE, CommandFailed, CommandTimedOut
 from pipelines.spec.scene import Scene
 from pipelines.spec.setup import ShotSetup
 from pipelines.spec.sources import CommandSet
@@ -171,12 +171,33 @@ def test_processes_the_program_leaves_behind_are_killed_when_it_exits(engine, pl
     assert any("left processes running" in r.getMessage() for r in caplog.records)
 
 
+def test_a_process_outside_the_programs_group_holding_its_output_does_not_hold_up_the_chunk(engine, plan, tmp_path, caplog):
+    pid_file = tmp_path / "escapee"
+    try:
+        with caplog.at_level(logging.WARNING, logger="shotfarm.engines.command"):
+            frames = render(engine, setup_for(plan(escapee=str(pid_file))), 1001, 1002)
+        assert [f.frame for f in frames] == [1001, 1002]
+        assert any("still holds the program's output" in r.getMessage() for r in caplog.records)
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)  # outside the group, so the engine cannot reach it
+
+
 def test_the_program_output_reaches_the_log_line_by_line_prefixed_with_the_shot_and_frames(engine, plan, caplog):
     with caplog.at_level(logging.INFO, logger="shotfarm.engines.command"):
         render(engine, setup_for(plan()), 1001, 1002)
     lines = [r.getMessage() for r in caplog.records if r.name == "shotfarm.engines.command"]
     assert "sh010 frames 1001-1002: dcc: Saved frame 1001" in lines
     assert "sh010 frames 1001-1002: dcc: Saved frame 1002" in lines
+
+
+def test_progress_redrawn_with_carriage_returns_is_a_line_per_redraw_and_a_huge_line_is_logged_in_pieces(engine, plan, caplog):
+    with caplog.at_level(logging.INFO, logger="shotfarm.engines.command"):
+        render(engine, setup_for(plan(progress_bar=True)), 1001, 1001)
+    lines = [r.getMessage().removeprefix("sh010 frames 1001-1001: ") for r in caplog.records]
+    assert [line for line in lines if line.startswith("rendering ")] == ["rendering 25%", "rendering 50%", "rendering 75%", "rendering 100%"]
+    pieces = [line for line in lines if line.startswith("x")]
+    assert "".join(pieces) == "x" * 10_000 and max(map(len, pieces)) == MAX_LINE
 
 
 def test_a_frame_of_the_wrong_size_is_refused_naming_both_sizes(engine, plan):

@@ -25,6 +25,7 @@ import collections
 import ctypes
 import logging
 import os
+import selectors
 import signal
 import subprocess
 import threading
@@ -42,7 +43,9 @@ MAX_LINE = 4096
 """Longer lines are logged in pieces: a program printing without newlines must not fill the node's memory."""
 GRACE_S = 5.0
 """After a timeout the group gets SIGTERM, then SIGKILL this much later: a DCC may release its licence on SIGTERM."""
-_DRAIN_S = 10.0
+_DRAIN_S = 2.0
+"""How long to read what is left in the pipe once the group is gone; longer means a process outside it holds the pipe."""
+_POLL_S = 0.2
 _PR_SET_PDEATHSIG = 1
 _FARM_PYTHON = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
 
@@ -78,17 +81,15 @@ def run(argv: Sequence[str], cwd: Path, timeout_s: float, label: str) -> Finishe
         preexec_fn=lambda: _die_with_parent(parent),
     )
     assert proc.stdout is not None
-    reader = threading.Thread(target=_stream, args=(proc.stdout, label, tail), name=f"command-output {label}", daemon=True)
-    reader.start()
+    output = _Output(proc.stdout, label, tail)
     try:
         try:
             code = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             _kill_group(proc, label)
-            reader.join(_DRAIN_S)
+            output.finish()
             raise CommandTimedOut(f"{label}: timed out after {timeout_s:g} s; killed it and its children{_last(tail)}") from None
         _reap_stragglers(proc.pid, label)
-        reader.join(_DRAIN_S)
     except BaseException:
         # An interrupt or a closing engine must not leave a DCC rendering on the node.
         if proc.poll() is None:
@@ -96,7 +97,7 @@ def run(argv: Sequence[str], cwd: Path, timeout_s: float, label: str) -> Finishe
             proc.wait()
         raise
     finally:
-        proc.stdout.close()
+        output.finish()
     if code != 0:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         raise CommandFailed(f"{label}: {os.path.basename(argv[0])} {how}{_last(tail)}")
@@ -111,14 +112,56 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _stream(pipe: IO[bytes], label: str, tail: collections.deque[str]) -> None:
-    for raw in iter(lambda: pipe.readline(MAX_LINE), b""):
-        # Progress bars redraw with carriage returns: each redraw is a line of its own.
-        for part in raw.decode("utf-8", errors="replace").replace("\r", "\n").split("\n"):
-            line = part.rstrip()
+class _Output:
+    """The program's output, read on a thread as it comes and logged line by line.
+
+    The thread owns the pipe. A process that left the group (a daemon in its
+    own session) may keep the pipe open after the program is gone, so reading
+    stops on request instead of waiting for an end that may never come.
+    """
+
+    def __init__(self, pipe: IO[bytes], label: str, tail: collections.deque[str]) -> None:
+        self._pipe, self._label, self._tail = pipe, label, tail
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name=f"command-output {label}", daemon=True)
+        self._thread.start()
+
+    def finish(self) -> None:
+        """Read what is left, then stop. Safe to call twice."""
+        self._thread.join(_DRAIN_S)
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+            log.warning("%s: a process outside the program's group still holds the program's output; stopped reading it", self._label)
+
+    def _read(self) -> None:
+        pending = b""
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self._pipe, selectors.EVENT_READ)
+                while not self._stop.is_set():
+                    if not selector.select(_POLL_S):
+                        continue
+                    data = os.read(self._pipe.fileno(), 1 << 16)
+                    if not data:
+                        break
+                    # Progress bars redraw with carriage returns: each redraw is a line of its own.
+                    *lines, pending = (pending + data).replace(b"\r", b"\n").split(b"\n")
+                    while len(pending) > MAX_LINE:  # a program printing without newlines must not fill the node's memory
+                        lines.append(pending[:MAX_LINE])
+                        pending = pending[MAX_LINE:]
+                    for raw in lines:
+                        self._line(raw)
+            self._line(pending)
+        finally:
+            self._pipe.close()
+
+    def _line(self, raw: bytes) -> None:
+        for start in range(0, len(raw), MAX_LINE):
+            line = raw[start : start + MAX_LINE].decode("utf-8", errors="replace").rstrip()
             if line:
-                tail.append(line)
-                log.info("%s: %s", label, line)
+                self._tail.append(line)
+                log.info("%s: %s", self._label, line)
 
 
 def _kill_group(proc: subprocess.Popen[bytes], label: str) -> None:
