@@ -3,6 +3,12 @@
 Exit codes: 0 done, 1 the render itself failed (the log says why, and the
 same command resumes), 2 bad input (spec, flags, output folder), 130
 interrupted. Bad input never prints a traceback.
+
+For scripts and operators (docs/cli.md): `--output json` puts one document
+on stdout and nothing else there; `--log-level` and `--log-format` set the
+logging of this process and of every Ray actor it starts (interfaces.logs).
+Client commands (validate, submit, status) must not load torch, Ray or PIL:
+heavy modules are imported inside the commands that need them.
 """
 
 from __future__ import annotations
