@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # serve runs unattended: its requests and the farm's progress are worth a line each by default.
     level = args.log_level or ("info" if args.command == "serve" else "warning")
-    logs.configure(level, args.log_format or "text", sys.stdout if args.command == "serve" else sys.stderr)
+    logs.configure(level, args.log_format or "text", "stdout" if args.command == "serve" else "stderr")
     if args.command in REMOTE_COMMANDS:
         return run_remote(args)  # each reports its own bad input (exit 2) and interrupts
     try:

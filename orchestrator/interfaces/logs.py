@@ -69,8 +69,30 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure(level: str = "warning", fmt: str = "text", stream: TextIO | None = None) -> None:
-    """Log at `level` in `fmt` to `stream` (stderr), and ask every Ray worker started from here to do the same.
+class _CurrentStream(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr (or sys.stdout) is when a line is logged, as logging's last resort does.
+
+    A handler holding the stream it was given outlives a host that swaps the
+    stream and closes it afterwards (pytest's capture): its next line would
+    fail on a closed file.
+    """
+
+    def __init__(self, name: str):
+        super().__init__()
+        self._name = name
+
+    @property
+    def stream(self) -> TextIO:
+        current: TextIO = getattr(sys, self._name)
+        return current
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # StreamHandler.__init__ sets it; the stream is always looked up
+
+
+def configure(level: str = "warning", fmt: str = "text", stream: TextIO | str = "stderr") -> None:
+    """Log at `level` in `fmt` to `stream` ("stderr", "stdout" or a file), and ask every Ray worker started from here to do the same.
 
     Replaces only the handler an earlier call installed, so a host's own
     handlers (pytest's capture) are left alone.
@@ -80,7 +102,7 @@ def configure(level: str = "warning", fmt: str = "text", stream: TextIO | None =
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _CurrentStream(stream) if isinstance(stream, str) else logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     setattr(handler, _MARK, True)
     root.addHandler(handler)
@@ -91,7 +113,7 @@ def configure(level: str = "warning", fmt: str = "text", stream: TextIO | None =
 def configure_worker() -> None:
     """Ray's worker_process_setup_hook: the driver's level and format, from the environment it passed on."""
     level, fmt = os.environ.get(ENV_LEVEL, "warning"), os.environ.get(ENV_FORMAT, "text")
-    configure(level if level in LEVELS else "warning", fmt if fmt in FORMATS else "text", sys.stderr)
+    configure(level if level in LEVELS else "warning", fmt if fmt in FORMATS else "text", "stderr")
 
 
 def runtime_env() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -80,6 +81,17 @@ def test_configuring_again_replaces_its_own_handler_and_keeps_the_hosts(restore_
     ours = [h for h in logging.getLogger().handlers if isinstance(h.formatter, (logs.JsonFormatter, logs.TextFormatter))]
     assert len(ours) == 1 and host in logging.getLogger().handlers
     logging.getLogger().removeHandler(host)
+
+
+def test_lines_go_to_the_stderr_of_the_moment_never_to_a_closed_one(restore_logging):
+    logs.configure("info", "json")
+    first, second = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(first):
+        logging.getLogger("orchestrator.test").info("one")
+    first.close()  # as a host that swapped stderr and closed it afterwards
+    with contextlib.redirect_stderr(second):
+        logging.getLogger("orchestrator.test").info("two")
+    assert [json.loads(line)["message"] for line in second.getvalue().splitlines()] == ["two"]
 
 
 def test_a_worker_configures_itself_from_what_the_driver_passed(restore_logging, monkeypatch):
