@@ -25,6 +25,7 @@ import signal
 import subprocess
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,20 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def _drain(proc: subprocess.Popen[bytes], lines: collections.deque[str]) -> None:
+    # Read all the time: a full pipe would block Blender mid-render. A plain
+    # function, not a method: the thread must not keep the BlenderProcess alive.
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        lines.append(line.decode("utf-8", "replace").rstrip())
+
+
 def _environment() -> dict[str, str]:
     # The farm's own packages (numpy 2, shotfarm) must not leak into bpy's Python.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
@@ -87,6 +102,7 @@ class BlenderProcess:
         self._buffer = b""
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self._drain: threading.Thread | None = None
+        self._orphaned: weakref.finalize[Any, Any] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -139,23 +155,19 @@ class BlenderProcess:
             start_new_session=True,
             preexec_fn=lambda: _die_with_parent(parent),
         )
+        # Dropped without close() (a node's engine replaced, an exception unwinding): Blender goes too.
+        self._orphaned = weakref.finalize(self, _kill, self._proc)
         self.generation += 1
         self._buffer = b""
         self._stderr.clear()
-        self._drain = threading.Thread(target=self._drain_stderr, args=(self._proc,), name=f"blender-{self._proc.pid}-stderr", daemon=True)
+        self._drain = threading.Thread(target=_drain, args=(self._proc, self._stderr), name=f"blender-{self._proc.pid}-stderr", daemon=True)
         self._drain.start()
         self.version = str(self._exchange({"op": "ping"}, self.start_timeout_s).get("blender", ""))
 
-    def _drain_stderr(self, proc: subprocess.Popen[bytes]) -> None:
-        # Read all the time: a full pipe would block Blender mid-render.
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            self._stderr.append(line.decode("utf-8", "replace").rstrip())
-
     def _reap(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+        if self._orphaned is not None:
+            self._orphaned.detach()
+        _kill(proc)
         for pipe in (proc.stdin, proc.stdout):
             if pipe is not None:
                 pipe.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -159,3 +160,13 @@ def test_a_cuda_node_renders_on_its_gpu(blender_python, blend, tmp_path):
     finally:
         engine.close()
     assert frame.pixels.shape == (36, 64, 3) and np.isfinite(frame.pixels).all() and frame.pixels.mean() > 0
+
+
+def test_a_process_dropped_without_close_takes_blender_with_it(blender_python):
+    process = BlenderProcess(blender_python)
+    process.request({"op": "ping"}, 120)
+    pid = process.pid
+    assert pid is not None
+    del process
+    gc.collect()
+    assert support.gone(pid)
