@@ -96,7 +96,13 @@ def start_render_nodes(
     return handles
 
 
-def stop_render_nodes(handles: dict[str, Any], timeout: float) -> None:
+CLOSE_GRACE_S = 10.0
+"""How long stopping waits for nodes to close. A node mid-chunk closes only once the chunk is
+done, and an interrupted farm should not wait out a long chunk: its scratch folder is swept by
+the next node on the machine instead."""
+
+
+def stop_render_nodes(handles: dict[str, Any], timeout: float = CLOSE_GRACE_S) -> None:
     """Close every node (its engines' warm processes, device memory, scratch folder), waiting
     at most `timeout` for all of them, then end their processes."""
     if not handles:

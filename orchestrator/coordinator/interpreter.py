@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
-from nodes.pool import ClassPool, NodeSlot, class_slots, local_slots, start_check_node, start_master_node, start_render_nodes
+from nodes.pool import ClassPool, NodeSlot, class_slots, local_slots, start_check_node, start_master_node, start_render_nodes, stop_render_nodes
 from nodes.storage import open_store
 from nodes.storage.base import Store
 from orchestrator.config.settings import FarmSettings
@@ -310,3 +310,10 @@ class CoordinatorActor(Coordinator):
             os.close(lock_fd)
             raise
         self._lock_fd = lock_fd
+
+    async def shutdown(self) -> None:
+        # Render nodes hold warm engines (processes, device memory, a scratch folder): close them
+        # before they go with this actor, which would end them without a word.
+        nodes, self.nodes = self.nodes, {}
+        await asyncio.to_thread(stop_render_nodes, nodes)
+        await super().shutdown()

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,8 @@ py-modules = ["flatcolour_engine"]
 MODULE = '''\
 """Renders every frame in one flat colour, given by the shot's engine options r, g and b."""
 
+import os
+
 import numpy as np
 
 from pipelines.render.engines.base import PIXELS, EngineInfo, RenderedFrame
@@ -53,6 +57,7 @@ class FlatColour:
 
     def __init__(self, context):
         self.setup = None
+        self.scratch = context.scratch
 
     def load(self, setup):
         missing = [c for c in "rgb" if c not in setup.options]
@@ -68,6 +73,9 @@ class FlatColour:
 
     def close(self):
         self.setup = None
+        if os.environ.get("FLATCOLOUR_CLOSED"):  # the test reads which engines were closed, and where
+            with open(os.environ["FLATCOLOUR_CLOSED"], "a") as log:
+                log.write(f"{self.scratch}\\n")
 
 
 INFO = EngineInfo(name="flatcolour", summary="One flat colour from the shot's options", build=FlatColour, returns=(PIXELS,))
@@ -118,8 +126,19 @@ def test_a_shot_naming_the_plug_in_is_rendered_by_it_with_its_options(site, tmp_
     path.write_text(yaml.safe_dump(spec(shot("sh010", 1001, 1004, engine={"name": "flatcolour", "options": options}))))
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "orchestrator.interfaces.cli", "render", str(path), "--out", str(out), "--cpus", "1", "--chunk-frames", "4"]
-    done = subprocess.run(argv, env=env_with(site), capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stdout + done.stderr
+    # A temp folder of its own (short: Ray puts its sockets under it) shows what the nodes left behind.
+    temp = Path(tempfile.mkdtemp(prefix="sf"))
+    try:
+        closed = tmp_path / "closed.txt"
+        env = env_with(site) | {"TMPDIR": str(temp), "FLATCOLOUR_CLOSED": str(closed)}
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stdout + done.stderr
+        scratch = temp / f"shotfarm-scratch-{os.getuid()}"
+        # The farm closed the engine its render node held (the other line is the quote's calibration render) ...
+        assert [Path(line).parent.parent for line in closed.read_text().split()].count(scratch) == 1
+        assert list(scratch.iterdir()) == []  # ... and no node left a scratch folder
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
     frames = sorted((out / "demo" / "sq010" / "shots" / "sh010").rglob("*.exr"))
     assert [f.name for f in frames] == [f"{n:06d}.exr" for n in range(1001, 1005)]
     for f in frames:
