@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 import re
 import shutil
@@ -35,6 +36,8 @@ from pipelines.render.engines import registry
 from pipelines.render.engines.base import Engine, EngineContext, RenderedFrame
 from pipelines.spec.setup import ShotSetup
 from pipelines.spec.sources import STORE_PREFIX
+
+log = logging.getLogger(__name__)
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
@@ -116,11 +119,16 @@ class RenderNode:
         if len(frames) != order.last - order.first + 1:
             self._drop(order.engine)
             raise RuntimeError(f"engine {order.engine} returned {len(frames)} frames for {order.first}-{order.last}")
+        seconds = time.perf_counter() - started
+        log.info(
+            "%s rendered frames %d-%d with %s in %.2f s (attempt %d)", self.node_id, order.first, order.last, order.engine, seconds,
+            order.attempt, extra={"sequence": order.sequence_id, "shot": order.setup.shot, "chunk": order.chunk_id},
+        )
         return ChunkResult(
             chunk_id=order.chunk_id,
             attempt=order.attempt,
             frames=tuple(frames),
-            seconds=time.perf_counter() - started,
+            seconds=seconds,
             device=self.device,
         )
 

@@ -118,3 +118,10 @@ def test_a_served_farm_logs_json_on_stdout_its_actors_lines_and_its_requests(tmp
     requests = [d for d in logged if d["logger"] == "uvicorn.access"]
     assert requests and all("secret" not in d["message"] for d in requests)
     assert any("/healthz?token=REDACTED" in d["message"] for d in requests)
+
+
+def test_a_render_nodes_info_line_reaches_the_driver_naming_sequence_shot_and_chunk(rendered):
+    chunks = [d for d in lines(rendered.stderr) if d["logger"] == "nodes.actors.render"]
+    assert chunks, rendered.stderr[-3000:]
+    assert {(d["level"], d["sequence"], d["shot"]) for d in chunks} == {("info", "other:sq010", "sh010")}
+    assert all(d["chunk"] and "rendered frames 1001-1002" in d["message"] for d in chunks)
