@@ -40,7 +40,8 @@ class PathTracerEngine:
 
         # torch's pool is per process, and a node is one process per core: more threads would fight its neighbours.
         torch.set_num_threads(max(1, context.threads))
-        self._tracer = PathTracer(context.device)
+        self._new_tracer = lambda: PathTracer(context.device)
+        self._tracer = self._new_tracer()
         self._setup: ShotSetup | None = None
         self._attributes = {"torch": torch.__version__, "device": context.device}
 
@@ -65,6 +66,8 @@ class PathTracerEngine:
             )
 
     def close(self) -> None:
+        # A fresh, unloaded tracer lets the loaded scene's tensors (device memory included) go.
+        self._tracer = self._new_tracer()
         self._setup = None
 
 

@@ -100,3 +100,11 @@ def test_a_studio_file_scene_is_refused_at_load_as_a_value_error(engine):
 def test_rendering_before_a_shot_is_loaded_is_an_error(engine):
     with pytest.raises(RuntimeError, match="load"):
         next(engine.render_chunk(CUT, CUT))
+
+
+def test_a_closed_engine_holds_no_shot_and_closing_twice_is_safe(engine):
+    engine.load(setup())
+    engine.close()
+    engine.close()
+    with pytest.raises(RuntimeError, match="load"):
+        next(engine.render_chunk(CUT, CUT))
