@@ -10,6 +10,7 @@ from pipelines.continuity import geometry
 from pipelines.render.engines import blender
 from pipelines.render.engines.base import CAMERA, DEPTH, OBJECTS, PIXELS
 from pipelines.render.engines.blender import worker
+from pipelines.render.engines.blender.process import blender_python
 from pipelines.spec.base import ActionAxis
 
 POINTS = [(x, y, z) for x, y, z in itertools.product((-7.5, 0.0, 3.25), (0.0, 1.7), (-4.0, 0.5, 9.0))]
@@ -19,7 +20,8 @@ def test_the_engine_declares_blender_its_environment_devices_and_what_it_returns
     info = blender.INFO
     assert info.name == "blender"
     assert info.devices == ("cpu", "cuda")
-    assert info.environment is not None and info.environment.endswith(".venv-blender")
+    python = blender_python()
+    assert info.environment == (str(python.parent.parent) if python is not None else ".venv-blender")
     assert set(info.returns) == {PIXELS, CAMERA, DEPTH, OBJECTS}
     assert {"scene.blend", "blender.camera", "blender.camera_move"} <= set(info.reads)
 
