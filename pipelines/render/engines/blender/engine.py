@@ -28,7 +28,7 @@ from typing import Any
 from pipelines.color.views import OCIO_CONFIG
 from pipelines.render.engines.base import CameraPose, EngineContext, RenderedFrame
 from pipelines.render.engines.blender import output
-from pipelines.render.engines.blender.process import BlenderProcess, blender_python
+from pipelines.render.engines.blender.process import BlenderError, BlenderProcess, blender_python
 from pipelines.spec.setup import ShotSetup
 from pipelines.spec.sources import STORE_PREFIX
 
@@ -131,7 +131,7 @@ class BlenderEngine:
             raise ValueError(f"{file}: this node has no store to read the scene file from")
         try:
             data = self.context.fetch(key)
-        except KeyError:
+        except (KeyError, FileNotFoundError):  # the store says the object is not there: no retry brings it
             raise ValueError(f"{file}: no such key in the farm's store") from None
         folder = self.context.scratch / "blender-files"
         folder.mkdir(parents=True, exist_ok=True)
@@ -145,14 +145,15 @@ class BlenderEngine:
         return path
 
     def _frame(self, setup: ShotSetup, frame: int, blender_frame: int, answer: dict[str, Any], image: output.BlenderImage) -> RenderedFrame:
-        cam = answer["camera"]
-        pose = CameraPose(
-            world_to_camera=tuple(float(v) for v in cam["world_to_camera"]),
-            fov=float(cam["fov"]),
-            focal_mm=float(cam["focal_mm"]),
-            sensor_mm=(float(cam["sensor_mm"][0]), float(cam["sensor_mm"][1])),
-        )
-        objects = {str(k): (float(v[0]), float(v[1]), float(v[2])) for k, v in answer["objects"].items()}
+        try:
+            cam = answer["camera"]
+            matrix, fov = tuple(float(v) for v in cam["world_to_camera"]), float(cam["fov"])
+            focal, sensor = float(cam["focal_mm"]), (float(cam["sensor_mm"][0]), float(cam["sensor_mm"][1]))
+            objects = {str(k): (float(v[0]), float(v[1]), float(v[2])) for k, v in answer["objects"].items()}
+        except (KeyError, TypeError, IndexError, AttributeError) as e:  # the worker broke its protocol: a retry restarts it
+            raise BlenderError(f"Blender's answer for frame {blender_frame} is incomplete: {type(e).__name__} {e}") from None
+        # A camera the file makes impossible (zero scale, a wild field of view) is a ValueError: it stays so.
+        pose = CameraPose(world_to_camera=matrix, fov=fov, focal_mm=focal, sensor_mm=sensor)
         assert setup.scene.blend is not None and setup.blender is not None
         attributes = {
             "engine": "blender",

@@ -254,3 +254,14 @@ def test_scripts_embedded_in_a_blend_never_run(engine, blend, blender_python, tm
     engine.load(setup("sh010", blend))
     list(engine.render_chunk(1001, 1001))
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("missing", [KeyError, FileNotFoundError])
+def test_a_store_file_the_store_lacks_is_a_value_error_naming_it(blender_python, tmp_path, missing):
+    def fetch(key: str) -> bytes:
+        raise missing(key)
+
+    e = BlenderEngine(EngineContext(scratch=tmp_path, fetch=fetch), python=blender_python)
+    with pytest.raises(ValueError, match="store:sets/gone.blend"):
+        e.load(setup("sh010", "store:sets/gone.blend"))
+    e.close()
