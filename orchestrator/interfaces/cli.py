@@ -39,7 +39,8 @@ def parser() -> argparse.ArgumentParser:
     """Every `shotfarm` command and flag (the Kubernetes manifests are checked against it)."""
     from orchestrator import __version__
 
-    p = argparse.ArgumentParser(prog="shotfarm", description="Render farm for cinematic sequences.")
+    # No abbreviated flags: `--log` must not quietly mean --log-level in a manifest or a script.
+    p = argparse.ArgumentParser(prog="shotfarm", description="Render farm for cinematic sequences.", allow_abbrev=False)
     p.add_argument("--version", action="version", version=f"shotfarm {__version__}")
     arguments.add_log_flags(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
@@ -90,6 +91,7 @@ def parser() -> argparse.ArgumentParser:
     installed.add_arguments(sub.add_parser("engines", help="list the installed engines and whether each can render here"))
     arguments.add_output_flag(sub.choices["quote"])
     for command in sub.choices.values():
+        command.allow_abbrev = False
         arguments.add_log_flags(command, top=False)
     return p
 

@@ -163,3 +163,10 @@ def test_a_log_level_outside_the_four_is_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_:
         parser().parse_args(["--log-level", "verbose", "schema"])
     assert exit_.value.code == 2 and "invalid choice: 'verbose'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--log=debug", "schema"], ["schema", "--log=debug"], ["validate", "x.yaml", "--out", "json"]])
+def test_an_abbreviated_flag_is_refused_not_guessed(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parser().parse_args(argv)
+    assert exit_.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
