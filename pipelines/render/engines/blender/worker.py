@@ -143,6 +143,7 @@ class Worker:
         r.resolution_x, r.resolution_y = req["resolution"]
         r.resolution_percentage = 100
         r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+        r.use_border = False  # a render region left on in the file would crop every frame
         # The master wants the render itself, scene-linear: no compositor, no edit.
         r.use_compositing = False
         r.use_sequencer = False
