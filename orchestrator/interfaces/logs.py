@@ -123,25 +123,35 @@ def runtime_env() -> dict[str, Any]:
 
 
 def _worker_line(data: dict[str, Any], line: str, fmt: str) -> str | None:
-    """A line a worker wrote, as the driver prints it; None to drop it."""
+    """A line a worker wrote, as the driver prints it; None to drop it.
+
+    Lines our formatter wrote in the worker pass through (the worker already
+    applied the level). Anything else (a library printing, Ray's own
+    messages) counts as a warning on stderr and info on stdout, and is
+    dropped below this process's level; Ray's raylet and autoscaler chatter
+    is dropped unless debugging or it says warning or error.
+    """
     pid = str(data.get("pid", ""))
-    chatter = pid in ("autoscaler", "raylet") and "error" not in line.lower() and "warning" not in line.lower()
-    if not line.strip() or (chatter and logging.getLogger().level > logging.DEBUG):
+    threshold = logging.getLogger().level
+    if not line.strip():
         return None
+    if fmt == "json" and line.startswith("{") and line.endswith("}"):
+        return line
+    if fmt == "text" and line[:4].isdigit() and "Z " in line[:30]:
+        return line
+    chatter = pid in ("autoscaler", "raylet") and "error" not in line.lower() and "warning" not in line.lower()
+    level = logging.WARNING if data.get("is_err") and not chatter else logging.INFO if not chatter else logging.DEBUG
+    if level < threshold:
+        return None
+    who = data.get("actor_name") or data.get("task_name") or ""
     if fmt == "json":
-        if line.startswith("{") and line.endswith("}"):
-            return line  # already one of ours, formatted in the worker
-        who = data.get("actor_name") or data.get("task_name") or pid
         return json.dumps({
             "time": _when(time.time()),
-            "level": "warning" if data.get("is_err") else "info",
-            "logger": f"ray.worker.{who}",
+            "level": logging.getLevelName(level).lower(),
+            "logger": f"ray.worker.{who or pid}",
             "message": line,
         })
-    if line[:4].isdigit() and "Z " in line[:30]:
-        return line  # one of ours, text format
-    who = data.get("actor_name") or data.get("task_name") or ""
-    return f"({who} pid={pid}) {line}".replace("( ", "(")
+    return f"({who + ' ' if who else ''}pid={pid}) {line}"
 
 
 def forward_worker_output(stream: TextIO) -> None:

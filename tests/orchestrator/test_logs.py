@@ -116,19 +116,31 @@ def test_an_unknown_level_is_refused():
 WORKER = {"pid": 4242, "actor_name": "CoordinatorActor", "is_err": True}
 
 
-def test_a_workers_own_json_line_passes_through_unchanged():
+def test_a_workers_own_json_line_passes_through_unchanged(restore_logging):
+    logs.configure("error", "json", io.StringIO())  # the worker applied the level already
     line = '{"time": "t", "level": "error", "logger": "x", "message": "m", "sequence": "demo:sq010"}'
     assert logs._worker_line(WORKER, line, "json") == line
 
 
-def test_anything_else_a_worker_prints_becomes_a_json_line_naming_the_actor():
+def test_anything_else_a_worker_prints_becomes_a_json_line_naming_the_actor(restore_logging):
+    logs.configure("warning", "json", io.StringIO())
     doc = json.loads(logs._worker_line(WORKER, "Using blocking ray.get inside async actor", "json"))
     assert doc["logger"] == "ray.worker.CoordinatorActor" and doc["level"] == "warning"
     assert doc["message"] == "Using blocking ray.get inside async actor"
 
 
-def test_in_text_a_stray_line_is_prefixed_with_its_actor_and_ours_are_not():
+def test_a_stray_print_on_a_workers_stdout_is_info(restore_logging):
+    printed = {**WORKER, "is_err": False}
+    logs.configure("warning", "json", io.StringIO())
+    assert logs._worker_line(printed, "frame 12 done", "json") is None
+    logs.configure("info", "json", io.StringIO())
+    assert json.loads(logs._worker_line(printed, "frame 12 done", "json"))["level"] == "info"
+
+
+def test_in_text_a_stray_line_is_prefixed_with_its_actor_and_ours_are_not(restore_logging):
+    logs.configure("warning", "text", io.StringIO())
     assert logs._worker_line(WORKER, "hello", "text") == "(CoordinatorActor pid=4242) hello"
+    assert logs._worker_line({"pid": 7, "is_err": True}, "hello", "text") == "(pid=7) hello"
     ours = "2026-12-07T10:00:00.000Z WARNING orchestrator.x: m"
     assert logs._worker_line(WORKER, ours, "text") == ours
 
