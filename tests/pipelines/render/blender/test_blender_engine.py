@@ -265,3 +265,44 @@ def test_a_store_file_the_store_lacks_is_a_value_error_naming_it(blender_python,
     with pytest.raises(ValueError, match="store:sets/gone.blend"):
         e.load(setup("sh010", "store:sets/gone.blend"))
     e.close()
+
+
+# A plain render from a camera placed by a farm world_to_camera (row-major), converted back to Blender's Z-up world.
+PLACED_RENDER = """
+import sys, bpy
+from mathutils import Matrix
+blend, out, *m = sys.argv[1:]
+w2c = Matrix([[float(v) for v in m[r * 4:r * 4 + 4]] for r in range(4)])
+swap = Matrix(((1, 0, 0, 0), (0, 0, 1, 0), (0, -1, 0, 0), (0, 0, 0, 1)))
+bpy.ops.wm.open_mainfile(filepath=blend)
+s = bpy.data.scenes["Scene"]
+cam = s.objects["CamC"]
+cam.animation_data_clear()
+cam.matrix_world = swap.inverted() @ w2c.inverted()
+s.camera = cam
+s.render.resolution_x, s.render.resolution_y, s.render.resolution_percentage = 64, 36, 100
+s.cycles.samples, s.cycles.seed = 4, 5
+s.cycles.use_adaptive_sampling = s.cycles.use_denoising = s.cycles.use_animated_seed = False
+s.render.threads_mode, s.render.threads = "FIXED", 1
+s.render.image_settings.media_type = "MULTI_LAYER_IMAGE"
+s.render.image_settings.file_format = "OPEN_EXR_MULTILAYER"
+s.render.image_settings.color_depth = "32"
+s.frame_set(49)
+s.render.filepath = out
+bpy.ops.render.render(write_still=True)
+"""
+
+
+def test_a_moved_camera_renders_what_its_reported_camera_sees(engine, blend, blender_python, tmp_path):
+    engine.load(setup("sh030", blend, camera_move=CameraMove(mirror=ActionAxis(a=support.HERO_AT_FRAME_1, b=support.PARTNER))))
+    (moved,) = engine.render_chunk(1049, 1049)
+    assert moved.camera is not None
+
+    placed = tmp_path / "placed.exr"
+    matrix = [repr(v) for v in moved.camera.world_to_camera]
+    subprocess.run([str(blender_python), "-c", PLACED_RENDER, str(blend), str(placed), *matrix], check=True, capture_output=True, timeout=300)
+    with OpenEXR.File(str(placed)) as exr:
+        rec709 = np.ascontiguousarray(exr.parts[0].channels["ViewLayer.Combined"].pixels[..., :3], dtype=np.float32)
+    ocio.Config.CreateFromFile(OCIO_CONFIG).getProcessor("Linear Rec.709 (sRGB)", "ACEScg").getDefaultCPUProcessor().applyRGB(rec709)
+    # The same camera up to float rounding of its matrix: the same picture.
+    assert float(np.abs(moved.pixels - rec709).mean()) < 1e-3
