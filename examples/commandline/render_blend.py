@@ -1,7 +1,7 @@
 """Render frames of a .blend as a farm DCC: Cycles, one single-layer EXR per frame, the camera in its header.
 
     .venv-blender/bin/python examples/commandline/render_blend.py SCENE FIRST LAST OUTPUT \
-        [--size W H] [--samples N] [--threads N]
+        [--size W H] [--samples N] [--threads N] [--watch OBJECT ...]
 
 OUTPUT has #### where the frame number goes (Blender's own convention).
 Frames are Blender's frame numbers. Pixels are Blender's scene-linear space
@@ -15,11 +15,16 @@ looking down +Z, NDC 0..1 across the display window with y down (the
 OpenEXR and RenderMan conventions), in the farm's world, which is Y up
 where Blender is Z up. It runs in the Blender environment, which has no
 OpenEXR bindings, so the attributes are spliced into the header's bytes.
+
+Each --watch object's world position (its origin) goes into the header too,
+as the farm stores such reports: `shotfarm/objects`, JSON {"name": [x, y, z]}
+in the farm's world. The continuity rules stage the shot from the subject's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import struct
 import sys
@@ -44,6 +49,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, nargs=2, default=(32, 18), metavar=("W", "H"))
     parser.add_argument("--samples", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="0: Blender's own choice")
+    parser.add_argument("--watch", action="append", default=[], metavar="OBJECT", help="report this object's position")
     args = parser.parse_args()
     if "####" not in args.output or args.last < args.first:
         parser.error("OUTPUT needs #### for the frame number and FIRST <= LAST")
@@ -53,6 +59,10 @@ def main() -> int:
     if scene.camera is None:
         print(f"render_blend: {args.scene} has no active camera", file=sys.stderr)
         return 2
+    missing = [name for name in args.watch if name not in scene.objects]
+    if missing:
+        print(f"render_blend: {args.scene} has no object named {', '.join(missing)}", file=sys.stderr)
+        return 2
     setup(scene, args)
     for frame in range(args.first, args.last + 1):
         scene.frame_set(frame)
@@ -60,7 +70,10 @@ def main() -> int:
         scene.render.filepath = path
         bpy.ops.render.render(write_still=True)
         world_to_camera, world_to_ndc = camera_matrices(scene)
-        add_matrices(path, {"worldToCamera": world_to_camera, "worldToNDC": world_to_ndc})
+        attributes = {"worldToCamera": m44f(world_to_camera), "worldToNDC": m44f(world_to_ndc)}
+        if args.watch:
+            attributes["shotfarm/objects"] = string(json.dumps({name: farm_position(scene.objects[name]) for name in args.watch}))
+        add_attributes(path, attributes)
         print(f"render_blend: frame {frame} saved {path}", flush=True)
     return 0
 
@@ -95,8 +108,21 @@ def camera_matrices(scene: bpy.types.Scene) -> tuple[Matrix, Matrix]:
     return (FLIP_Z @ farm_to_camera).transposed(), (CLIP_TO_NDC @ projection @ farm_to_camera).transposed()
 
 
-def add_matrices(path: str, matrices: dict[str, Matrix]) -> None:
-    """Splice m44f attributes into a single-part EXR's header, moving the chunk offsets past them."""
+def farm_position(obj: bpy.types.Object) -> list[float]:
+    x, y, z = obj.matrix_world.translation
+    return [x, z, -y]
+
+
+def m44f(m: Matrix) -> tuple[bytes, bytes]:
+    return b"m44f", struct.pack("<16f", *(v for row in m for v in row))
+
+
+def string(text: str) -> tuple[bytes, bytes]:
+    return b"string", text.encode()
+
+
+def add_attributes(path: str, attributes: dict[str, tuple[bytes, bytes]]) -> None:
+    """Splice (type, value) attributes into a single-part EXR's header, moving the chunk offsets past them."""
     with open(path, "rb") as f:
         data = f.read()
     if data[:4] != b"\x76\x2f\x31\x01":
@@ -117,8 +143,8 @@ def add_matrices(path: str, matrices: dict[str, Matrix]) -> None:
     if count < 1 or rest:
         raise ValueError(f"{path}: cannot find its chunk offset table")
     added = b"".join(
-        name.encode() + b"\0m44f\0" + struct.pack("<i", 64) + struct.pack("<16f", *(v for row in m for v in row))
-        for name, m in matrices.items()
+        name.encode() + b"\0" + kind + b"\0" + struct.pack("<i", len(value)) + value
+        for name, (kind, value) in attributes.items()
         if name not in names
     )
     offsets = struct.unpack(f"<{count}Q", data[header_end:first_chunk])

@@ -74,6 +74,8 @@ def main() -> int:
             "Z": np.full((height, width), 5.0, np.float32),
         }
         header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+        if plan.get("objects") is not None:
+            header["shotfarm/objects"] = plan["objects"] if isinstance(plan["objects"], str) else json.dumps(plan["objects"])
         if plan.get("interop"):
             header["colorInteropID"] = plan["interop"]
         if cam:

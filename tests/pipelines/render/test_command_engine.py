@@ -104,6 +104,17 @@ def test_a_camera_without_a_field_of_view_is_not_reported_and_said_so_once_per_c
     assert warnings == ["sh010 frames 1001-1003: frame 1001: it has worldToCamera but no perspective worldToNDC, so no field of view; no camera reported"]
 
 
+def test_object_positions_the_program_reports_come_back_with_each_frame(engine, plan):
+    frame = render(engine, setup_for(plan(objects={"Hero": [1.0, 0.5, -2.0], "Partner": [3, 0, 0]})), 1001, 1001)[0]
+    assert frame.objects == {"Hero": (1.0, 0.5, -2.0), "Partner": (3.0, 0.0, 0.0)}
+
+
+@pytest.mark.parametrize("objects", ["not json", '{"Hero": [1, "two", 3]}', '{"Hero": [NaN, 0, 0]}', '["Hero"]', "{" + " " * 70_000 + "}"])
+def test_a_damaged_or_oversized_object_report_is_ignored_not_raised(engine, plan, objects):
+    frame = render(engine, setup_for(plan(objects=objects)), 1001, 1001)[0]
+    assert frame.objects == {}
+
+
 def test_the_program_runs_in_a_fresh_folder_under_the_scratch_folder_which_is_removed_after(engine, plan, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="shotfarm.engines.command"):
         render(engine, setup_for(plan()), 1001, 1001)
@@ -258,7 +269,7 @@ def test_a_shot_without_a_command_scene_is_refused(engine):
 
 def test_the_declaration_says_what_the_engine_reads_and_returns():
     assert INFO.name == "command" and INFO.why_unusable() is None
-    assert "scene.command" in INFO.reads and set(INFO.returns) == {"pixels", "camera"}
+    assert "scene.command" in INFO.reads and set(INFO.returns) == {"pixels", "camera", "objects"}
 
 
 def test_the_program_dies_with_its_node(plan, tmp_path):

@@ -141,6 +141,15 @@ def test_the_camera_blender_looked_through_is_read_back_in_the_farms_world(rende
         assert camera.fov == pytest.approx(VERTICAL_FOV, abs=1e-3)
 
 
+def test_the_subject_blender_was_asked_to_watch_is_reported_where_it_is_with_every_frame(rendered):
+    frames, _ = rendered
+    for frame, hero in HERO_AT.items():
+        assert frames[frame].objects.keys() == {"Hero"}
+        assert frames[frame].objects["Hero"] == pytest.approx(hero, abs=1e-6)
+    xs = [frames[f].objects["Hero"][0] for f in range(FIRST, LAST + 1)]
+    assert xs == sorted(xs) and len(set(xs)) == len(xs)  # it rolls, frame by frame
+
+
 def test_the_camera_puts_each_object_where_blender_drew_it(rendered):
     frames, _ = rendered
     last = frames[LAST]
@@ -160,7 +169,7 @@ def test_blenders_progress_reaches_the_log_prefixed_with_the_shot_and_frames(ren
 
 
 @pytest.mark.slow
-def test_the_example_renders_through_the_farm_to_a_master_with_blenders_camera_on_every_frame(ray_session, tmp_path):
+def test_the_example_renders_through_the_farm_to_a_master_with_blenders_camera_and_subject_on_every_frame(ray_session, tmp_path):
     from orchestrator.config.settings import FarmSettings
     from orchestrator.interfaces.embedded import render
     from pipelines.exr import read_header
@@ -173,5 +182,6 @@ def test_the_example_renders_through_the_farm_to_a_master_with_blenders_camera_o
     assert progress.master_frames == LAST - FIRST + 1
     stored = sorted(tmp_path.glob("demo/commandline/shots/sh010/**/*.exr"))
     assert len(stored) == LAST - FIRST + 1
-    cameras = [reported(read_header(path.read_bytes())).camera for path in stored]
-    assert all(c is not None and c.position == pytest.approx(CAMERA_AT, abs=1e-3) for c in cameras)
+    reports = [reported(read_header(path.read_bytes())) for path in stored]
+    assert all(r.camera is not None and r.camera.position == pytest.approx(CAMERA_AT, abs=1e-3) for r in reports)
+    assert all("Hero" in r.objects for r in reports)

@@ -44,3 +44,9 @@ def test_a_program_on_path_is_found_and_a_venv_python_is_not_resolved_through_it
     assert parse(("sh", "{output}"), str(scene)).program.endswith("/sh")
     venv_python = Path(sys.executable)
     assert parse((str(venv_python), "{output}"), str(scene)).program == str(venv_python.absolute())
+
+
+def test_the_subject_is_filled_and_a_template_that_needs_one_without_it_is_refused(scene):
+    assert parse((sys.executable, "--watch", "{subject}", "{output}"), str(scene), subject="Hero").argv(CHUNK)[1:3] == ["--watch", "Hero"]
+    with pytest.raises(ValueError, match=r"argv\[2\]: uses \{subject\}, but scene.command.subject names no object"):
+        parse((sys.executable, "--watch", "{subject}", "{output}"), str(scene))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipelines.render.engines.base import CAMERA, PIXELS, EngineContext, EngineInfo
+from pipelines.render.engines.base import CAMERA, OBJECTS, PIXELS, EngineContext, EngineInfo
 
 if TYPE_CHECKING:
     from pipelines.render.engines.command.engine import CommandEngine
@@ -34,5 +34,5 @@ INFO = EngineInfo(
     build=_build,
     devices=("cpu", "cuda"),
     reads=("scene.command", "resolution"),
-    returns=(PIXELS, CAMERA),
+    returns=(PIXELS, CAMERA, OBJECTS),
 )

@@ -9,6 +9,14 @@ RuntimeError (transient): a crash, a hang, a frame not written.
 
 The program is told the timeline frames; a scene whose own frame numbers
 differ takes the offset in its render script.
+
+Watched objects: a render script that knows where things are may write
+them into each EXR as the farm itself stores them, a string attribute
+`shotfarm/objects` holding JSON {"name": [x, y, z]} in the farm's world
+(Y up, metres); the subject's position there lets the continuity rules
+stage a command-line shot (pipelines.continuity.staging). It is parsed as
+the farm parses its own frames (pipelines.render.reported): bounded, finite,
+a damaged one ignored.
 """
 
 from __future__ import annotations
@@ -22,10 +30,13 @@ from pathlib import Path
 from pipelines.render.engines.base import EngineContext, RenderedFrame
 from pipelines.render.engines.command import camera, frames, process, template
 from pipelines.render.engines.command.colour import ToACEScg, declared
+from pipelines.render.reported import reported
 from pipelines.spec.setup import ShotSetup
 from pipelines.spec.sources import CommandSet
 
 NAME = "command"
+OBJECTS_ATTRIBUTE = "shotfarm/objects"
+MAX_OBJECTS_TEXT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,7 @@ class CommandEngine:
         command = setup.scene.command
         if command is None:
             raise ValueError(f"shot {setup.shot}: the command engine renders scenes with scene.command; this shot's scene has none")
-        line = template.parse(command.argv, command.file)
+        line = template.parse(command.argv, command.file, command.subject)
         self._loaded = _Loaded(setup=setup, command=command, line=line, to_acescg=ToACEScg(command.colour_space))
 
     def render_chunk(self, first: int, last: int) -> Iterator[RenderedFrame]:
@@ -86,6 +97,7 @@ class CommandEngine:
                     frame=frame,
                     pixels=loaded.to_acescg(foreign.pixels),
                     camera=seen.pose,
+                    objects=_watched(foreign.header),
                     attributes={**attributes, "layer": foreign.layer.rstrip(".") or "R,G,B"},
                 )
         finally:
@@ -102,6 +114,13 @@ def _disagrees(header: dict[str, object], spec_space: str, what: str) -> bool:
         return False
     process.log.warning("%s says it holds %s (colorInteropID) but scene.command.colour_space is %s; converting from %s", what, says, spec_space, spec_space)
     return True
+
+
+def _watched(header: dict[str, object]) -> dict[str, tuple[float, float, float]]:
+    text = header.get(OBJECTS_ATTRIBUTE)
+    if isinstance(text, str | bytes) and len(text) > MAX_OBJECTS_TEXT:
+        return {}  # a report that size is not a handful of positions: not worth parsing
+    return dict(reported(header).objects)
 
 
 def _provenance(loaded: _Loaded) -> dict[str, str]:

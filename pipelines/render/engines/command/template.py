@@ -14,6 +14,8 @@ placeholders in braces, filled per chunk. `{{` and `}}` are literal braces.
     {height}  frame height in pixels
     {samples} samples per pixel the sequence asks of this shot
     {threads} CPU threads the node gives the program
+    {subject} the object the shot is about (scene.command.subject), for a
+              render script that reports its position (see engine.py)
 
 The program runs in a scratch folder, not in the node's working directory,
 so relative paths are made absolute when the shot loads: argv[0] (looked up
@@ -35,7 +37,7 @@ from pathlib import Path
 FRAME_TOKEN = "####"
 OUTPUTS = {"output": FRAME_TOKEN, "output_f4": "$F4", "output_printf": "%04d"}
 """The output placeholders and how each spells the zero-padded frame number; a template needs one."""
-PLACEHOLDERS = ("scene", "first", "last", "count", *OUTPUTS, "width", "height", "samples", "threads")
+PLACEHOLDERS = ("scene", "first", "last", "count", *OUTPUTS, "width", "height", "samples", "threads", "subject")
 _FIELD = "scene.command.argv"
 
 
@@ -64,6 +66,7 @@ class CommandLine:
     """Absolute path of argv[0]."""
     scene: str
     """Absolute path of the scene file."""
+    subject: str
     arguments: tuple[tuple[tuple[str, str | None], ...], ...]
     """argv[1:], each as (literal text, placeholder or None) pieces."""
 
@@ -78,16 +81,18 @@ class CommandLine:
             "height": str(chunk.height),
             "samples": str(chunk.samples),
             "threads": str(chunk.threads),
+            "subject": self.subject,
         }
         return [self.program, *("".join(text + (values[name] if name else "") for text, name in pieces) for pieces in self.arguments)]
 
 
-def parse(argv: tuple[str, ...], scene_file: str, cwd: Path | None = None) -> CommandLine:
+def parse(argv: tuple[str, ...], scene_file: str, subject: str | None = None, cwd: Path | None = None) -> CommandLine:
     """Check a template against the node's disk; every problem names the argument that holds it.
 
     Raises ValueError: an unknown placeholder, a format spec or conversion
-    ({first:04d}), unbalanced braces, no {output}, a placeholder in argv[0],
-    a program not found, or a scene file that does not exist.
+    ({first:04d}), unbalanced braces, no {output}, {subject} without a
+    subject, a placeholder in argv[0], a program not found, or a scene file
+    that does not exist.
     """
     here = Path.cwd() if cwd is None else cwd
     if not argv:
@@ -97,12 +102,15 @@ def parse(argv: tuple[str, ...], scene_file: str, cwd: Path | None = None) -> Co
         raise ValueError(f"{_FIELD}[0]: the program is not a template, got {argv[0]!r}")
     if not any(name in OUTPUTS for pieces in arguments for _, name in pieces):
         raise ValueError(f"{_FIELD}: {{output}} (or {{output_f4}}, {{output_printf}}) is required: the program must be told where to write its frames")
+    for i, pieces in enumerate(arguments):
+        if subject is None and any(name == "subject" for _, name in pieces):
+            raise ValueError(f"{_FIELD}[{i}]: uses {{subject}}, but scene.command.subject names no object")
     program = _program(argv[0], here)
     scene = (here / scene_file).resolve()
     if not scene.is_file():
         raise ValueError(f"scene.command.file: no such file on this node: {scene}")
     rest = tuple(_absolute(pieces, here) for pieces in arguments[1:])
-    return CommandLine(program=program, scene=str(scene), arguments=rest)
+    return CommandLine(program=program, scene=str(scene), subject=subject or "", arguments=rest)
 
 
 def _pieces(arg: str, index: int) -> tuple[tuple[str, str | None], ...]:
