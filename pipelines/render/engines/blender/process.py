@@ -101,7 +101,7 @@ class BlenderProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
-        self._drain: threading.Thread | None = None
+        self._drainer: threading.Thread | None = None
         self._orphaned: weakref.finalize[Any, Any] | None = None
 
     @property
@@ -160,8 +160,8 @@ class BlenderProcess:
         self.generation += 1
         self._buffer = b""
         self._stderr.clear()
-        self._drain = threading.Thread(target=_drain, args=(self._proc, self._stderr), name=f"blender-{self._proc.pid}-stderr", daemon=True)
-        self._drain.start()
+        self._drainer = threading.Thread(target=_drain, args=(self._proc, self._stderr), name=f"blender-{self._proc.pid}-stderr", daemon=True)
+        self._drainer.start()
         self.version = str(self._exchange({"op": "ping"}, self.start_timeout_s).get("blender", ""))
 
     def _reap(self, proc: subprocess.Popen[bytes]) -> None:
@@ -171,8 +171,8 @@ class BlenderProcess:
         for pipe in (proc.stdin, proc.stdout):
             if pipe is not None:
                 pipe.close()
-        if self._drain is not None:
-            self._drain.join(timeout=5)
+        if self._drainer is not None:
+            self._drainer.join(timeout=5)
         if proc.stderr is not None:
             proc.stderr.close()
 
