@@ -83,7 +83,8 @@ class BlenderEngine:
             "resolution": list(setup.resolution),
             "samples": setup.samples,
             "seed": setup.seed,
-            "passes": list(shot.passes),
+            # A RenderedFrame has no normal channel yet: Blender is not asked for what nothing reads.
+            "passes": [p for p in shot.passes if p == "depth"],
             "device": device,
             "threads": max(1, self.context.threads),
             "camera_move": None if shot.camera_move is None else shot.camera_move.model_dump(exclude_none=True, mode="json"),
