@@ -102,8 +102,10 @@ def test_world_to_camera_is_the_standard_attribute_in_openexrs_row_vector_conven
 
     assert to_camera(key.position)[:3] == pytest.approx((0, 0, 0), abs=1e-5)
     aim = to_camera(key.look_at)[:3]
-    assert aim[0] == pytest.approx(0, abs=1e-5) and aim[1] == pytest.approx(0, abs=1e-5) and aim[2] < 0  # straight down -Z
-    assert np.allclose(m.T.ravel(), reported(header).camera.world_to_camera, atol=1e-6)
+    # The standard's camera space is left-handed: the camera looks down +Z.
+    assert aim[0] == pytest.approx(0, abs=1e-5) and aim[1] == pytest.approx(0, abs=1e-5) and aim[2] > 0
+    flip_z = np.diag([1.0, 1.0, -1.0, 1.0])
+    assert np.allclose((flip_z @ m.T).ravel(), reported(header).camera.world_to_camera, atol=1e-6)
 
 
 def test_each_frame_names_its_engine_and_carries_the_engines_provenance_under_its_name(node):

@@ -43,8 +43,9 @@ class CameraPose:
 
     `world_to_camera` is a row-major 4x4 acting on column vectors (the
     translation is its last column; the camera looks down its -Z, +Y up).
-    OpenEXR's standard `worldToCamera` header attribute holds the same
-    matrix in Imath's row-vector convention, its transpose: see `exr_matrix`.
+    OpenEXR's standard `worldToCamera` header attribute holds it in Imath's
+    row-vector convention with the standard's left-handed camera (+Z forward):
+    see `exr_matrix`.
     """
 
     world_to_camera: tuple[float, ...]
@@ -80,9 +81,15 @@ class CameraPose:
 
     @property
     def exr_matrix(self) -> tuple[tuple[float, float, float, float], ...]:
-        """The rows of OpenEXR's `worldToCamera` (Imath: p' = p M, translation in the last row)."""
+        """The rows of OpenEXR's `worldToCamera`, as the standard defines it.
+
+        Imath multiplies row vectors (p' = p M, translation in the last row),
+        and the standard's camera space is left-handed: x right, y up, +z
+        the viewing direction. So this is (S W)^T, S flipping our camera's z
+        (which points backwards) and W our column-vector world_to_camera.
+        """
         m = self.world_to_camera
-        return tuple((m[c], m[4 + c], m[8 + c], m[12 + c]) for c in range(4))  # type: ignore[return-value]
+        return tuple((m[c], m[4 + c], -m[8 + c], m[12 + c]) for c in range(4))  # type: ignore[return-value]
 
     @property
     def forward(self) -> Vec3:
