@@ -72,9 +72,9 @@ def add_log_flags(p: argparse.ArgumentParser, top: bool) -> None:
     parser they default to nothing, so a flag given before the command is
     not overwritten by that command's default.
     """
-    unset = {} if top else {"default": argparse.SUPPRESS}
-    p.add_argument("--log-level", choices=LOG_LEVELS, help="log this much and more severe (default: warning; info for serve)", **unset)
-    p.add_argument("--log-format", choices=LOG_FORMATS, help="text, or json: one object per line (default: text)", **unset)
+    default = None if top else argparse.SUPPRESS
+    p.add_argument("--log-level", choices=LOG_LEVELS, default=default, help="log this much and more severe (default: warning; info for serve)")
+    p.add_argument("--log-format", choices=LOG_FORMATS, default=default, help="text, or json: one object per line (default: text)")
 
 
 def add_output_flag(p: argparse.ArgumentParser) -> None:
