@@ -116,10 +116,16 @@ def configure_worker() -> None:
     configure(level if level in LEVELS else "warning", fmt if fmt in FORMATS else "text", "stderr")
 
 
+QUIET_RAY = {"RAY_WARN_BLOCKING_GET_INSIDE_ASYNC": "0"}
+"""Ray warns once per process about the first blocking get in an async actor. The coordinator's
+first is on purpose (it waits for its nodes before it takes requests), so the warning would come
+on every start and could never point at a later one: it says nothing to an operator."""
+
+
 def runtime_env() -> dict[str, Any]:
     """The Ray job's runtime_env that carries this process's logging to its workers."""
     env = {k: os.environ[k] for k in (ENV_LEVEL, ENV_FORMAT) if k in os.environ}
-    return {"env_vars": env, "worker_process_setup_hook": WORKER_HOOK}
+    return {"env_vars": env | QUIET_RAY, "worker_process_setup_hook": WORKER_HOOK}
 
 
 def _worker_line(data: dict[str, Any], line: str, fmt: str) -> str | None:

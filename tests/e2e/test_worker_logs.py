@@ -125,3 +125,7 @@ def test_a_render_nodes_info_line_reaches_the_driver_naming_sequence_shot_and_ch
     assert chunks, rendered.stderr[-3000:]
     assert {(d["level"], d["sequence"], d["shot"]) for d in chunks} == {("info", "other:sq010", "sh010")}
     assert all(d["chunk"] and "rendered frames 1001-1002" in d["message"] for d in chunks)
+
+
+def test_a_clean_render_carries_no_chatter_from_rays_own_workers(rendered):
+    assert [d for d in lines(rendered.stderr) if d["logger"].startswith("ray.")] == []

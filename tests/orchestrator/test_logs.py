@@ -69,7 +69,7 @@ def test_configure_sets_the_level_and_tells_the_workers_through_the_environment(
     (line,) = stream.getvalue().splitlines()
     assert json.loads(line)["sequence"] == "demo:sq010"
     assert logs.runtime_env() == {
-        "env_vars": {logs.ENV_LEVEL: "info", logs.ENV_FORMAT: "json"}, "worker_process_setup_hook": logs.WORKER_HOOK,
+        "env_vars": {logs.ENV_LEVEL: "info", logs.ENV_FORMAT: "json", **logs.QUIET_RAY}, "worker_process_setup_hook": logs.WORKER_HOOK,
     }
 
 
