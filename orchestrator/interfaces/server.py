@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 import socket
 import sys
@@ -47,6 +48,7 @@ from orchestrator.interfaces.embedded import LOG_NAME, OutputNotWritable, ensure
 from pipelines.spec.loading import SpecError
 
 EXIT_BAD_INPUT = 2
+log = logging.getLogger(__name__)
 _FLAGS = {"tokens_file": "--tokens", "store_url": "--store"}
 """Settings fields named by the flag that sets them, for messages."""
 
@@ -153,11 +155,14 @@ def serve_main(args: argparse.Namespace) -> int:
             farm_settings,
         )
         host, port = sock.getsockname()[:2]
-        print(
-            f"shotfarm: serving http://{host}:{port}/ with {len(nodes)} render node(s); "
-            f"log {out / LOG_NAME}, store {settings.store}, {len(tokens)} token(s)",
-            file=sys.stderr,
+        serving = (
+            f"serving http://{host}:{port}/ with {len(nodes)} render node(s); "
+            f"log {out / LOG_NAME}, store {settings.store}, {len(tokens)} token(s)"
         )
+        if getattr(args, "log_format", None) == "json":
+            log.info(serving)  # a JSON log stays one object per line
+        else:
+            print(f"shotfarm: {serving}", file=sys.stderr)
         # No logging config of uvicorn's own: its loggers propagate to the one `shotfarm --log-level/--log-format` set up.
         config = uvicorn.Config(app, log_config=None, log_level=None, timeout_graceful_shutdown=3, lifespan="on")
         access_log.install()  # after Config, which would otherwise set uvicorn's loggers up

@@ -114,6 +114,8 @@ def test_a_served_farm_logs_json_on_stdout_its_actors_lines_and_its_requests(tmp
             proc.communicate()
     assert proc.returncode == 0, err[-3000:]
     logged = lines(out)  # every line on stdout is one JSON object
+    lines(err)  # and on stderr
+    assert any(d["message"].startswith(f"serving http://127.0.0.1:{port}/") for d in logged)
     assert any(d["level"] == "error" and d.get("sequence") == SID and "is set aside" in d["message"] for d in logged), out[-3000:]
     requests = [d for d in logged if d["logger"] == "uvicorn.access"]
     assert requests and all("secret" not in d["message"] for d in requests)
