@@ -2,8 +2,9 @@
 
 Each effect is an async task the interpreter spawns for one command. It
 builds the order from the state (coordinator.orders), calls the node with a
-timeout, and hands back the event that records the outcome; the
-interpreter appends and folds it like any other. Choices about an outcome
+timeout, and posts the event that records the outcome; the interpreter
+appends and folds it like any other, in one batch with whatever else
+arrived meanwhile. Choices about an outcome
 (retry, re-render, fail) are the pure core's (core.admission, decide): an
 effect only reports what happened. Frames never travel through Ray: orders
 and answers carry store keys and digests.
@@ -44,7 +45,8 @@ class Interpreter(Protocol):
     checker: Any
     calls: dict[AttemptKey, Any]
 
-    def emit(self, event: ev.Event) -> None: ...
+    def post(self, event: ev.Event) -> None:
+        """Record the event soon, with others arriving meanwhile (one log transaction)."""
 
 
 async def _answer(ref: Any) -> Any:
@@ -83,7 +85,7 @@ async def render(farm: Interpreter, command: Dispatch, gpu_class: str) -> None:
             "chunk %s attempt %d failed on %s (%s): %s", command.chunk_id, command.attempt, command.node_id,
             "will retry" if retryable else "permanent", message, extra={"sequence": command.sequence_id, "chunk": command.chunk_id},
         )
-        farm.emit(
+        farm.post(
             ev.ChunkFailed(
                 at=time.time(), node_id=command.node_id, error=message, retryable=retryable, node_fault=blames_node(e), **base
             )
@@ -91,7 +93,7 @@ async def render(farm: Interpreter, command: Dispatch, gpu_class: str) -> None:
         return
     farm.calls.pop(key, None)
     frames = tuple(ev.FrameRecord(frame=f.frame, key=f.key, digest=f.digest) for f in result.frames)
-    farm.emit(
+    farm.post(
         ev.ChunkRendered(
             at=time.time(),
             node_id=command.node_id,
@@ -119,14 +121,14 @@ async def node_back(farm: Interpreter, node_id: str) -> None:
 
 async def requeue_after(farm: Interpreter, command: RetryLater) -> None:
     await asyncio.sleep(command.delay)
-    farm.emit(
+    farm.post(
         ev.ChunkQueued(at=time.time(), sequence_id=command.sequence_id, chunk_id=command.chunk_id, reason="retry after failure")
     )
 
 
 async def forgive_after(farm: Interpreter, command: Forgive) -> None:
     await asyncio.sleep(command.delay)
-    farm.emit(ev.NodeForgiven(at=time.time(), sequence_id=command.sequence_id, node_id=command.node_id))
+    farm.post(ev.NodeForgiven(at=time.time(), sequence_id=command.sequence_id, node_id=command.node_id))
 
 
 async def check(farm: Interpreter, sequence_id: str, cut: str) -> None:
@@ -135,9 +137,9 @@ async def check(farm: Interpreter, sequence_id: str, cut: str) -> None:
         result: CheckResult = await with_retries(farm, lambda: farm.checker.check.remote(order), farm.settings.timeouts.chunk)
     except Exception as e:
         _, message = classify(e)
-        farm.emit(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"checking {cut}: {message}"))
+        farm.post(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"checking {cut}: {message}"))
         return
-    farm.emit(
+    farm.post(
         ev.CutChecked(
             at=time.time(),
             sequence_id=sequence_id,
@@ -158,7 +160,7 @@ async def stitch_segment(farm: Interpreter, sequence_id: str, segment: str) -> N
     except Exception as e:
         _master_failed(farm, sequence_id, f"segment {segment}", e)
         return
-    farm.emit(
+    farm.post(
         ev.SegmentStitched(
             at=time.time(),
             sequence_id=sequence_id,
@@ -180,7 +182,7 @@ async def deliver(farm: Interpreter, sequence_id: str) -> None:
     def record(f: Any) -> ev.FrameRecord:
         return ev.FrameRecord(**f.model_dump())
 
-    farm.emit(
+    farm.post(
         ev.MasterStitched(
             at=time.time(),
             sequence_id=sequence_id,
@@ -200,4 +202,4 @@ def _master_failed(farm: Interpreter, sequence_id: str, what: str, e: Exception)
     bad = (cause.shot, cause.frame, str(cause)) if isinstance(cause, SourceFrameBad) else None
     event = admission.master_failure(farm.state, sequence_id, what, classify(e)[1], bad, time.time())
     if event is not None:
-        farm.emit(event)
+        farm.post(event)

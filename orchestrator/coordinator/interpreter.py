@@ -1,13 +1,20 @@
 """The coordinator: the one impure loop around the pure core, and nothing more.
 
-For every event it appends to the log (durably, first), folds it into state,
-asks `decide` what to do, and carries the commands out: a command either
-records events at once (what core.admission says to record) or spawns an
-effect that calls a node and records its answer later (coordinator.effects).
-It chooses nothing itself. Events are handled strictly one at a time, depth
-first, without recursion: what a command records is folded and decided on
-before the next command of the same event runs, as the commands were
-decided in that order.
+For every event it appends to the log, folds it into state, asks `decide`
+what to do, and carries the commands out: a command either records events at
+once (what core.admission says to record) or starts an effect that calls a
+node and records its answer later (coordinator.effects). It chooses nothing
+itself. Events are handled strictly one at a time, depth first, without
+recursion: what a command records is folded and decided on before the next
+command of the same event runs, as the commands were decided in that order.
+
+Group commit: events that arrive together (node answers that came in while
+the loop was busy, or one request) are handled as one batch, and everything
+the batch records is appended in one log transaction. Effects (node calls,
+taking a call back) are held until that transaction has committed, so
+nothing acts on an event before it is durable; a crash before the commit
+loses the whole batch as if it had never arrived, a crash after it replays
+the batch exactly as if its events had been appended one by one.
 
 It takes its event log, store and node pools through the protocols below;
 CoordinatorActor opens the farm's own (SQLite, the store URL, Ray actors) in
@@ -20,11 +27,13 @@ has gone.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from nodes.pool import ClassPool, NodeSlot, class_slots, local_slots, start_check_node, start_master_node, start_render_nodes, stop_render_nodes
@@ -55,7 +64,7 @@ from orchestrator.core.demand import demand_by_class
 from orchestrator.core.isolation import RETIRE_HINT, RetireRefused, fold, isolated, retirement
 from orchestrator.core.snapshot import board_of
 from orchestrator.core.state import FarmState
-from orchestrator.eventlog.sqlite import LogOwned, SqliteEventLog, own_log
+from orchestrator.eventlog.sqlite import LogOwned, LogWriteFailed, SqliteEventLog, own_log
 from orchestrator.projections.progress import Progress, progress_of
 from orchestrator.scheduling.ids import AttemptKey
 from orchestrator.scheduling.waiting import explain
@@ -70,6 +79,9 @@ class LogBusy(BadRequest):
 
 class EventLog(Protocol):
     def append(self, event: ev.Event) -> int: ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Appends inside are committed together on leaving (LogWriteFailed: none of them)."""
 
     def read(self, after: int = 0, sequence_id: str | None = None, limit: int | None = None) -> Iterator[tuple[int, ev.Record]]: ...
 
@@ -131,6 +143,11 @@ class Coordinator:
         self.calls: dict[AttemptKey, Any] = {}
         """Render calls in flight, so that a Preempt can cancel the ones still waiting at a node."""
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._inbox: collections.deque[ev.Event] = collections.deque()
+        """Events that arrived and wait for the next batch (node answers, timers)."""
+        self._draining = False
+        self._held: list[Callable[[], None]] | None = None
+        """Effects of the batch being handled, started once it is committed."""
         self._started = time.time()
         self._baseline: dict[str, int] = {}
         self._observers: list[Callable[[ev.Event, FarmState], None]] = []
@@ -141,15 +158,55 @@ class Coordinator:
 
     # -- the loop ------------------------------------------------------------
 
-    def emit(self, first: ev.Event) -> None:
-        """Record an event and everything it leads to, depth first, one at a time."""
-        pending: list[Iterator[ev.Event]] = [iter((first,))]
+    def emit(self, event: ev.Event) -> None:
+        """Record an event and everything it leads to now, with whatever arrived before it."""
+        self._inbox.append(event)
+        self._drain()
+
+    def post(self, event: ev.Event) -> None:
+        """Record an event soon, in one batch with others that arrive meanwhile (what effects call)."""
+        self._inbox.append(event)
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._draining = False
+        while self._inbox:
+            arrived = list(self._inbox)
+            self._inbox.clear()
+            self._batch(arrived)
+
+    def _batch(self, arrived: list[ev.Event]) -> None:
+        """Handle events as one batch: one transaction for all they record, then their effects."""
+        before, held = self.state, []
+        self._held = held
+        try:
+            with self.log.batch():
+                self._handle(arrived)
+        except LogWriteFailed:
+            self.state, held[:] = before, []  # nothing of the batch is in the log: nothing of it happened
+            raise
+        finally:
+            self._held = None
+            for start in held:  # durable now: the effects may act on it
+                start()
+
+    def _later(self, start: Callable[[], None]) -> None:
+        if self._held is None:
+            start()
+        else:
+            self._held.append(start)
+
+    def _handle(self, arrived: list[ev.Event]) -> None:
+        """The events and everything they lead to, depth first, one at a time."""
+        pending: list[Iterator[ev.Event]] = [iter(arrived)]
         while pending:
             event = next(pending[-1], None)
             if event is None:
                 pending.pop()
                 continue
-            seq = self.log.append(event)  # durable before anything acts on it
+            seq = self.log.append(event)  # committed with its batch, before any effect runs
             self.state = fold(self.state, seq, event)
             if isolated(self.state, event.sequence_id):
                 continue  # set aside (now or before): nothing is counted or done for it
@@ -159,10 +216,15 @@ class Coordinator:
             # Lazily: a command runs only once what the one before it recorded has been decided on.
             pending.append(e for command in commands for e in self._execute(command))
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, effect: Callable[[], Any]) -> None:
+        """Start an effect (a coroutine function) once the batch that asked for it is committed."""
+
+        def start() -> None:
+            task = asyncio.get_running_loop().create_task(effect())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        self._later(start)
 
     def _execute(self, command: Command) -> Iterable[ev.Event]:
         """The events a command records now; effects it starts record theirs when they finish."""
@@ -173,20 +235,20 @@ class Coordinator:
             case Dispatch():
                 gpu_class = self.state.nodes[command.node_id].gpu_class
                 yield command.started(now, gpu_class)
-                self._spawn(effects.render(self, command, gpu_class))
+                self._spawn(lambda: effects.render(self, command, gpu_class))
             case RetryLater():
-                self._spawn(effects.requeue_after(self, command))
+                self._spawn(lambda: effects.requeue_after(self, command))
             case Preempt():
                 yield command.preempted(now)
                 call = self.calls.pop(command.key, None)
                 if call is not None:
-                    self.pools.cancel(call)
+                    self._later(lambda: self.pools.cancel(call))
             case ExceedBudget():
                 yield command.exceeded(now)
             case Forgive():
-                self._spawn(effects.forgive_after(self, command))
+                self._spawn(lambda: effects.forgive_after(self, command))
             case CheckCut(sequence_id=sid, cut=cut):
-                self._spawn(effects.check(self, sid, cut))
+                self._spawn(lambda: effects.check(self, sid, cut))
             case ApplyFix():
                 proposed, applied, requeue = admission.fix(self.state, command, now)
                 yield proposed
@@ -197,17 +259,18 @@ class Coordinator:
                         self.state, command.sequence_id, requeue.shot, requeue.patch, command.cut, s.chunk_frames, time.time()
                     )
             case StitchSegment(sequence_id=sid, segment=segment):
-                self._spawn(effects.stitch_segment(self, sid, segment))
+                self._spawn(lambda: effects.stitch_segment(self, sid, segment))
             case Deliver(sequence_id=sid):
-                self._spawn(effects.deliver(self, sid))
+                self._spawn(lambda: effects.deliver(self, sid))
             case Finish(sequence_id=sid):
                 yield ev.SequenceCompleted(at=now, sequence_id=sid)
             case Fail(sequence_id=sid, reason=reason):
                 yield ev.SequenceFailed(at=now, sequence_id=sid, reason=reason)
 
     def _record(self, events: Iterable[ev.Event]) -> None:
-        for event in events:
-            self.emit(event)
+        """Events of one request: one batch."""
+        self._inbox.extend(events)
+        self._drain()
 
     # -- the actor's API -----------------------------------------------------
 

@@ -2,7 +2,10 @@
 
 Every event is committed (and fsynced by SQLite) before the coordinator acts
 on it, so after a crash the log holds everything that was decided, and
-replaying it puts the farm back where it was. Rows are never updated or
+replaying it puts the farm back where it was. Events that arrive together
+are committed together: inside `batch()` appends join one transaction, and
+one fsync makes all of them durable at once (group commit). The coordinator
+acts on none of them until the batch has been committed. Rows are never updated or
 deleted; triggers refuse both. Each row keeps the sha256 of its body so a
 damaged record is caught on read instead of folded into state.
 
@@ -27,7 +30,8 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -74,6 +78,10 @@ _PAGE = 1000
 
 class LogCorrupt(RuntimeError):
     pass
+
+
+class LogWriteFailed(RuntimeError):
+    """A batch could not be written: nothing of it is in the log."""
 
 
 class LogOwned(RuntimeError):
@@ -145,6 +153,7 @@ class SqliteEventLog:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         self._drop_torn_tail()
+        self._batching = False
 
     def _drop_torn_tail(self) -> None:
         row = self._db.execute(
@@ -199,13 +208,58 @@ class SqliteEventLog:
         return int(row[0]) if row else 0
 
     def append(self, event: Event) -> int:
+        """Append one event: committed at once, or with its batch when inside `batch()`."""
         body = event.model_dump_json()
         digest = hashlib.sha256(body.encode()).hexdigest()
-        cur = self._db.execute(
-            "INSERT INTO events (sequence_id, type, body, digest) VALUES (?, ?, ?, ?)",
-            (event.sequence_id, event.type, body, digest),
-        )
+        try:
+            cur = self._db.execute(
+                "INSERT INTO events (sequence_id, type, body, digest) VALUES (?, ?, ?, ?)",
+                (event.sequence_id, event.type, body, digest),
+            )
+        except sqlite3.Error as e:
+            raise LogWriteFailed(f"{self.path}: {e}") from e
         return int(cur.lastrowid or 0)
+
+    def append_many(self, events: Iterable[Event]) -> list[int]:
+        """Append events in one transaction (one fsync); their positions, in order."""
+        with self.batch():
+            return [self.append(e) for e in events]
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Appends inside join one transaction, committed on leaving.
+
+        What was appended before an error in the caller's own code is still
+        committed (it was decided, as if appended one by one); an error of
+        the log itself rolls the whole batch back and raises LogWriteFailed,
+        so the log holds all of a batch or none of it. Nested batches join
+        the outer one.
+        """
+        if self._batching:
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._batching = True
+        try:
+            yield
+        except LogWriteFailed:
+            self._batching = False
+            self._db.execute("ROLLBACK")
+            raise
+        except BaseException:
+            self._batching = False
+            self._commit()
+            raise
+        self._batching = False
+        self._commit()
+
+    def _commit(self) -> None:
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as e:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise LogWriteFailed(f"{self.path}: the batch could not be committed: {e}") from e
 
     def read(self, after: int = 0, sequence_id: str | None = None, limit: int | None = None) -> Iterator[tuple[int, Record]]:
         """Records after a position, in order: events, and an Unreadable for any that is not one.
@@ -257,6 +311,13 @@ class MemoryEventLog:
     def append(self, event: Event) -> int:
         self._events.append(event)
         return len(self._events)
+
+    def append_many(self, events: Iterable[Event]) -> list[int]:
+        return [self.append(e) for e in events]
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        yield  # in memory every append is as durable as it will ever be
 
     def read(self, after: int = 0, sequence_id: str | None = None, limit: int | None = None) -> Iterator[tuple[int, Record]]:
         n = 0
