@@ -28,11 +28,25 @@ from nodes.storage import open_store
 from nodes.storage.base import DigestMismatch, ObjectMissing, get_verified
 from pipelines.continuity.report import CutReport, Verdict, report_html, report_json
 from pipelines.editorial.otio import conform_otio
-from pipelines.exr import FrameDecodeError, decode_frame, encode_frame, timecode
+from pipelines.exr import PREFIX, FrameDecodeError, decode_frame, encode_frame, timecode
 from pipelines.master.contact_sheet import contact_sheet
 from pipelines.master.delivered_cut import grades_ccc
 from pipelines.master.hdr10 import hdr10_from_master
 from pipelines.master.sdr import encode_sdr_proxy
+
+
+def source_provenance(header: dict) -> dict[str, str]:
+    """What a master frame repeats of its source frame's header: the engine that rendered it and that engine's own record
+    (its version, the colour space it rendered in and how it was converted to ACEScg)."""
+    engine = header.get(PREFIX + "engine")
+    if not isinstance(engine, str):
+        return {}
+    own = PREFIX + engine + "."
+    out = {"source_engine": engine}
+    for key, value in sorted(header.items()):
+        if key.startswith(own) and isinstance(value, str):
+            out["source_" + key[len(PREFIX):]] = value[:1024]
+    return out
 
 
 class SourceFrameBad(PermanentError):
@@ -59,29 +73,35 @@ class MasterNode:
             raise SourceFrameBad(shot, src.frame, str(e)) from None
 
     def _read(self, shot: str, src: StoredFrame) -> np.ndarray:
+        return self._decode(shot, src)[0]
+
+    def _decode(self, shot: str, src: StoredFrame) -> tuple[np.ndarray, dict]:
         try:
-            pixels, _ = decode_frame(self._check(shot, src))
+            return decode_frame(self._check(shot, src))
         except FrameDecodeError as e:
             raise SourceFrameBad(shot, src.frame, f"{src.key} is not a readable EXR ({e})") from None
-        return pixels
 
     def _compose(self, mf: SourceFrame, black: np.ndarray) -> tuple[np.ndarray, dict]:
         """Grade each layer, then mix them in scene-linear light (dissolves)."""
         if not mf.layers:
             return black, {"shot": "gap", "frame": mf.frame}
         pixels = np.zeros_like(black)
+        top = max(mf.layers, key=lambda layer: layer.weight)
+        provenance: dict = {}
         for layer in mf.layers:
-            src = self._read(layer.shot, layer.source)
+            src, header = self._decode(layer.shot, layer.source)
+            if layer is top:
+                provenance = source_provenance(header)
             for cdl in layer.grades:
                 src = cdl.apply(src)
             pixels += np.float32(layer.weight) * src
-        top = max(mf.layers, key=lambda layer: layer.weight)
         attrs: dict = {
             "shot": top.shot,
             "frame": mf.frame,
             "source_frame": top.source.frame,
             "source_digest": top.source.digest,
             "grade": " then ".join(c.as_asc_sop() for c in top.grades) or "none",
+            **provenance,
         }
         if len(mf.layers) > 1:
             attrs["layers"] = " + ".join(f"{x.shot}@{x.source.frame}x{x.weight:.3f}" for x in mf.layers)

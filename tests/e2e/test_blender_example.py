@@ -11,7 +11,7 @@ import pytest
 from orchestrator.config.settings import FarmSettings
 from orchestrator.interfaces.embedded import render
 from pipelines.continuity import geometry
-from pipelines.exr import decode_frame
+from pipelines.exr import ACESCG_CHROMATICITIES, decode_frame
 from pipelines.render import reported
 from pipelines.spec.base import ActionAxis
 from pipelines.spec.loading import load_sequence
@@ -77,6 +77,11 @@ def test_master_frames_come_from_frames_blender_rendered_and_say_so(finished):
     assert provenance["shotfarm/blender.blenderVersion"] == "5.0.1"
     assert provenance["shotfarm/blender.sourceColourSpace"] == "Linear Rec.709 (sRGB)"
     assert provenance["shotfarm/blender.blenderCamera"] == "CamC"
+    # The master frame itself names the engine and the conversion into ACEScg.
+    assert header["shotfarm/source_engine"] == "blender"
+    assert header["shotfarm/source_blender.sourceColourSpace"] == "Linear Rec.709 (sRGB)"
+    assert header["shotfarm/source_blender.colourConversion"] == provenance["shotfarm/blender.colourConversion"]
+    assert header["chromaticities"] == pytest.approx(ACESCG_CHROMATICITIES, abs=1e-6)
 
 
 def test_hdr10_sdr_and_the_contact_sheet_are_delivered(finished):
