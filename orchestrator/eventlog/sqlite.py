@@ -302,6 +302,93 @@ class SqliteEventLog:
         self._db.close()
 
 
+class SqliteRecords:
+    """A SQLite log opened read-only (`log verify`, the quote's history): a torn tail is left where it is."""
+
+    def __init__(self, path: Path):
+        from orchestrator.eventlog.base import LogUnreadable
+
+        self.path, self.where = path, str(path)
+        if not path.is_file():
+            raise LogUnreadable(f"{path}: no event log there")
+        try:
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+            self._tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as e:
+            raise LogUnreadable(f"{path}: not an SQLite database ({e})") from None
+        if "events" not in self._tables:
+            self._db.close()
+            raise LogUnreadable(f"{path}: not a shotfarm event log (no events table)")
+
+    def rows(self) -> Iterator[tuple[int, object, object, object, object]]:
+        after = 0
+        while True:
+            page = self._db.execute(
+                "SELECT seq, sequence_id, type, body, digest FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, _PAGE)
+            ).fetchall()
+            yield from page
+            if len(page) < _PAGE:
+                return
+            after = page[-1][0]
+
+    def quarantine(self) -> list[tuple[int, str, str]]:
+        if "quarantine" not in self._tables:
+            return []
+        return [(int(s), str(t), str(r)) for s, t, r in self._db.execute("SELECT seq, type, reason FROM quarantine ORDER BY seq")]
+
+    def last_issued(self) -> int:
+        if "sqlite_sequence" in self._tables:  # AUTOINCREMENT's record of the highest seq ever issued
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+            if row:
+                return int(row[0])
+        row = self._db.execute("SELECT max(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def damage(self) -> str | None:
+        integrity = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        return None if integrity == "ok" else f"SQLite finds the file damaged: {integrity}"
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def backup(source: str | Path, dest: str | Path) -> Path:
+    """Copy a live log, consistent to one committed transaction, into `dest` (a file, or a folder for shotfarm.db).
+
+    SQLite's online backup API reads the source through its own read-only
+    connection, so a running farm goes on appending while it copies; the
+    copy holds every batch committed before it finished and none in part.
+    """
+    from orchestrator.eventlog.base import LogUnreadable
+
+    src_path = Path(source)
+    if not src_path.is_file():
+        raise LogUnreadable(f"{src_path}: no event log there")
+    target = Path(dest)
+    if target.is_dir():
+        target = target / LOG_NAME
+    if target.exists():
+        raise FileExistsError(f"{target}: already exists; a backup never overwrites a file")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"{target.parent}: no such folder")
+    src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True, timeout=30)
+    try:
+        if "events" not in {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}:
+            raise LogUnreadable(f"{src_path}: not a shotfarm event log (no events table)")
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")  # the copy is one self-contained file, no -wal beside it
+        finally:
+            dst.close()
+    except sqlite3.DatabaseError as e:
+        target.unlink(missing_ok=True)
+        raise LogUnreadable(f"{src_path}: not an SQLite database ({e})") from None
+    finally:
+        src.close()
+    return target
+
+
 class MemoryEventLog:
     """The same contract in memory, for unit tests and the simulator."""
 
@@ -327,6 +414,9 @@ class MemoryEventLog:
             if sequence_id is None or e.sequence_id == sequence_id:
                 n += 1
                 yield i, e
+
+    def quarantined(self) -> list[tuple[int, str, float]]:
+        return []  # nothing in memory is ever torn
 
     def close(self) -> None:
         pass

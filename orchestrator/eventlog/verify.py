@@ -18,7 +18,6 @@ only read. This module must never write to either.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,13 +30,10 @@ from orchestrator.core import events as ev
 from orchestrator.core.isolation import FarmRecordUnfoldable, fold
 from orchestrator.core.state import FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
+from orchestrator.eventlog.base import LogUnreadable, describe, is_server_log, open_records
 from orchestrator.eventlog.sqlite import LOG_NAME, parse_record, torn_reason
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class LogUnreadable(ValueError):
-    """There is no event log to check at that path (bad input, not a finding)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +67,7 @@ class SequenceSummary:
 
 @dataclass
 class Verification:
-    path: Path
+    path: str
     records: int = 0
     quarantined: int = 0
     findings: list[Finding] = field(default_factory=list)
@@ -93,44 +89,28 @@ class Verification:
         return out
 
 
-def _open_read_only(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise LogUnreadable(f"{path}: no event log there")
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError as e:
-        raise LogUnreadable(f"{path}: not an SQLite database ({e})") from None
-    if "events" not in tables:
-        db.close()
-        raise LogUnreadable(f"{path}: not a shotfarm event log (no events table)")
-    return db
+def verify(log_url: str | Path, store_url: str | None = None) -> Verification:
+    """Check the log at `log_url` (a path or postgresql://), and its completed masters in `store_url`.
 
-
-def verify(log_path: str | Path, store_url: str | None = None) -> Verification:
-    """Check the log at `log_path`, and its completed masters in `store_url` (default: the log's folder)."""
-    path = Path(log_path)
-    db = _open_read_only(path)
-    report = Verification(path)
+    The store defaults to a SQLite log's folder; a server log names no folder, so it must be given.
+    """
+    if store_url is None and is_server_log(log_url):
+        raise LogUnreadable(f"{describe(log_url)}: a log on a server needs --store (where its frames and masters are)")
+    records = open_records(log_url)
+    report = Verification(records.where)
     try:
-        store = open_store(store_url or str(path.parent))  # ValueError for a URL it cannot use
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        integrity = db.execute("PRAGMA quick_check").fetchone()[0]
-        if integrity != "ok":
-            report.add("error", f"SQLite finds the file damaged: {integrity}")
-        rows = db.execute("SELECT seq, sequence_id, type, body, digest FROM events ORDER BY seq").fetchall()
-        quarantine = []
-        if "quarantine" in tables:
-            quarantine = db.execute("SELECT seq, type, reason FROM quarantine ORDER BY seq").fetchall()
-        issued = None
-        if "sqlite_sequence" in tables:  # AUTOINCREMENT's record of the highest seq ever issued
-            issued = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        store = open_store(store_url or str(Path(log_url).parent))  # ValueError for a URL it cannot use
+        damage = records.damage()
+        if damage:
+            report.add("error", damage)
+        rows = list(records.rows())
+        quarantine = records.quarantine()
+        last_issued = records.last_issued()
     finally:
-        db.close()
+        records.close()
     report.records, report.quarantined = len(rows), len(quarantine)
     for seq, type_, reason in quarantine:
         report.add("warning", f"{type_} record set aside: {reason}", seq)
-    last_issued = int(issued[0]) if issued else (rows[-1][0] if rows else 0)
     state = _replay(rows, {q[0] for q in quarantine}, last_issued, report)
     for seq in state.sequences.values():
         checked = _check_sequence(seq, store, report)
@@ -255,13 +235,29 @@ def _check_sequence(seq: SequenceState, store: Store, report: Verification) -> i
 
 
 def log_verify_main(args: argparse.Namespace) -> int:
-    """`shotfarm log verify [--out DIR] [--store URL]`: 0 consistent, 1 problems found, 2 bad input."""
+    """`shotfarm log verify [--out DIR] [--log PATH|URL] [--store URL]`: 0 consistent, 1 problems found, 2 bad input."""
     out = Path(args.out)
     try:
-        report = verify(out / LOG_NAME, args.store or str(out))
+        report = verify(getattr(args, "log", None) or out / LOG_NAME, args.store or str(out))
     except ValueError as e:  # no log there, or a store URL it cannot use
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for line in report.lines():
         print(line)
     return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def log_backup_main(args: argparse.Namespace) -> int:
+    """`shotfarm log backup LOG DEST`: an online copy of a SQLite log; 0 done, 2 bad input."""
+    from orchestrator.eventlog.sqlite import backup
+
+    if is_server_log(str(args.log)):
+        print("error: a PostgreSQL log is backed up with pg_dump (docs/runbook.md)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        target = backup(args.log, args.dest)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"{args.log} backed up to {target}; check it with: shotfarm log verify --log {target} --store STORE")
+    return EXIT_OK

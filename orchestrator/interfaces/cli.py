@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.eventlog.base import LOG_HELP, log_location, reachable
 from orchestrator.interfaces import arguments
 from orchestrator.interfaces.remote_cli import COMMANDS as REMOTE_COMMANDS
 from orchestrator.interfaces.remote_cli import add_commands
@@ -67,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
         help="where frames and masters go: a folder (default: --out) or s3://bucket/prefix "
         "(endpoint and keys from SHOTFARM_S3_ENDPOINT, SHOTFARM_S3_ACCESS_KEY, SHOTFARM_S3_SECRET_KEY)",
     )
+    r.add_argument("--log", type=log_location, help=LOG_HELP)
     arguments.add_output_flag(r)
     v = sub.add_parser("validate", help="check a spec and print every problem with its field path")
     v.add_argument("spec", type=Path)
@@ -77,6 +79,10 @@ def parser() -> argparse.ArgumentParser:
     lv = lsub.add_parser("verify", help="check every sequence's log for consistency (exit 1 if problems are found)")
     lv.add_argument("--out", type=Path, default=Path("out"), help="output folder holding shotfarm.db")
     lv.add_argument("--store", help="where its frames and masters are (default: --out); s3://bucket/prefix as for render")
+    lv.add_argument("--log", type=log_location, help="the log to check instead of OUT/shotfarm.db: a file (a backup) or postgresql://")
+    lb = lsub.add_parser("backup", help="copy a live SQLite event log, consistent, into a file or folder (the farm keeps running)")
+    lb.add_argument("log", help="the log, e.g. out/shotfarm.db")
+    lb.add_argument("dest", type=Path, help="a new file, or a folder to hold shotfarm.db")
     from orchestrator.interfaces import retire
 
     retire.add_arguments(lsub.add_parser("retire", help="set a sequence aside for good (one the farm cannot fold)"))
@@ -169,12 +175,16 @@ def _render(args: argparse.Namespace) -> int:
         predicted = predict(seq, farm, out, args.cpus, engine=settings.engine, chunk_frames=args.chunk_frames)
     except ValueError as e:  # the farm config cannot run this spec
         return _refused(args, str(e))
+    try:
+        reachable(args.log or out)
+    except ValueError as e:  # a PostgreSQL log that cannot be reached: said before Ray starts
+        return _refused(args, str(e))
     started = time.monotonic()
     bar = ProgressLog() if args.log_format == "json" else ProgressBar(sys.stderr)
     embedded.ensure_ray(args.cpus, farm, worker_logs=sys.stderr)
     try:
         progress = embedded.render(
-            seq, out, settings, on_progress=bar, store_url=args.store, rerender=tuple(args.rerender)
+            seq, out, settings, on_progress=bar, store_url=args.store, rerender=tuple(args.rerender), log_url=args.log
         )
     except Exception as e:
         # Refusals raised inside the coordinator actor arrive wrapped by Ray.
@@ -285,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             from orchestrator.eventlog import verify as logcheck
             from orchestrator.interfaces import retire
 
+            if args.log_command == "backup":
+                return logcheck.log_backup_main(args)
             return (retire.main if args.log_command == "retire" else logcheck.log_verify_main)(args)
         if args.command in ("quote", "simulate"):
             from orchestrator.interfaces import quote

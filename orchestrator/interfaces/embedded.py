@@ -79,8 +79,8 @@ def ensure_ray(cpus: int | None, farm: FarmConfig | None = None, address: str | 
     logs.forward_worker_output(worker_logs or sys.stderr)
 
 
-def start_coordinator(log_path: Path, store_url: str, settings: FarmSettings) -> Any:
-    """The coordinator actor, pinned to this machine: the event log is a local SQLite file."""
+def start_coordinator(log_path: Path | str, store_url: str, settings: FarmSettings) -> Any:
+    """The coordinator actor, pinned to this machine: the event log is a local SQLite file (or a PostgreSQL URL)."""
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     return (
         ray.remote(CoordinatorActor)
@@ -97,17 +97,18 @@ def render(
     poll: float = 0.5,
     store_url: str | None = None,
     rerender: tuple[str, ...] = (),
+    log_url: str | None = None,
 ) -> Progress:
     """Render a sequence into `out`, resuming whatever the folder's log shows was done.
 
     Frames and masters go to `store_url` (default: the output folder itself);
-    the event log always lives in the output folder.
+    the event log to `log_url` (default: shotfarm.db in the output folder; or postgresql://).
     """
     out = prepare_out(out)
     store_url = store_url or str(out)
     calls = settings.timeouts.call
     resources = ray.cluster_resources()
-    coordinator = start_coordinator(out / LOG_NAME, store_url, settings)
+    coordinator = start_coordinator(log_url or out / LOG_NAME, store_url, settings)
     try:
         ray.get(
             coordinator.start.remote(int(resources.get("CPU", 1)), int(resources.get("GPU", 0))),

@@ -16,7 +16,6 @@ process; it never starts Ray and never writes anything.
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import time
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from pathlib import Path
 from orchestrator.core.events import Unreadable
 from orchestrator.core.isolation import fold
 from orchestrator.core.state import FarmState, Policy
+from orchestrator.eventlog.base import is_server_log, open_records
 from orchestrator.eventlog.sqlite import LOG_NAME, parse_record
 from orchestrator.interfaces import arguments
 from orchestrator.scheduling.chunk_size import plan_sized
@@ -112,22 +112,21 @@ def quote(
     )
 
 
-def history(log_path: str | Path, farm: FarmConfig, engine: str = "pathtracer") -> RuntimeModel:
-    """The runtime model an event log teaches (every accepted render in it), read-only."""
-    path = Path(log_path)
-    if not path.exists():
+def history(log_url: str | Path, farm: FarmConfig, engine: str = "pathtracer") -> RuntimeModel:
+    """The runtime model an event log teaches (every accepted render in it), read-only: a path or postgresql://."""
+    if not is_server_log(log_url) and not Path(log_url).exists():
         return RuntimeModel(prior=farm.prior_seconds_per_unit)
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    records = open_records(log_url)
     state = FarmState(policy=Policy(farm=farm, engine=engine))
     try:
         # Folded as the coordinator folds it: a record this release cannot read sets its
         # sequence aside (core.isolation) instead of refusing a quote for every other one.
-        for seq, sid, type_, body, digest in db.execute("SELECT seq, sequence_id, type, body, digest FROM events ORDER BY seq"):
+        for seq, sid, type_, body, digest in records.rows():
             event, problem = parse_record(seq, body, digest)
             record = event or Unreadable(sequence_id=str(sid), record_type=str(type_)[:64], reason=str(problem))
             state = fold(state, seq, record)
     finally:
-        db.close()
+        records.close()
     return RuntimeModel(
         prior=farm.prior_seconds_per_unit, exact=state.runtime.exact, normal=state.runtime.normal,
         engines=state.runtime.engines,

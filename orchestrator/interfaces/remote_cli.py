@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.api.limits import SEQUENCE_ID
+from orchestrator.eventlog.base import LOG_HELP, log_location
 from orchestrator.interfaces import arguments
 from orchestrator.interfaces.sdk import DEFAULT_SERVER, ApiError, Client, ServerUnreachable
 from pipelines.spec.documents import read_document
@@ -258,6 +259,7 @@ def add_commands(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     s.add_argument("--port", type=arguments.PORT, default=8470, help="port to listen on (0: any free one)")
     s.add_argument("--out", type=Path, default=Path("out"), help="output folder: event log, and store by default")
     s.add_argument("--store", help="where frames and masters go: a folder or s3://bucket/prefix (default: --out)")
+    s.add_argument("--log", type=log_location, help=LOG_HELP)
     s.add_argument("--tokens", type=Path, help="YAML/JSON tokens file (tokens also come from $SHOTFARM_TOKENS)")
     s.add_argument("--upload-limit-mb", type=int, default=64, help="largest request body (specs, cuts, movies)")
     s.add_argument("--cpus", type=arguments.CPUS, default=None, help="CPU slots for render nodes (default: all)")

@@ -44,6 +44,7 @@ from orchestrator.config.farm_file import load_farm
 from orchestrator.config.settings import FarmSettings, PoolSettings
 from orchestrator.coordinator.failures import cause_of
 from orchestrator.core.admission import BadRequest
+from orchestrator.eventlog.base import describe, reachable
 from orchestrator.interfaces.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepare_out, start_coordinator
 from pipelines.spec.loading import SpecError
 
@@ -106,6 +107,8 @@ def serve_main(args: argparse.Namespace) -> int:
         settings = _settings(args)
         tokens = TokenTable.load(settings.tokens_file, variable=settings.tokens_env)
         out = prepare_out(settings.out)
+        log_url = args.log or out / LOG_NAME
+        reachable(log_url)  # a PostgreSQL log that cannot be reached is said here, before Ray starts
         store = open_store(settings.store)
         farm_settings = _farm_settings(args)
         api = cluster_api(args.kube_context) if args.cluster else None
@@ -129,7 +132,7 @@ def serve_main(args: argparse.Namespace) -> int:
     actors: list[Any] = []
     scaler: Scaler | None = None
     try:
-        coordinator = start_coordinator(out / LOG_NAME, settings.store, farm_settings)
+        coordinator = start_coordinator(log_url, settings.store, farm_settings)
         actors.append(coordinator)
         resources = ray.cluster_resources()
         timeout = farm_settings.timeouts.call + farm_settings.timeouts.lock
@@ -157,7 +160,7 @@ def serve_main(args: argparse.Namespace) -> int:
         host, port = sock.getsockname()[:2]
         serving = (
             f"serving http://{host}:{port}/ with {len(nodes)} render node(s); "
-            f"log {out / LOG_NAME}, store {settings.store}, {len(tokens)} token(s)"
+            f"log {describe(log_url)}, store {settings.store}, {len(tokens)} token(s)"
         )
         if getattr(args, "log_format", None) == "json":
             log.info(serving)  # a JSON log stays one object per line
