@@ -13,7 +13,8 @@ BLENDER_VENV := .venv-blender
 BPY := bpy==5.0.1
 
 # Debian tools the suite drives for real: ffprobe (independent HDR check),
-# prometheus + promtool (scrape and rule tests), kubectl (kustomize).
+# prometheus + promtool (scrape and rule tests), kubectl (kustomize), and
+# PostgreSQL (the server event log; Debian keeps initdb off PATH, so it is looked for apart).
 SYSTEM_TOOLS := ffprobe:ffmpeg promtool:prometheus prometheus:prometheus kubectl:kubectl \
 	radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd chromium:chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -47,6 +48,7 @@ blender: $(BLENDER_VENV)/.installed
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
@@ -65,10 +67,11 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy orchestrator/core orchestrator/scheduling
 
-# S3 servers (moto and a single-node Ceph RGW) run for the suite and are
-# stopped afterwards, pass or fail.
+# S3 servers (moto and a single-node Ceph RGW) and a throwaway PostgreSQL
+# cluster (the server event log) run for the suite and are stopped afterwards, pass or fail.
 test: install-dev blender system-deps lint
-	scripts/s3-servers.sh start && $(BIN)/python -m pytest; rc=$$?; scripts/s3-servers.sh stop; exit $$rc
+	scripts/s3-servers.sh start && scripts/postgres-server.sh start && $(BIN)/python -m pytest; rc=$$?; \
+	scripts/postgres-server.sh stop; scripts/s3-servers.sh stop; exit $$rc
 
 clean:
 	rm -rf out .pytest_cache
