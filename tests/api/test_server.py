@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from orchestrator.coordinator.interpreter import CoordinatorActor
 from orchestrator.interfaces.remote_cli import add_commands
 from orchestrator.interfaces.server import serve_main
 from tests.api.support import ADMIN, DEMO, TOKENS, bearer
+from tests.serving import wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = (
@@ -81,15 +81,7 @@ def test_a_served_farm_answers_and_stops_cleanly_on_sigterm(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(600):  # a bound, not a timing assertion: Ray and the nodes start first
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
+        wait_until_healthy(proc, f"{url}/healthz", tries=600)
         with httpx.Client(base_url=url, timeout=30) as c:
             assert c.get("/v1/sequences", headers=bearer(DEMO)).json() == []
             assert "shotfarm_sequences" in c.get("/metrics", headers=bearer(ADMIN)).text

@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import sysconfig
-import time
 import zipfile
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import httpx
 import pytest
 
 from tests.api.support import TOKENS
+from tests.serving import wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("orchestrator", "nodes", "pipelines")
@@ -124,15 +124,7 @@ def test_the_installed_farm_serves_its_web_page_and_static_files(installed, tmp_
     proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(900):  # a bound, not a timing assertion: Ray and the nodes start first
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
+        wait_until_healthy(proc, f"{url}/healthz")
         with httpx.Client(base_url=url, timeout=30) as c:
             page, script, style = c.get("/"), c.get("/static/app.js"), c.get("/static/app.css")
         proc.send_signal(signal.SIGTERM)

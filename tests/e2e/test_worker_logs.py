@@ -17,10 +17,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
@@ -28,6 +26,7 @@ from orchestrator.core import events as ev
 from orchestrator.eventlog.sqlite import LOG_NAME, SqliteEventLog
 from tests.api.support import TOKENS
 from tests.builders import SID, shot, spec
+from tests.serving import wait_until_healthy
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,15 +96,7 @@ def test_a_served_farm_logs_json_on_stdout_its_actors_lines_and_its_requests(tmp
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator.interfaces.cli", *argv], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(900):  # a bound, not a timing assertion: Ray and the nodes start first
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz?token=secret", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                break
-            time.sleep(0.2)
+        wait_until_healthy(proc, f"http://127.0.0.1:{port}/healthz?token=secret")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)
     finally:
