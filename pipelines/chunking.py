@@ -34,6 +34,8 @@ def chunk_shot(sequence: Sequence, shot: Shot, target_cost: float) -> list[Chunk
     per_frame = frame_cost(sequence, shot)
     frames = shot.render_range
     per_chunk = max(1, round(target_cost / per_frame))
+    if shot.engine is not None and shot.engine.makes_clips:
+        per_chunk = len(frames)  # a generated clip is one piece of work: split, its parts would not join
     count = math.ceil(len(frames) / per_chunk)
     # Spread the frames evenly rather than leaving a runt chunk at the end.
     base, extra = divmod(len(frames), count)

@@ -27,6 +27,8 @@ STORE_PREFIX = "store:"
 PASSES = ("depth", "normal")
 """Extra passes an engine may write beside the beauty."""
 Pass = Literal["depth", "normal"]
+CLIP_ENGINES = ("diffusion",)
+"""Engines that generate a whole shot at once (a video diffusion model): its frames cannot be split across nodes."""
 ScalarOption = Annotated[str, Field(max_length=limits.MAX_TEXT)] | Coordinate | Annotated[int, Strict(), Field(ge=-limits.MAX_FRAME, le=limits.MAX_FRAME)] | bool
 
 
@@ -105,3 +107,8 @@ class EngineChoice(Frozen):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
     options: dict[Label, ScalarOption] = Field(default_factory=dict, max_length=limits.MAX_TAGS)
+
+    @property
+    def makes_clips(self) -> bool:
+        """Whether the engine generates a shot as one clip rather than frame by frame (planned as one chunk)."""
+        return self.name in CLIP_ENGINES
