@@ -60,9 +60,9 @@ from orchestrator.core.commands import (
     StitchSegment,
 )
 from orchestrator.core.decide import decide
-from orchestrator.core.demand import demand_by_class
+from orchestrator.core.demand import demand_on
 from orchestrator.core.isolation import RETIRE_HINT, RetireRefused, fold, isolated, retirement
-from orchestrator.core.snapshot import board_of
+from orchestrator.core.live_board import LiveBoard
 from orchestrator.core.state import FarmState
 from orchestrator.eventlog.sqlite import LogOwned, LogWriteFailed, SqliteEventLog, own_log
 from orchestrator.projections.progress import Progress, progress_of
@@ -135,6 +135,8 @@ class Coordinator:
             self.state = fold(self.state, seq, record)
             if metrics is not None and not isolated(self.state, record.sequence_id):  # replayed facts count like live ones
                 metrics.observe(record, self.state)  # type: ignore[arg-type]  # an Unreadable is always isolated
+        self.live = LiveBoard(self.state)
+        """The scheduling board, kept up to date event by event beside the state (core.live_board)."""
         for bad in self.state.unfoldable.values():
             logger.error("%s is set aside: %s; %s", bad.sequence_id, bad, RETIRE_HINT, extra={"sequence": bad.sequence_id})
         self.nodes: dict[str, Any] = {}
@@ -186,6 +188,7 @@ class Coordinator:
                 self._handle(arrived)
         except LogWriteFailed:
             self.state, held[:] = before, []  # nothing of the batch is in the log: nothing of it happened
+            self.live = LiveBoard(before)
             raise
         finally:
             self._held = None
@@ -207,12 +210,13 @@ class Coordinator:
                 pending.pop()
                 continue
             seq = self.log.append(event)  # committed with its batch, before any effect runs
-            self.state = fold(self.state, seq, event)
+            last, self.state = self.state, fold(self.state, seq, event)
+            self.live.follow(last, self.state, event)
             if isolated(self.state, event.sequence_id):
                 continue  # set aside (now or before): nothing is counted or done for it
             for observe in self._observers:  # projections: metrics, live views
                 observe(event, self.state)
-            commands = decide(self.state, event)
+            commands = decide(self.state, event, self.live.board)
             # Lazily: a command runs only once what the one before it recorded has been decided on.
             pending.append(e for command in commands for e in self._execute(command))
 
@@ -328,12 +332,12 @@ class Coordinator:
 
     async def waiting(self, sequence_id: str) -> dict[str, int]:
         """How many of the sequence's chunks wait, by the policy's reason (scheduling.waiting)."""
-        counts = explain(board_of(self.state), time.time()).get(sequence_id, {})
+        counts = explain(self.live.board, time.time()).get(sequence_id, {})
         return {reason.value: n for reason, n in counts.items() if n}
 
     async def demand(self) -> dict[str, int]:
         """Chunks wanting each node class now (core.demand): what cluster mode scales to."""
-        return demand_by_class(self.state)
+        return demand_on(self.live.board)
 
     async def sequences(self) -> list[str]:
         return list(self.state.sequences)

@@ -1,6 +1,9 @@
 """decide(state, event) -> commands: what the farm does next, given what just happened.
 
-Pure: `state` already has `event` folded in. Decisions react to the event
+Pure: `state` already has `event` folded in; `board`, when given, is the
+scheduling board of that same state (core.live_board keeps one up to date),
+read and given back unchanged; without one, dispatch builds it from state
+(core.snapshot). Decisions react to the event
 that changed something, so a command is asked for once (the chunk that makes
 a shot final asks for the segments that use it; the segment that completes
 the master asks for the deliverables), and a restart, which records a
@@ -30,13 +33,14 @@ from orchestrator.core.state import CutState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
 from orchestrator.scheduling import policy
 from orchestrator.scheduling.blocklist import expired
+from orchestrator.scheduling.board import Board
 from pipelines.backoff import Backoff
 from pipelines.continuity.findings import Grade, Requeue, Severity
 
 _ACTIVE = (SequenceStatus.RENDERING, SequenceStatus.STITCHING)
 
 
-def decide(state: FarmState, event: ev.Event) -> list[Command]:
+def decide(state: FarmState, event: ev.Event, board: Board | None = None) -> list[Command]:
     now = event.at
     match event:
         case ev.SequenceSubmitted():
@@ -44,26 +48,28 @@ def decide(state: FarmState, event: ev.Event) -> list[Command]:
         case ev.ShotsPlanned():
             seq = state.sequences[event.sequence_id]
             gaps = [StitchSegment(seq.sequence_id, g.name) for g in seq.segment_plan if not g.shots]
-            return gaps + dispatch(state, now)
+            return gaps + dispatch(state, now, board)
         case ev.ChunkQueued() | ev.ChunkInvalidated() | ev.ShotRequeued() | ev.ChunkPreempted():
-            return dispatch(state, now)
+            return dispatch(state, now, board)
         case ev.SchedulingChanged():
-            return dispatch(state, now)
+            return dispatch(state, now, board)
         case ev.NodeForgiven():
-            return _still_blocked(state, event) + dispatch(state, now)
+            return _still_blocked(state, event) + dispatch(state, now, board)
         case ev.SequenceCancelled():
-            return _take_back(state, event.sequence_id, "sequence cancelled") + dispatch(state, now)
+            # Dispatches first: each Preempt records a ChunkPreempted, which dispatches in turn, and a
+            # Dispatch decided before it would then send a chunk that is already on its way.
+            return dispatch(state, now, board) + _take_back(state, event.sequence_id, "sequence cancelled")
         case ev.CutChecked():
             return _after_check(state.sequences[event.sequence_id], event)
         case ev.FixApplied():
             seq = state.sequences[event.sequence_id]
             return [CheckCut(seq.sequence_id, c.name) for c in seq.cuts_to_check({event.shot})]
         case ev.PoolStarted():
-            return _resume(state) + dispatch(state, now)
+            return dispatch(state, now, board) + _resume(state)  # dispatches first: a Plan dispatches in turn
         case ev.ChunkRendered():
-            return _after_render(state, event) + dispatch(state, now)
+            return _after_render(state, event) + dispatch(state, now, board)
         case ev.ChunkFailed():
-            return _after_failure(state, event) + dispatch(state, now)
+            return _after_failure(state, event) + dispatch(state, now, board)
         case ev.SegmentStitched():
             return _deliver_if_ready(state.sequences[event.sequence_id])
         case ev.MasterStitched():
@@ -184,7 +190,7 @@ def _resume(state: FarmState) -> list[Command]:
     return out
 
 
-def dispatch(state: FarmState, now: float = 0.0) -> list[Command]:
+def dispatch(state: FarmState, now: float = 0.0, board: Board | None = None) -> list[Command]:
     """Ask the scheduling policy what to start, take back and pause (scheduling.policy).
 
     Within a sequence chunks go in timeline order unless one is long enough
@@ -192,7 +198,7 @@ def dispatch(state: FarmState, now: float = 0.0) -> list[Command]:
     """
     if not any(n.free > 0 for n in state.nodes.values()) and not _may_preempt(state):
         return []
-    p = policy.plan(board_of(state), now)
+    p = policy.plan(board if board is not None else board_of(state), now)
     out: list[Command] = [ExceedBudget(o.sequence_id, o.projected_usd, o.budget_usd) for o in p.overruns]
     out += [Dispatch(a.sequence_id, a.chunk_id, a.node_id, a.attempt) for a in p.assignments]
     out += [

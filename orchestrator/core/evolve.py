@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from orchestrator.core import events as ev
+from orchestrator.core.chunks import ChunkTable
 from orchestrator.core.state import ChunkState, CutState, FarmState, NodeState, SequenceState
 from orchestrator.core.status import (
     ChunkStatus,
@@ -64,7 +65,7 @@ def _put_seq(state: FarmState, seq: SequenceState) -> FarmState:
 
 
 def _put_chunk(state: FarmState, seq: SequenceState, chunk: ChunkState) -> FarmState:
-    return _put_seq(state, replace(seq, chunks=_with(seq.chunks, chunk.plan.chunk_id, chunk)))
+    return _put_seq(state, replace(seq, chunks=seq.chunks.replace(chunk)))
 
 
 def _release(state: FarmState, node_id: str | None, key: AttemptKey) -> FarmState:
@@ -106,7 +107,7 @@ def _planned(state: FarmState, e: ev.ShotsPlanned) -> FarmState:
             seq,
             status=check_sequence(seq.sequence_id, seq.status, SequenceStatus.RENDERING),
             versions=MappingProxyType(dict(e.versions)),
-            chunks=MappingProxyType(chunks),
+            chunks=ChunkTable.of(chunks),
         ),
     )
 
@@ -116,13 +117,17 @@ def _pool_started(state: FarmState, e: ev.PoolStarted) -> FarmState:
     nodes = {n.node_id: NodeState(n.node_id, n.gpu_class, n.slots) for n in e.nodes}
     sequences = {}
     for sid, seq in state.sequences.items():
-        chunks = dict(seq.chunks)
-        for cid, c in seq.chunks.items():
-            # Whatever was running or waiting for a retry timer had its node or
-            # its timer die with the previous coordinator: queue it again.
-            if c.status in (ChunkStatus.RUNNING, ChunkStatus.RETRY_WAIT):
-                chunks[cid] = replace(c, status=ChunkStatus.QUEUED, node_id=None)
-        sequences[sid] = replace(seq, chunks=MappingProxyType(chunks))
+        # Whatever was running or waiting for a retry timer had its node or
+        # its timer die with the previous coordinator: queue it again.
+        if seq.chunks.count(ChunkStatus.RUNNING, ChunkStatus.RETRY_WAIT):
+            requeued = {
+                cid: replace(c, status=ChunkStatus.QUEUED, node_id=None)
+                if c.status in (ChunkStatus.RUNNING, ChunkStatus.RETRY_WAIT)
+                else c
+                for cid, c in seq.chunks.items()
+            }
+            seq = replace(seq, chunks=ChunkTable.of(requeued))
+        sequences[sid] = seq
     return replace(state, nodes=MappingProxyType(nodes), sequences=MappingProxyType(sequences))
 
 
@@ -130,7 +135,9 @@ def _pool_started(state: FarmState, e: ev.PoolStarted) -> FarmState:
 def _queued(state: FarmState, e: ev.ChunkQueued) -> FarmState:
     seq = _seq(state, e.sequence_id)
     c = seq.chunks[e.chunk_id]
-    if c.status is ChunkStatus.QUEUED:
+    if c.status is not ChunkStatus.RETRY_WAIT:
+        # A backoff timer that outlived its wait: the chunk was queued again since (a
+        # restart, a re-render) and may be running or rendered by now.
         return state
     return _put_chunk(state, seq, replace(c, status=check_chunk(e.chunk_id, c.status, ChunkStatus.QUEUED)))
 
@@ -304,7 +311,7 @@ def _shot_requeued(state: FarmState, e: ev.ShotRequeued) -> FarmState:
             finished_at=None,
             spec=_with_shot(seq, Shot.model_validate(e.shot_spec)),
             versions=_with(seq.versions, e.shot, e.version),
-            chunks=MappingProxyType(chunks),
+            chunks=ChunkTable.of(chunks),
             status=status,
             retired_node_seconds=seq.retired_node_seconds + sum(c.node_seconds for c in old.values()),
             retired_cost_usd=seq.retired_cost_usd + sum(c.cost_usd for c in old.values()),

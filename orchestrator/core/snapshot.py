@@ -1,9 +1,10 @@
-"""The live farm's board: built from a FarmState in one pass.
+"""A farm's board built from a FarmState in one pass.
 
-The live coordinator's state is a projection of the event log; the policy
-reads a Board. This builds one from the other, so decide.dispatch stays a
-pure function of state: O(chunks) per decision, like the fold that made
-the state. The simulator keeps its board up to date instead (simulate.py);
+The farm's state is a projection of the event log; the policy reads a
+Board. This builds one from the other: for decide.dispatch when it is given
+no board (a unit test, one decision), for views, and for the live farm's
+maintained board whenever an event reshapes the farm (core.live_board).
+The live coordinator otherwise keeps its board up to date event by event;
 tests check that both give the same decisions.
 """
 
@@ -185,7 +186,9 @@ def _lanes(seq: SequenceState) -> _Lanes:
     return hit
 
 
-def board_of(state: FarmState) -> Board:
+def board_of(state: FarmState, own: bool = False) -> Board:
+    """The board for `state`. With `own`, its queues are its own (not shared with other
+    boards built from the same states): what a board that will be moved event by event needs."""
     policy = state.policy
     farm, engine = policy.farm, policy.engine
     board = Board(farm, replace(state.runtime, prior=farm.prior_seconds_per_unit), engine)
@@ -196,7 +199,7 @@ def board_of(state: FarmState) -> Board:
         failures[sid][node_id] = record
     running: dict[AttemptKey, Chunk] = {}
     for serial, seq in enumerate(rendering(state)):
-        cached = _lanes(seq)
+        cached = _Lanes(seq) if own else _lanes(seq)
         lane = lane_for(seq.spec, seq.sequence_id, serial, farm, engine)
         lane.spent, lane.paused = cached.spent, seq.over_budget is not None
         lane.failures = failures.get(seq.sequence_id, {})

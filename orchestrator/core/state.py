@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from orchestrator.core.chunks import ChunkTable
 from orchestrator.core.events import FrameRecord, MasterStitched, SegmentStitched
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
 from orchestrator.scheduling.farm import FarmConfig
@@ -24,6 +25,10 @@ from pipelines.spec.sequence import Sequence
 
 def _empty() -> Mapping[Any, Any]:
     return MappingProxyType({})
+
+
+def _no_chunks() -> ChunkTable[ChunkState]:
+    return ChunkTable.of({})
 
 
 
@@ -44,7 +49,7 @@ class Policy:
     """The engine every chunk renders with: part of what the runtime model learns durations for."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a sequence may hold 100,000 of them
 class ChunkState:
     plan: ChunkPlan
     version: int
@@ -99,7 +104,9 @@ class SequenceState:
     submitted_at: float
     status: SequenceStatus = SequenceStatus.SUBMITTED
     versions: Mapping[str, int] = field(default_factory=_empty)
-    chunks: Mapping[str, ChunkState] = field(default_factory=_empty)
+    chunks: ChunkTable[ChunkState] = field(default_factory=_no_chunks)
+    """In plan order, with the counts progress and decisions read (core.chunks); a plain
+    mapping given here becomes a table."""
     segment_plan: tuple[Segment, ...] = ()
     """The master's segments, fixed at submission (frame ranges never change after)."""
     cuts: Mapping[str, CutState] = field(default_factory=_empty)
@@ -113,6 +120,10 @@ class SequenceState:
     over_budget: float | None = None
     """Projected USD a BudgetExceeded recorded; dispatch for the sequence is paused while set."""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.chunks, ChunkTable):
+            object.__setattr__(self, "chunks", ChunkTable.of(self.chunks))
+
     def chunks_in(self, *statuses: ChunkStatus) -> list[ChunkState]:
         return [c for c in self.chunks.values() if c.status in statuses]
 
@@ -125,8 +136,7 @@ class SequenceState:
         return " ".join(c.as_asc_sop() for c in self.grades(shot)) or "none"
 
     def shot_rendered(self, shot: str) -> bool:
-        mine = [c for c in self.chunks.values() if c.plan.shot == shot]
-        return bool(mine) and all(c.status is ChunkStatus.RENDERED for c in mine)
+        return self.chunks.shot_rendered(shot)
 
     def shot_final(self, shot: str) -> bool:
         """Rendered at its current version, and every cut it is part of has a verdict."""
@@ -206,30 +216,27 @@ class SequenceState:
         )
 
     def chunk_holding(self, shot: str, frame: int) -> ChunkState | None:
-        for c in self.chunks.values():
-            if c.plan.shot == shot and c.plan.frames.first <= frame <= c.plan.frames.last:
-                return c
-        return None
+        return self.chunks.holding(shot, frame)
 
     @property
     def all_rendered(self) -> bool:
-        return bool(self.chunks) and all(c.status is ChunkStatus.RENDERED for c in self.chunks.values())
+        return bool(self.chunks) and self.chunks.count(ChunkStatus.RENDERED) == len(self.chunks)
 
     @property
     def frames_total(self) -> int:
-        return sum(len(c.plan.frames) for c in self.chunks.values())
+        return self.chunks.frames_total
 
     @property
     def frames_rendered(self) -> int:
-        return sum(len(c.frames) for c in self.chunks.values() if c.status is ChunkStatus.RENDERED)
+        return self.chunks.frames_rendered
 
     @property
     def node_seconds(self) -> float:
-        return self.retired_node_seconds + sum(c.node_seconds for c in self.chunks.values())
+        return self.retired_node_seconds + self.chunks.node_seconds
 
     @property
     def cost_usd(self) -> float:
-        return self.retired_cost_usd + sum(c.cost_usd for c in self.chunks.values())
+        return self.retired_cost_usd + self.chunks.cost_usd
 
 
 @dataclass(frozen=True)

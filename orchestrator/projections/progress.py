@@ -71,8 +71,8 @@ def progress_of(seq: SequenceState, elapsed: float, baseline_frames: int) -> Pro
         frames_total=seq.frames_total,
         frames_rendered=done,
         chunks_total=len(seq.chunks),
-        chunks_rendered=len(seq.chunks_in(ChunkStatus.RENDERED)),
-        chunks_running=len(seq.chunks_in(ChunkStatus.RUNNING)),
+        chunks_rendered=seq.chunks.count(ChunkStatus.RENDERED),  # maintained counts, not a scan
+        chunks_running=seq.chunks.count(ChunkStatus.RUNNING),
         node_seconds=seq.node_seconds,
         cost_usd=seq.cost_usd,
         eta_seconds=eta,

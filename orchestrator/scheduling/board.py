@@ -6,8 +6,9 @@ order they were sent (the first renders, the rest wait at the node); each
 class keeps a heap of nodes with free slots. Every operation is O(log n),
 so a decision never rescans the queue.
 
-A board is filled either from a FarmState in one pass (`snapshot.board_of`,
-the live farm) or kept up to date operation by operation (the simulator).
+A board is filled from a FarmState in one pass (`snapshot.board_of`) or
+kept up to date operation by operation: by the simulator, and by the live
+farm (core.live_board), with the same operations.
 `policy.plan` uses assign/unassign to try assignments and undoes them
 before it returns, so a plan leaves the board as it found it. This module
 decides nothing: it only keeps the books.
@@ -210,6 +211,12 @@ class Board:
         node.held.append(key)
         self._touch(node)
 
+    def let_go(self, node_id: str, key: AttemptKey) -> None:
+        """Undo `hold_unscheduled`: the superseded attempt's node answered."""
+        node = self.nodes[node_id]
+        node.held.remove(key)
+        self._freed(node)
+
     # -- lanes ---------------------------------------------------------------------
 
     def add_lane(self, lane: Lane) -> Lane:
@@ -307,12 +314,15 @@ class Board:
         self.group_running[lane.capable][key] -= chunk.units
         chunk.stamp = 0
         chunk.node = None
+        self._freed(node)
+        return chunk
+
+    def _freed(self, node: Node) -> None:
         if node.held:
             head = self.held.get(node.held[0][:2])
             if head is not None and head.stamp < 0:
                 head.stamp = 0  # it renders now: no longer waiting at the node
         self._touch(node)
-        return chunk
 
     def unassign(self, sequence_id: str, chunk_id: str) -> None:
         """Undo `assign` exactly (the attempt number too)."""
