@@ -16,16 +16,17 @@ process; it never starts Ray and never writes anything.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from orchestrator.core.events import Unreadable
 from orchestrator.core.isolation import fold
 from orchestrator.core.state import FarmState, Policy
-from orchestrator.eventlog.base import is_server_log, open_records
+from orchestrator.eventlog.base import NoLogYet, open_records
 from orchestrator.eventlog.sqlite import LOG_NAME, parse_record
 from orchestrator.interfaces import arguments
 from orchestrator.scheduling.chunk_size import plan_sized
@@ -34,6 +35,8 @@ from orchestrator.scheduling.ids import sequence_id
 from orchestrator.scheduling.runtime import Key, RuntimeModel, key_of
 from pipelines.chunking import frame_cost
 from pipelines.spec.sequence import Sequence
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,9 +117,10 @@ def quote(
 
 def history(log_url: str | Path, farm: FarmConfig, engine: str = "pathtracer") -> RuntimeModel:
     """The runtime model an event log teaches (every accepted render in it), read-only: a path or postgresql://."""
-    if not is_server_log(log_url) and not Path(log_url).exists():
+    try:
+        records = open_records(log_url)
+    except NoLogYet:  # nothing rendered there yet: the prior is all there is
         return RuntimeModel(prior=farm.prior_seconds_per_unit)
-    records = open_records(log_url)
     state = FarmState(policy=Policy(farm=farm, engine=engine))
     try:
         # Folded as the coordinator folds it: a record this release cannot read sets its
@@ -202,18 +206,58 @@ def predict(
     frames: int = 2,
     engine: str = "pathtracer",
     chunk_frames: int = 8,
+    log_url: str | Path | None = None,
 ) -> Quote:
-    """A quote from the best evidence there is: history in `out`, else a calibration render, else the prior."""
+    """A quote from the best evidence there is: history in `log_url` (default: `out`'s log), else a calibration render, else the prior."""
     import os
 
     local = farm is None
     farm = farm or FarmConfig.local()
     nodes = {"cpu": cpus or os.cpu_count() or 1} if local else {c.name: c.count for c in farm.classes}
-    model = history(out / LOG_NAME, farm, engine) if out is not None else RuntimeModel(farm.prior_seconds_per_unit)
-    basis = f"history in {out}" if model.knows(engine) else ""
+    log_url = log_url or (out / LOG_NAME if out is not None else None)
+    model = history(log_url, farm, engine) if log_url is not None else RuntimeModel(farm.prior_seconds_per_unit)
+    basis = (f"history in {out}" if out is not None else "history in the event log") if model.knows(engine) else ""
     if not model.knows(engine) and frames > 0:
         model, basis = calibrate(sequence, farm, engine, frames)
     return quote(sequence, farm, model, nodes, engine, chunk_frames, basis)
+
+
+class RenderQuote:
+    """The quote `render` prints beside what the render actually took.
+
+    From the history in the render's log when it has some. Without history,
+    the farm's own first chunks calibrate it instead of a calibration render
+    up front: that render would hold the cores while Ray and the nodes start,
+    and render a frame the farm renders again. Once the log records a chunk,
+    the quote is made from the log as it is then, before the rest renders.
+    """
+
+    def __init__(
+        self,
+        sequence: Sequence,
+        farm: FarmConfig | None,
+        out: Path,
+        log_url: str | None,
+        cpus: int | None,
+        engine: str,
+        chunk_frames: int,
+    ):
+        self._ask = lambda: predict(sequence, farm, out, cpus, 0, engine, chunk_frames, log_url)
+        self.quote = self._ask()  # raises ValueError when the farm cannot run the sequence
+        self.pending = not self.quote.basis.startswith("history")
+
+    def observe(self, chunks_rendered: int) -> None:
+        """Called with the render's progress: the first time chunks are done, calibrate from them."""
+        if not self.pending or chunks_rendered == 0:
+            return
+        try:
+            measured = self._ask()
+        except Exception as e:  # the quote informs; it must never stop a render
+            log.warning("the quote could not read the log yet (%s); trying again", e)
+            return
+        self.pending = False
+        if measured.basis.startswith("history"):
+            self.quote = replace(measured, basis=f"calibration: the farm's first {chunks_rendered} chunk(s) on this machine")
 
 
 def main(args) -> int:
