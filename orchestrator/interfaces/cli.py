@@ -163,7 +163,7 @@ def _render(args: argparse.Namespace) -> int:
     from orchestrator.coordinator.failures import cause_of, sentence_of
     from orchestrator.core.admission import BadRequest
     from orchestrator.interfaces import embedded
-    from orchestrator.interfaces.quote import predict
+    from orchestrator.interfaces.quote import RenderQuote
 
     seq = load_sequence(args.spec).with_quality(args.resolution, args.samples)
     farm = load_farm(args.farm) if args.farm else None
@@ -172,19 +172,25 @@ def _render(args: argparse.Namespace) -> int:
         chunk_frames=args.chunk_frames, metrics_port=args.metrics_port, burn_in=not args.no_burn_in, exact=args.exact, farm=farm
     )
     try:
-        predicted = predict(seq, farm, out, args.cpus, engine=settings.engine, chunk_frames=args.chunk_frames)
-    except ValueError as e:  # the farm config cannot run this spec
-        return _refused(args, str(e))
-    try:
         reachable(args.log or out)
     except ValueError as e:  # a PostgreSQL log that cannot be reached: said before Ray starts
         return _refused(args, str(e))
+    try:
+        # No calibration render up front: without history, the farm's first chunks calibrate the quote.
+        quoted = RenderQuote(seq, farm, out, args.log, args.cpus, settings.engine, args.chunk_frames)
+    except ValueError as e:  # the farm config cannot run this spec
+        return _refused(args, str(e))
     started = time.monotonic()
     bar = ProgressLog() if args.log_format == "json" else ProgressBar(sys.stderr)
+
+    def on_progress(p: Progress) -> None:
+        quoted.observe(p.chunks_rendered)
+        bar(p)
+
     embedded.ensure_ray(args.cpus, farm, worker_logs=sys.stderr)
     try:
         progress = embedded.render(
-            seq, out, settings, on_progress=bar, store_url=args.store, rerender=tuple(args.rerender), log_url=args.log
+            seq, out, settings, on_progress=on_progress, store_url=args.store, rerender=tuple(args.rerender), log_url=args.log
         )
     except Exception as e:
         # Refusals raised inside the coordinator actor arrive wrapped by Ray.
@@ -195,9 +201,9 @@ def _render(args: argparse.Namespace) -> int:
     bar.close()
     wall = time.monotonic() - started
     if args.output == "json":
-        _print_json(_summary_document(progress, args.store or str(out), wall, predicted))
+        _print_json(_summary_document(progress, args.store or str(out), wall, quoted.quote))
     else:
-        _summary(progress, args.store or str(out), wall, seq, predicted)
+        _summary(progress, args.store or str(out), wall, seq, quoted.quote)
     return 0 if progress.status.value == "completed" else EXIT_FAILED
 
 
