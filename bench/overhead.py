@@ -189,7 +189,10 @@ def analyse(events: list[tuple[str, dict]], t0: float, t_end: float, cores: int,
 
 
 def digests(events: list[tuple[str, dict]]) -> dict[str, str]:
-    master = [b for t, b in events if t == "MasterStitched"][-1]
+    masters = [b for t, b in events if t == "MasterStitched"]
+    if not masters:
+        return {}
+    master = masters[-1]
     out = {f"master/{f['frame']:06d}.exr": f["digest"] for f in master["frames"]}
     out |= {name: f["digest"] for name, f in master.get("deliverables", {}).items()}
     return out
