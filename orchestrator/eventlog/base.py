@@ -110,6 +110,10 @@ class LogUnreadable(ValueError):
     """There is no event log at that location (bad input, not a finding)."""
 
 
+class NoLogYet(LogUnreadable):
+    """The location is fine but holds no event log yet (a new database, a folder nothing was rendered in)."""
+
+
 LOG_HELP = "where the event log lives: a file (default: OUT/shotfarm.db) or postgresql://user:password@host:port/database"
 
 

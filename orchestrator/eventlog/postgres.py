@@ -32,7 +32,7 @@ from contextlib import contextmanager
 import psycopg
 
 from orchestrator.core.events import FARM, Event, Record, Unreadable
-from orchestrator.eventlog.base import LogUnreadable, RawRow
+from orchestrator.eventlog.base import LogUnreadable, NoLogYet, RawRow
 from orchestrator.eventlog.sqlite import LogCorrupt, LogOwned, LogWriteFailed, body_digest, parse_record, torn_reason
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ class PostgresRecords:
         self._db = _connect(url, application_name="shotfarm reader", options="-c default_transaction_read_only=on")
         if self._db.execute("SELECT to_regclass('events')").fetchone()[0] is None:  # type: ignore[index]
             self._db.close()
-            raise LogUnreadable(f"{self.where}: not a shotfarm event log (no events table)")
+            raise NoLogYet(f"{self.where}: not a shotfarm event log (no events table)")
         self._has_quarantine = self._db.execute("SELECT to_regclass('quarantine')").fetchone()[0] is not None  # type: ignore[index]
 
     def rows(self) -> Iterator[RawRow]:

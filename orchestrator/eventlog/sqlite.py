@@ -306,11 +306,11 @@ class SqliteRecords:
     """A SQLite log opened read-only (`log verify`, the quote's history): a torn tail is left where it is."""
 
     def __init__(self, path: Path):
-        from orchestrator.eventlog.base import LogUnreadable
+        from orchestrator.eventlog.base import LogUnreadable, NoLogYet
 
         self.path, self.where = path, str(path)
         if not path.is_file():
-            raise LogUnreadable(f"{path}: no event log there")
+            raise NoLogYet(f"{path}: no event log there")
         try:
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
             self._tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
