@@ -1,13 +1,14 @@
 """Build a tiny Wan model folder with random weights: the plumbing of a generated shot, not a picture.
 
-    .venv/bin/python examples/generative/build_tiny_model.py OUT_FOLDER [--image-to-video]
+    .venv/bin/python examples/generative/build_tiny_model.py OUT_FOLDER [--image-to-video | --last-frame]
 
 Everything is made here, offline: a word-level tokenizer over a few dozen
 words, a one-layer UMT5 text encoder, a Wan transformer of two layers and
 two heads and a small Wan VAE (about 0.1 M parameters in all), saved with
 `save_pretrained` so the diffusion engine loads it exactly as it loads a
 real Wan 2.1 checkout. `--image-to-video` adds a tiny CLIP image encoder
-and builds the transformer that takes first- and last-frame conditioning.
+and builds a transformer that starts the clip from a picture;
+`--last-frame` one that also ends it on another (Wan 2.1 FLF2V).
 The same arguments always give the same files (every random init is seeded).
 """
 
@@ -38,12 +39,13 @@ def tokenizer():
     )
 
 
-def build(folder: Path, *, image_to_video: bool = False) -> Path:
-    """Write the model folder and return it."""
+def build(folder: Path, *, image_to_video: bool = False, last_frame: bool = False) -> Path:
+    """Write the model folder and return it (`last_frame` implies image-to-video)."""
     import torch
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanPipeline, WanTransformer3DModel
     from transformers import CLIPImageProcessorPil, CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
 
+    image_to_video = image_to_video or last_frame
     tok = tokenizer()
     torch.manual_seed(0)
     text_encoder = UMT5EncoderModel(
@@ -61,7 +63,9 @@ def build(folder: Path, *, image_to_video: bool = False) -> Path:
             "image_encoder": CLIPVisionModel(vision),
             "image_processor": CLIPImageProcessorPil(crop_size=32, size=32),
         }
-        transformer_extra = {"in_channels": 36, "image_dim": vision.hidden_size, "pos_embed_seq_len": 2 * clip_tokens}
+        transformer_extra = {"in_channels": 36, "image_dim": vision.hidden_size}
+        if last_frame:  # Wan 2.1 FLF2V: the first and the last picture's tokens side by side
+            transformer_extra["pos_embed_seq_len"] = 2 * clip_tokens
     else:
         transformer_extra = {"in_channels": 16}
     torch.manual_seed(0)
@@ -80,9 +84,10 @@ def build(folder: Path, *, image_to_video: bool = False) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--image-to-video", action="store_true", help="Add first- and last-frame conditioning.")
+    parser.add_argument("--image-to-video", action="store_true", help="Start the clip from a picture.")
+    parser.add_argument("--last-frame", action="store_true", help="With --image-to-video: end it on another picture too.")
     args = parser.parse_args(argv)
-    print(build(args.folder, image_to_video=args.image_to_video))
+    print(build(args.folder, image_to_video=args.image_to_video, last_frame=args.last_frame))
     return 0
 
 

@@ -69,8 +69,13 @@ class DiffusionEngine:
         kind = model.index(folder)["_class_name"]
         if options.conditioned and kind != model.IMAGE_TO_VIDEO:
             raise ValueError(f"model folder {folder} holds a {kind}, which takes no conditioning image; use an image-to-video model")
-        if kind == model.IMAGE_TO_VIDEO and options.image is None:
-            raise ValueError(f"model folder {folder} is image-to-video: the shot needs engine.options.image (store:KEY)")
+        if kind == model.IMAGE_TO_VIDEO:
+            if options.image is None:
+                raise ValueError(f"model folder {folder} is image-to-video: the shot needs engine.options.image (store:KEY)")
+            last = model.takes_last_image(folder)
+            if last != (options.last_image is not None):
+                need = "needs engine.options.last_image too" if last else "takes no engine.options.last_image"
+                raise ValueError(f"model folder {folder} {'ends its clip on a second picture' if last else 'starts from one picture'}: the shot {need}")
         digest = model.digest(folder)
         images = {name: self._picture(ref, options) for name, ref in (("image", options.image), ("last_image", options.last_image)) if ref}
         if digest != self._model_digest:

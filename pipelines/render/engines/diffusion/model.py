@@ -110,6 +110,19 @@ def index(folder: Path) -> dict[str, Any]:
     return raw
 
 
+def takes_last_image(folder: Path) -> bool:
+    """Whether the model ends its clip on a second picture (Wan 2.1 FLF2V: the two pictures' tokens side by side).
+
+    Such a transformer has a learned position for each picture's tokens
+    (`pos_embed_seq_len`) and needs both; an image-to-video one takes only the first.
+    """
+    try:
+        config = json.loads((folder / "transformer" / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"model folder {folder}: transformer/config.json is not readable JSON: {e}") from None
+    return isinstance(config, dict) and config.get("pos_embed_seq_len") is not None
+
+
 def digest(folder: Path) -> str:
     """SHA-256 over the folder's files (relative path and contents), cached while no file changes."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
