@@ -89,16 +89,19 @@ class Sphere(_Surface):
     radius: float
 
     def hit(self, rays: Rays) -> Tensor:
+        # Every ray meets every sphere in the loops, so this is the tracer's
+        # hottest code: fused multiply-adds and in-place ops on a few buffers,
+        # since each (N,) temporary costs a pass through memory.
         o, d = rays.o, rays.d
         cx, cy, cz = self.center
         ox, oy, oz = o[0] - cx, o[1] - cy, o[2] - cz
-        b = ox * d[0] + oy * d[1] + oz * d[2]
-        c = ox * ox + oy * oy + oz * oz - self.radius * self.radius
-        disc = b * b - c
-        root = disc.clamp_min(0).sqrt()
-        near = -b - root
-        t = torch.where(near > T_MIN, near, root - b)
-        return torch.where((disc >= 0) & (t > T_MIN), t, INF)
+        b = (ox * d[0]).addcmul_(oy, d[1]).addcmul_(oz, d[2])
+        c = ox.mul_(ox).addcmul_(oy, oy).addcmul_(oz, oz).sub_(self.radius * self.radius)
+        disc = (b * b).sub_(c)
+        root = disc.clamp_min(0).sqrt_()
+        near = root.neg().sub_(b)
+        t = torch.where(near > T_MIN, near, root.sub_(b))
+        return torch.where((disc >= 0) & (t > T_MIN), t, INF)  # a NaN is a miss too
 
     def normal(self, p: Tensor) -> Tensor:
         return (p - _column(self.center, p)) / self.radius

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from pipelines.color.temperature import kelvin_to_acescg
-from pipelines.render.engines import registry
+from pipelines.render.engines import pathtracer, registry
 from pipelines.render.engines.base import EngineContext
-from pipelines.render.engines.pathtracer import PathTracer, frame_seed
+from pipelines.render.engines.pathtracer import PathTracer, frame_seed, tile_seed
 from pipelines.spec import scene as s
 from pipelines.spec.setup import ShotSetup
 
@@ -132,6 +132,50 @@ def test_global_rng_state_is_neither_used_nor_changed() -> None:
     second = render(lit_scene())
     assert torch.equal(first, second)
     assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.fixture
+def small_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiles of 64 samples: a 48x27 frame at 4 spp is 81 tiles."""
+    monkeypatch.setattr(pathtracer, "CPU_BATCH", 64)
+
+
+@pytest.mark.usefixtures("small_tiles")
+def test_a_frame_is_bit_identical_whatever_the_thread_budget_traces_its_tiles() -> None:
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = render(lit_scene())
+        torch.set_num_threads(3)
+        three = render(lit_scene())
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, three)
+
+
+@pytest.mark.usefixtures("small_tiles")
+def test_tiles_draw_different_noise() -> None:
+    image = render(lit_scene())
+    tile_rows = image.reshape(-1, 16, 3)  # 64 samples at 4 spp is 16 pixels per tile
+    assert not torch.equal(tile_rows[10], tile_rows[11])
+
+
+def test_rendering_leaves_torchs_thread_count_as_it_found_it() -> None:
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        render(lit_scene())
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_tile_seed_is_a_stable_hash_of_the_frame_seed_and_tile() -> None:
+    # Pinned like frame_seed: changing it silently changes every frame.
+    assert tile_seed(0x3F63C245BE227C11, 0) == 0x1CF83D9AF013EFE9
+    assert tile_seed(0x3F63C245BE227C11, 0) != tile_seed(0x3F63C245BE227C11, 1)
+    assert tile_seed(1, 0) != tile_seed(2, 0)
+    assert 0 <= tile_seed(1, 0) < 2**63
 
 
 def test_frame_seed_is_a_stable_hash_not_pythons_salted_hash() -> None:

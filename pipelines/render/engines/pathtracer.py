@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +48,31 @@ def frame_seed(seed: int, shot: str, frame: int) -> int:
     """A stable 63-bit seed for a frame (Python's hash() changes per process)."""
     digest = hashlib.sha256(f"{seed}\x1f{shot}\x1f{frame}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def tile_seed(frame: int, tile: int) -> int:
+    """A stable 63-bit seed for one tile of a frame, from the frame's seed."""
+    digest = hashlib.sha256(f"{frame}\x1f{tile}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+@contextmanager
+def _tile_threads() -> Iterator[int]:
+    """Trace CPU tiles on as many threads as torch may use, each op on one thread.
+
+    torch parallelises every op over its OpenMP pool and waits at a barrier
+    after each; a path tracer issues thousands of small ops per tile, and on
+    a loaded machine a barrier waits for a thread the OS has descheduled:
+    measured 20x slower than one thread. Whole tiles per thread need no
+    barrier (torch releases the GIL inside ops). The budget is torch's
+    thread count, which the node sets for its slot; it is restored after.
+    """
+    workers = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield workers
+    finally:
+        torch.set_num_threads(workers)
 
 
 def roughness_to_exponent(roughness: float) -> float:
@@ -192,10 +220,11 @@ class _World:
 
     def escaped(self, d: Tensor, pdf_bsdf: Tensor) -> Tensor:
         """Radiance of the sky and sun discs along escaping rays."""
-        out = torch.zeros_like(d)
         if self.sky is not None:
             horizon, rise = self.sky
-            out = out + horizon + rise * d[1].clamp(0, 1)
+            out = torch.addcmul(horizon, rise, d[1].clamp(0, 1))
+        else:
+            out = torch.zeros_like(d)
         for sun in self.lights:
             if isinstance(sun, _Sun) and sun.one_minus_cos > 0:
                 le, pdf = sun.radiance(d)
@@ -276,17 +305,30 @@ class PathTracer:
         setup = self._setup
         width, height = setup.resolution
         world = self._world(setup.relative(frame))
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(frame_seed(setup.seed, setup.shot, frame))
+        seed = frame_seed(setup.seed, setup.shot, frame)
         spp = setup.samples
         batch = CPU_BATCH if self.device.type == "cpu" else GPU_BATCH
         step = max(1, batch // spp)
         image = torch.empty(3, width * height, device=self.device)
         camera = setup.camera.at(setup.relative(frame))
-        for first in range(0, width * height, step):
-            last = min(width * height, first + step)
+
+        def tile(index: int) -> None:
+            # Each tile draws from its own generator, so a frame's pixels do not
+            # depend on which thread traced which tile, or in what order.
+            first, last = index * step, min(width * height, (index + 1) * step)
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(tile_seed(seed, index))
             o, d = self._camera_rays(camera, first, last, gen)
             image[:, first:last] = self._trace(world, o, d, gen).view(3, last - first, spp).mean(2)
+
+        tiles = range(-(-width * height // step))
+        if self.device.type == "cpu":
+            with _tile_threads() as workers, ThreadPoolExecutor(workers, "pathtracer-tile") as pool:
+                for _ in pool.map(tile, tiles):
+                    pass
+        else:  # one device queue: tiles in order
+            for index in tiles:
+                tile(index)
         return image.T.reshape(height, width, 3).float().cpu()
 
     def _world(self, at: float) -> _World:
