@@ -64,7 +64,8 @@ from orchestrator.core.demand import demand_on
 from orchestrator.core.isolation import RETIRE_HINT, RetireRefused, fold, isolated, retirement
 from orchestrator.core.live_board import LiveBoard
 from orchestrator.core.state import FarmState
-from orchestrator.eventlog.sqlite import LogOwned, LogWriteFailed, SqliteEventLog, own_log
+from orchestrator.eventlog.base import is_server_log, open_log
+from orchestrator.eventlog.sqlite import LogOwned, LogWriteFailed, own_log
 from orchestrator.projections.progress import Progress, progress_of
 from orchestrator.scheduling.ids import AttemptKey
 from orchestrator.scheduling.waiting import explain
@@ -366,15 +367,22 @@ class CoordinatorActor(Coordinator):
     previous owner), opens it, the store at `store_url`, and Ray node pools.
     """
 
-    def __init__(self, log_path: str, store_url: str, settings: FarmSettings):
+    def __init__(self, log_path: str, store_url: str, settings: FarmSettings, fence: int | None = None):
+        # A SQLite log is owned through the lock file beside it; a PostgreSQL log through a
+        # lease in the database (eventlog.lease): `fence` is the token of the lease `serve`
+        # took for this farm, else the log takes the lease itself.
+        server = is_server_log(log_path)
         try:
-            lock_fd = own_log(str(log_path) + ".lock", settings.timeouts.lock)
+            lock_fd = None if server else own_log(str(log_path) + ".lock", settings.timeouts.lock)
+            log = open_log(log_path, own_timeout=settings.timeouts.lock if server else None, fence=fence)
         except LogOwned as e:
             raise LogBusy(str(e)) from None
         try:
-            super().__init__(SqliteEventLog(log_path), open_store(store_url), RayPools(store_url, settings), settings)
+            super().__init__(log, open_store(store_url), RayPools(store_url, settings), settings)
         except BaseException:
-            os.close(lock_fd)
+            log.close()
+            if lock_fd is not None:
+                os.close(lock_fd)
             raise
         self._lock_fd = lock_fd
 

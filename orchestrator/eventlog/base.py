@@ -79,17 +79,19 @@ def describe(url: str | Path) -> str:
     return redact(str(url))
 
 
-def open_log(url: str | Path, own_timeout: float | None = None) -> EventLog:
+def open_log(url: str | Path, own_timeout: float | None = None, fence: int | None = None) -> EventLog:
     """The log at `url` opened for appending: SQLite for a path, PostgreSQL for postgresql://.
 
-    With `own_timeout`, a PostgreSQL log is also owned (one writer: a second
-    coordinator waits that long, then LogOwned). A SQLite log's owner holds
+    A PostgreSQL log appends only under a lease (eventlog.lease): `fence` is
+    the token of a lease this farm's leader already holds (`serve`); else with
+    `own_timeout` the log takes the lease itself, waiting that long for a
+    previous leader's to run out (then LogOwned). A SQLite log's owner holds
     the lock file beside it (`own_log`), which its caller takes first.
     """
     if is_server_log(url):
         from orchestrator.eventlog.postgres import PostgresEventLog
 
-        return PostgresEventLog(str(url), own_timeout=own_timeout)
+        return PostgresEventLog(str(url), own_timeout=own_timeout, fence=fence)
     from orchestrator.eventlog.sqlite import SqliteEventLog
 
     return SqliteEventLog(url)

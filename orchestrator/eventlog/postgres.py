@@ -10,9 +10,10 @@ Positions are handed out by the one writer inside its transaction, under a
 transaction-scoped advisory lock, from the highest position ever issued (the
 events and the quarantine together): a batch rolled back issues nothing, so
 positions rise without gaps in commit order, as SQLite's AUTOINCREMENT does,
-and `log verify`'s gap check means the same on both. One coordinator owns
-the log at a time through a session advisory lock that the server lets go
-of when that coordinator's connection ends (a process killed, a machine gone).
+and `log verify`'s gap check means the same on both. One coordinator leads
+at a time through a lease row with a fencing token (eventlog.lease), checked
+in every append transaction: a coordinator whose lease ran out or was taken
+over cannot append (LogFenced), whatever it still believes.
 
 A torn last record is set aside into `quarantine` on open exactly as the
 SQLite log does it (see sqlite.py); PostgreSQL's own writes are atomic, so
@@ -32,12 +33,12 @@ from contextlib import contextmanager
 import psycopg
 
 from orchestrator.core.events import FARM, Event, Record, Unreadable
+from orchestrator.eventlog import lease as leases
 from orchestrator.eventlog.base import LogUnreadable, NoLogYet, RawRow
 from orchestrator.eventlog.sqlite import LogCorrupt, LogOwned, LogWriteFailed, body_digest, parse_record, torn_reason
 
 log = logging.getLogger(__name__)
 
-_OWNER_KEY = 0x5F0A_F00D  # the session lock one coordinator holds while it owns the log
 _APPEND_KEY = 0x5F0A_A99D  # the transaction lock every append transaction holds until it commits
 _SCHEMA_KEY = 0x5F0A_5C3A
 _PAGE = 1000
@@ -60,6 +61,7 @@ _SCHEMA = [
     "CREATE OR REPLACE TRIGGER events_no_truncate BEFORE TRUNCATE ON events EXECUTE FUNCTION shotfarm_append_only('event log')",
     "CREATE OR REPLACE TRIGGER quarantine_no_update BEFORE UPDATE OR DELETE ON quarantine FOR EACH ROW EXECUTE FUNCTION shotfarm_append_only('quarantine')",
     "CREATE OR REPLACE TRIGGER quarantine_no_truncate BEFORE TRUNCATE ON quarantine EXECUTE FUNCTION shotfarm_append_only('quarantine')",
+    leases.SCHEMA,
 ]
 _HEAD = "SELECT greatest((SELECT max(seq) FROM events), (SELECT max(seq) FROM quarantine), 0)"
 
@@ -83,30 +85,41 @@ def probe(url: str) -> None:
     _connect(url, application_name="shotfarm probe").close()
 
 
+class LogFenced(LogWriteFailed):
+    """This coordinator's lease ran out or was taken over: it may no longer append."""
+
+
 class PostgresEventLog:
-    def __init__(self, url: str, own_timeout: float | None = None):
+    """The log for appending. `fence`: the lease token this farm's leader holds (serve takes it);
+    else with `own_timeout` the log takes and keeps the lease itself (a render), else no lease (tools, tests)."""
+
+    def __init__(self, url: str, own_timeout: float | None = None, fence: int | None = None):
         self.url, self.where = url, redact(url)
         self._db = _connect(url, application_name="shotfarm coordinator")
+        self._lease: leases.Lease | None = None
+        self._fence = fence
         try:
-            if own_timeout is not None:
-                self._own(own_timeout)
             with self._db.transaction():
                 self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_KEY,))
                 for statement in _SCHEMA:
                     self._db.execute(statement)
+            if fence is None and own_timeout is not None:
+                self._own(own_timeout)
             self._drop_torn_tail()
         except BaseException:
-            self._db.close()
+            self.close()
             raise
         self._batching = False
         self._next = 0
 
     def _own(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self._db.execute("SELECT pg_try_advisory_lock(%s)", (_OWNER_KEY,)).fetchone()[0]:  # type: ignore[index]
-            if time.monotonic() > deadline:
-                raise LogOwned(f"{self.where}: another shotfarm coordinator owns this event log")
-            time.sleep(0.2)
+        self._lease = leases.Lease(self.url)
+        self._fence = self._lease.wait(timeout)
+        if self._fence is None:
+            leader = self._lease.leader()
+            where = f" ({leader.holder}{', ' + leader.address if leader.address else ''})" if leader else ""
+            raise LogOwned(f"{self.where}: another shotfarm coordinator owns this event log{where}")
+        self._lease.keep(lost=lambda: None)  # a lost lease shows on the next append, which is refused
 
     def _drop_torn_tail(self) -> None:
         with self._db.transaction():
@@ -164,7 +177,11 @@ class PostgresEventLog:
         try:
             self._db.execute("BEGIN")
             self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_APPEND_KEY,))
+            self._check_fence()
             self._next = int(self._db.execute(_HEAD).fetchone()[0]) + 1  # type: ignore[index]
+        except LogFenced:
+            self._rollback()
+            raise
         except psycopg.Error as e:
             self._rollback()
             raise LogWriteFailed(f"{self.where}: a batch could not begin: {str(e).strip()}") from e
@@ -181,6 +198,22 @@ class PostgresEventLog:
             raise
         self._batching = False
         self._commit()
+
+    def _check_fence(self) -> None:
+        """Inside the append transaction: is this coordinator's token still the lease's, and the lease running?
+
+        The lease row stays locked FOR SHARE until this transaction ends, so a
+        standby taking over waits for the commit and then replays it.
+        """
+        if self._fence is None:
+            return
+        row = self._db.execute(leases.FENCE, (leases.NAME,)).fetchone()
+        if row is None or row[0] != self._fence or not row[1]:
+            now = f"token {row[0]}" if row else "no lease"
+            raise LogFenced(
+                f"{self.where}: this coordinator's lease (token {self._fence}) "
+                f"{'ran out' if row and row[0] == self._fence else 'was taken over'} ({now}); it may not append"
+            )
 
     def _rollback(self) -> None:
         try:
@@ -226,7 +259,10 @@ class PostgresEventLog:
         return [(int(s), str(r), float(a)) for s, r, a in rows]
 
     def close(self) -> None:
-        self._db.close()  # the server lets go of the owner's lock with the session
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+        self._db.close()
 
 
 class PostgresRecords:

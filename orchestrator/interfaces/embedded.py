@@ -79,13 +79,13 @@ def ensure_ray(cpus: int | None, farm: FarmConfig | None = None, address: str | 
     logs.forward_worker_output(worker_logs or sys.stderr)
 
 
-def start_coordinator(log_path: Path | str, store_url: str, settings: FarmSettings) -> Any:
+def start_coordinator(log_path: Path | str, store_url: str, settings: FarmSettings, fence: int | None = None) -> Any:
     """The coordinator actor, pinned to this machine: the event log is a local SQLite file (or a PostgreSQL URL)."""
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     return (
         ray.remote(CoordinatorActor)
         .options(num_cpus=0, max_concurrency=64, scheduling_strategy=here)
-        .remote(str(log_path), store_url, settings)
+        .remote(str(log_path), store_url, settings, fence)
     )
 
 

@@ -270,3 +270,24 @@ def test_a_postgresql_log_that_cannot_be_reached_is_a_clear_error_without_the_pa
     with pytest.raises(ValueError, match=r"postgresql://shotfarm:\*\*\*@127.0.0.1:1/x: cannot open") as e:
         open_log("postgresql://shotfarm:hunter2@127.0.0.1:1/x")
     assert "hunter2" not in str(e.value)
+
+
+def test_a_deposed_postgresql_leader_cannot_append_once_its_lease_ran_out_or_was_taken(pg_url):
+    from orchestrator.eventlog.lease import Lease
+    from orchestrator.eventlog.postgres import LogFenced
+
+    open_log(pg_url).close()  # the schema
+    first = Lease(pg_url, address="http://first:8470", ttl=1.0)
+    token = first.wait(timeout=5)
+    leader = open_log(pg_url, fence=token)
+    assert leader.append(pool()) == 1
+    second = Lease(pg_url, address="http://second:8470", ttl=30.0)
+    assert second.try_take() is None and second.leader().address == "http://first:8470"  # type: ignore[union-attr]
+    assert second.wait(timeout=10) == token + 1  # the first stopped renewing: its lease ran out
+    with pytest.raises(LogFenced, match="was taken over"):
+        leader.append(submitted())
+    successor = open_log(pg_url, fence=token + 1)
+    assert successor.append(submitted()) == 2
+    assert types(successor) == [(1, "PoolStarted"), (2, "SequenceSubmitted")]
+    for closing in (leader, successor, first, second):
+        closing.close() if hasattr(closing, "close") else closing.release()
