@@ -3,9 +3,12 @@
 Fills a 1,000-node four-class farm from about 100,000 queued chunks of 20
 sequences, then repeats: one running chunk finishes, the policy plans, the
 plan is applied. Times `policy.plan` alone (the goal is <= 50 us), with
-FIFO-by-priority's plan on the same board beside it, and, for scale, the
-live path that first builds the board from a FarmState (O(chunks)) and the
-previous timeline-order dispatch over the same state.
+FIFO-by-priority's plan on the same board beside it; then the live
+coordinator's whole cost per event on that farm, as a FarmState with the
+board kept up to date beside it (core.live_board): a chunk renders, evolve
+folds it, the board follows, decide dispatches, and the ChunkStarted it
+asks for is folded too. For scale: deciding from a board built from the
+FarmState each time (O(chunks)), and the previous timeline-order dispatch.
 
     .venv/bin/python bench/decision_cost.py [--chunks 100000] [--gpus 1000] [--decisions 5000]
 """
@@ -17,8 +20,10 @@ import random
 import time
 
 from orchestrator.core import events as ev
-from orchestrator.core.decide import dispatch
+from orchestrator.core.commands import Dispatch
+from orchestrator.core.decide import decide, dispatch
 from orchestrator.core.evolve import evolve, replay
+from orchestrator.core.live_board import LiveBoard
 from orchestrator.core.snapshot import chunks_for, lane_for
 from orchestrator.core.state import FarmState, Policy
 from orchestrator.core.status import ChunkStatus, SequenceStatus
@@ -128,6 +133,38 @@ def main() -> None:
     print(f"live path, decide.dispatch on a FarmState, one node free: {live / 1000:7.2f} ms per decision "
           f"({cold / 1000:.0f} ms the first time, when every lane is built)")  # fmt: skip
     print(f"previous timeline dispatch on the same FarmState:         {old / 1000:7.2f} ms per decision")
+    per_event, rebuilds = maintained(state, min(args.decisions, 2000))
+    print(f"live path, maintained board: render folded, board followed, decided, start folded: "
+          f"{per_event:7.1f} us per event ({rebuilds} rebuilds)")  # fmt: skip
+
+
+def maintained(state: FarmState, renders: int) -> tuple[float, int]:
+    """Microseconds per event of evolve + LiveBoard.follow + decide, over ChunkRendered and the ChunkStarted it leads to."""
+    live = LiveBoard(state)
+    rng = random.Random(0)
+    busy = [n.node_id for n in state.nodes.values() if n.running]
+    events = 0
+    started = time.perf_counter()
+    for i in range(renders):
+        node = state.nodes[rng.choice(busy)]  # every node stays busy: a freed slot is filled at once
+        if not node.running:
+            continue
+        key = next(iter(node.running))
+        plan = state.sequences[key.sequence_id].chunks[key.chunk_id].plan
+        frames = tuple(ev.FrameRecord(frame=f, key="k", digest="-") for f in plan.frames)
+        pending: list[ev.Event] = [ev.ChunkRendered(
+            at=2.0 + i, sequence_id=key.sequence_id, chunk_id=key.chunk_id, attempt=key.attempt, node_id=node.node_id,
+            gpu_class=node.gpu_class, frames=frames, node_seconds=30.0, cost_usd=0.01,
+        )]  # fmt: skip
+        while pending:
+            event = pending.pop()
+            before, state = state, evolve(state, event)
+            live.follow(before, state, event)
+            events += 1
+            for command in decide(state, event, live.board):
+                if isinstance(command, Dispatch):
+                    pending.append(command.started(event.at, state.nodes[command.node_id].gpu_class))
+    return 1e6 * (time.perf_counter() - started) / events, live.rebuilds
 
 
 def _one_more_started(state: FarmState) -> FarmState:

@@ -3,18 +3,30 @@
 Both sides drive the same no-op render nodes (they answer a ChunkOrder at
 once, or after --work-ms) with the same number of calls in flight. The
 coordinator side is the real loop: every ChunkStarted and ChunkRendered is
-appended to a SQLite event log (WAL, synchronous=FULL) before it is acted
-on, folded by evolve, and every decision comes from decide (the scheduling
-policy). The baseline is a driver that keeps the nodes' slots full with
-plain `render.remote` calls and nothing else. Prints both rates and the
-ratio (goal >= 0.7).
+appended to a SQLite event log (WAL, synchronous=FULL; events that arrive
+together share one commit) before it is acted on, folded by evolve, and
+every decision comes from decide (the scheduling policy, on the board the
+coordinator keeps up to date). The baseline is a driver that keeps the
+nodes' slots full with plain `render.remote` calls and nothing else.
 
-    .venv/bin/python bench/live_dispatch.py [--chunks 2000] [--nodes 4] [--slots 2] [--work-ms 0 20]
+For each queue size (1,000, 10,000, 100,000, up to --chunks) it prints both
+rates, their ratio (goal >= 0.7) and the rate against the smallest size's
+(goal: within 20% at 100,000), and the coordinator's memory per queued
+chunk (resident memory it grew by when the sequence was planned with every
+chunk queued and no node to send one to, which also counts what the
+allocator kept of the planning's transient objects; goal under 2 KiB). The
+1,000-chunk run also carries the coordinator's first calls (imports, Ray's
+first submissions from the actor), about a second. Progress is
+polled every --poll seconds, as a client watching the farm would.
+
+    .venv/bin/python bench/live_dispatch.py [--chunks 100000] [--nodes 4] [--slots 2] [--work-ms 0] [--poll 0.5]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import os
 import tempfile
 import time
@@ -39,6 +51,9 @@ class NoopNode:
     def ping(self) -> str:
         return self.node_id
 
+    def close(self) -> None:
+        pass  # nothing warm to let go of
+
     def render(self, order: ChunkOrder) -> ChunkResult:
         if self.work:
             time.sleep(self.work)
@@ -47,7 +62,11 @@ class NoopNode:
 
 
 class NoopMaster:
-    """Mastering is not what this measures; the run is timed up to the last ChunkRendered."""
+    """Checks and mastering are not what this measures: a check is never answered within the
+    run (so no cut settles and nothing is stitched), and the run is timed up to the last ChunkRendered."""
+
+    async def check(self, order):
+        await asyncio.sleep(3600)
 
     def stitch_segment(self, order):
         raise RuntimeError("no master in this benchmark")
@@ -57,21 +76,59 @@ class NoopMaster:
 
 
 class BenchCoordinator(CoordinatorActor):
-    async def start_noop(self, nodes: int, slots: int, work: float) -> list[str]:
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.last_rendered = 0.0
+        self._observers.append(self._note)
+
+    def _note(self, event, state) -> None:
+        if isinstance(event, ev.ChunkRendered):
+            self.last_rendered = event.at
+
+    async def profile(self, path: str | None) -> None:
+        """Start profiling this coordinator (None: stop, and write the stats to where it was asked)."""
+        import cProfile
+
+        if path is not None:
+            self._profile, self._profile_path = cProfile.Profile(), path
+            self._profile.enable()
+        elif getattr(self, "_profile", None) is not None:
+            self._profile.disable()
+            self._profile.dump_stats(self._profile_path)
+
+    async def finished_at(self) -> float:
+        """When the last chunk was recorded rendered (the poll that saw it came up to --poll later)."""
+        return self.last_rendered
+
+    async def start_noop(self, nodes: int, slots: int, work: float) -> float:
+        """Start the no-op nodes and record the pool; returns when it was recorded (the clock starts)."""
         ids = [f"cpu-{i}" for i in range(nodes)]
         self.nodes = {n: ray.remote(NoopNode).options(num_cpus=0).remote(n, work) for n in ids}
         ray.get([h.ping.remote() for h in self.nodes.values()])
-        self.master = self.checker = ray.remote(NoopMaster).options(num_cpus=0).remote()
+        self.master = self.checker = ray.remote(NoopMaster).options(num_cpus=0, max_concurrency=1000).remote()
         infos = tuple(ev.NodeInfo(node_id=n, gpu_class="cpu", slots=slots) for n in ids)
-        self.emit(ev.PoolStarted(at=time.time(), sequence_id=ev.FARM, nodes=infos))
-        return ids
+        started = time.time()
+        self.emit(ev.PoolStarted(at=started, sequence_id=ev.FARM, nodes=infos))
+        return started
+
+    async def resident(self) -> int:
+        """Resident bytes of this process, after a collection."""
+        gc.collect()
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+SHOT_FRAMES = 10_000
+"""Frames per shot: a long sequence is several shots, as a real one is (a shot is bounded)."""
 
 
 def spec(chunks: int):
-    return sequence_spec("bench", "dispatch", [(chunks, 16)], resolution=(32, 18))
+    shots = [(SHOT_FRAMES, 16)] * (chunks // SHOT_FRAMES) + ([(chunks % SHOT_FRAMES, 16)] if chunks % SHOT_FRAMES else [])
+    return sequence_spec("bench", "dispatch", shots, resolution=(32, 18))
 
 
-def through_coordinator(chunks: int, nodes: int, slots: int, work: float) -> float:
+def through_coordinator(chunks: int, nodes: int, slots: int, work: float, poll: float, profile: str | None = None) -> tuple[float, float]:
+    """(chunks per second, resident bytes per queued chunk)."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = FarmSettings(chunk_frames=1, pool=PoolSettings(slots_per_node=slots))
         seq = spec(chunks).with_quality(samples=64)  # 64 spp: one frame per chunk at the default quality
@@ -80,18 +137,23 @@ def through_coordinator(chunks: int, nodes: int, slots: int, work: float) -> flo
             .options(num_cpus=0, max_concurrency=64)
             .remote(os.path.join(tmp, "shotfarm.db"), tmp, settings)
         )
-        ray.get(coordinator.start_noop.remote(nodes, slots, work))
-        started = time.perf_counter()
+        # Submitted before the pool starts: every chunk is planned and queued, none can be sent yet.
+        before = ray.get(coordinator.resident.remote())
         sid = ray.get(coordinator.submit.remote(seq.model_dump(mode="json")))
+        per_chunk = (ray.get(coordinator.resident.remote()) - before) / chunks
+        if profile:
+            ray.get(coordinator.profile.remote(f"{profile}.{chunks}"))
+        started = ray.get(coordinator.start_noop.remote(nodes, slots, work))  # its clock stamps the events too
         while ray.get(coordinator.progress.remote(sid)).chunks_rendered < chunks:
-            time.sleep(0.002)
-        took = time.perf_counter() - started
+            time.sleep(poll)
+        took = ray.get(coordinator.finished_at.remote()) - started
+        ray.get(coordinator.profile.remote(None))
         ray.get(coordinator.shutdown.remote())
         ray.kill(coordinator)
-        return chunks / took
+        return chunks / took, per_chunk
 
 
-def plain_calls(chunks: int, nodes: int, slots: int, work: float) -> float:
+def plain_calls(chunks: int, nodes: int, slots: int, work: float, poll: float) -> float:
     seq = spec(chunks).with_quality(samples=64)
     handles = [ray.remote(NoopNode).options(num_cpus=0).remote(f"cpu-{i}", work) for i in range(nodes)]
     ray.get([h.ping.remote() for h in handles])
@@ -129,21 +191,32 @@ def plain_calls(chunks: int, nodes: int, slots: int, work: float) -> float:
     return chunks / took
 
 
+def sizes(most: int) -> list[int]:
+    return sorted({n for n in (1_000, 10_000, 100_000) if n < most} | {most})
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--chunks", type=int, default=2000)
+    p.add_argument("--chunks", type=int, default=10_000, help="the largest queue; 1,000 and 10,000 below it are run too")
     p.add_argument("--nodes", type=int, default=4)
     p.add_argument("--slots", type=int, default=2)
-    p.add_argument("--work-ms", type=float, nargs="+", default=[0.0, 20.0])
+    p.add_argument("--work-ms", type=float, nargs="+", default=[0.0])
+    p.add_argument("--poll", type=float, default=0.5, help="seconds between progress polls")
+    p.add_argument("--profile", help="cProfile the coordinator; stats go to PROFILE.<chunks> (pstats format)")
     args = p.parse_args()
+    if not 1 <= args.chunks <= 250_000 or not 0 < args.poll <= 10:
+        p.error("--chunks must be 1..250000 and --poll 0..10 s")
     ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    print(f"{args.chunks:,} chunks, {args.nodes} no-op nodes x {args.slots} slots, {os.cpu_count()} CPUs")
+    print(f"{args.nodes} no-op nodes x {args.slots} slots, {os.cpu_count()} CPUs, progress polled every {args.poll} s")
     for work_ms in args.work_ms:
-        work = work_ms / 1000.0
-        plain = plain_calls(args.chunks, args.nodes, args.slots, work)
-        ours = through_coordinator(args.chunks, args.nodes, args.slots, work)
-        print(f"work {work_ms:5.1f} ms/chunk: plain actor calls {plain:8.1f} chunks/s   "
-              f"coordinator {ours:8.1f} chunks/s   ratio {ours / plain:.2f}")  # fmt: skip
+        work, first = work_ms / 1000.0, None
+        for n in sizes(args.chunks):
+            plain = plain_calls(n, args.nodes, args.slots, work, args.poll)
+            ours, per_chunk = through_coordinator(n, args.nodes, args.slots, work, args.poll, args.profile)
+            first = first or ours
+            print(f"work {work_ms:4.1f} ms  {n:>7,} chunks: plain actor calls {plain:7.1f}/s  coordinator {ours:7.1f}/s  "
+                  f"ratio {ours / plain:.2f}  vs {sizes(args.chunks)[0]:,} chunks {ours / first:.2f}  "
+                  f"memory {per_chunk / 1024:.2f} KiB per queued chunk", flush=True)  # fmt: skip
     ray.shutdown()
 
 
