@@ -157,6 +157,7 @@ class Coordinator:
         self._lock_fd: int | None = None
         if metrics is not None:
             metrics.serve(settings.metrics_port, settings.metrics_addr)
+            metrics.board = lambda: self.live.board  # waiting reasons from the maintained board, not one per event
             self._observers.append(metrics.observe)
 
     # -- the loop ------------------------------------------------------------

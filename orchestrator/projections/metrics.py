@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import platform
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from prometheus_client import (
@@ -43,6 +43,7 @@ from orchestrator.core import events as ev
 from orchestrator.core.snapshot import board_of
 from orchestrator.core.state import ChunkState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
+from orchestrator.scheduling.board import Board
 from orchestrator.scheduling.waiting import WaitReason, explain
 
 
@@ -98,6 +99,8 @@ class FarmMetrics:
         """`engine` labels chunk durations; the coordinator passes settings.engine."""
         self.prices = prices
         self.engine = engine
+        self.board: Callable[[], Board] | None = None
+        """The scheduling board of the state observe is given, when its owner keeps one up to date."""
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         n = MetricNames
@@ -187,13 +190,14 @@ class FarmMetrics:
                 self._sum_waiting(seq.spec.show)
         self._count_sequences(state)
 
-    @staticmethod
-    def _why_waiting(state: FarmState, now: float) -> dict[str, Tally[str]]:
+    def _why_waiting(self, state: FarmState, now: float) -> dict[str, Tally[str]]:
         if not any(s.status in _ACTIVE for s in state.sequences.values()):
             return {}
+        # The live farm's maintained board when there is one (core.live_board), else one built from state.
+        board = self.board() if self.board is not None else board_of(state)
         return {
             sid: Tally({reason.value: n for reason, n in counts.items()})
-            for sid, counts in explain(board_of(state), now).items()
+            for sid, counts in explain(board, now).items()
         }
 
     def rebuild(self, state: FarmState) -> None:
@@ -320,9 +324,8 @@ class FarmMetrics:
         active = seq.status in _ACTIVE
         waiting: Tally[str] = Tally()
         if active:
-            statuses = Tally(c.status for c in seq.chunks.values())
-            self.queue_depth.labels(**labels).set(statuses[ChunkStatus.QUEUED])
-            self.running.labels(**labels).set(statuses[ChunkStatus.RUNNING])
+            self.queue_depth.labels(**labels).set(seq.chunks.count(ChunkStatus.QUEUED))  # kept counts, not a scan
+            self.running.labels(**labels).set(seq.chunks.count(ChunkStatus.RUNNING))
             self.last_event.labels(**labels).set(at)
             waiting = why.get(seq.sequence_id, Tally())
             budget = self._budgets.get(seq.sequence_id, seq.spec.budget_usd)

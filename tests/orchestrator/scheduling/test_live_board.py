@@ -207,3 +207,29 @@ def test_a_board_is_rebuilt_only_for_events_that_reshape_the_farm():
     assert set(farm.rebuilt_by) <= {"PoolStarted", "ShotsPlanned", "ShotRequeued", "ChunkInvalidated",
                                     "SequenceCompleted", "SequenceFailed", "SequenceCancelled", "SchedulingChanged"}  # fmt: skip
     assert len(farm.rebuilt_by) < farm.events / 10
+
+
+def test_metrics_fed_the_maintained_board_report_what_metrics_reading_state_report():
+    from orchestrator.config.cost import PriceBook
+    from orchestrator.projections.metrics import FarmMetrics
+
+    def scraped(metrics: FarmMetrics) -> list[tuple[str, list[tuple[str, str]], float]]:
+        return sorted((s.name, sorted(s.labels.items()), s.value) for m in metrics.registry.collect() for s in m.samples
+                      if not s.name.startswith("shotfarm_build") and not s.name.endswith("_created"))  # fmt: skip
+
+    farm = Farm(3)
+    from_state, from_board = FarmMetrics(PriceBook()), FarmMetrics(PriceBook())
+    from_board.board = lambda: farm.live.board
+    emit, waited = farm.emit, []
+
+    def observed(event: ev.Event) -> None:
+        emit(event)
+        if not isolated(farm.state, event.sequence_id):
+            from_state.observe(event, farm.state)
+            from_board.observe(event, farm.state)
+            assert scraped(from_board) == scraped(from_state), f"after {event.type}"
+            waited.extend(v for name, _, v in scraped(from_board) if name == "shotfarm_chunks_waiting" and v)
+
+    farm.emit = observed  # type: ignore[method-assign]
+    farm.run(120)
+    assert waited, "some chunks waited for a reason during the run"
