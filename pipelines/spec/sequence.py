@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import Field, ValidationError, WithJsonSchema, field_validator, model_validator
 
 from pipelines.color.cdl import CDL
-from pipelines.spec import limits
+from pipelines.spec import generated, limits
 from pipelines.spec.errors import SpecError, problems_of
 from pipelines.spec.limits import Count, Frame, Label, Real, Text, too_many
 from pipelines.spec.scene import Camera, Frozen, Light, Scene
@@ -99,6 +99,11 @@ class Shot(Frozen):
         frames = len(self.frames) + 2 * self.handles
         if frames > limits.MAX_SHOT_FRAMES:
             raise ValueError(too_many(f"frames rendered by shot {self.name} (cut plus handles)", frames, "MAX_SHOT_FRAMES"))
+        if self.engine is not None and self.engine.makes_clips:
+            try:  # the engine's own checks, so a bad option is refused before anything is queued
+                generated.parse(self.engine.options, (generated.SIZE_STEP, generated.SIZE_STEP), 0)
+            except ValueError as e:
+                raise ValueError(f"shot {self.name} is generated: {e}") from None
         return self
 
     @property

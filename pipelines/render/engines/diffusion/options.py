@@ -1,88 +1,20 @@
-"""A generated shot's options, as the shot gives them under `engine.options`, checked before any model loads.
-
-Options are flat scalars (the spec's `EngineChoice`), so every check here
-names its option as the spec does (`engine.options.steps`). Wan's own limits
-are enforced here rather than deep in the pipeline: sizes in multiples of 16
-(the VAE's 8x downscale, then the transformer's 2x2 patches). The clip
-length is not an option: a shot's frames are its render range, and the
-engine generates the shortest clip Wan can make (4k+1 frames) that covers
-them, trimming the rest.
+"""The diffusion engine's reading of a shot's options: the spec's checks (pipelines.spec.generated) on a loaded shot.
 
 This module must never import torch or diffusers.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
+from pipelines.spec.generated import GeneratedOptions, clip_length, generated_size, parse
 from pipelines.spec.setup import ShotSetup
-from pipelines.spec.sources import STORE_PREFIX
 
-SIZE_STEP = 16
-MAX_SIDE = 4096
-MAX_STEPS = 500
-MAX_PROMPT = 2000
-_Side = Annotated[int, Field(ge=SIZE_STEP, le=MAX_SIDE, multiple_of=SIZE_STEP)]
+DiffusionOptions = GeneratedOptions
+__all__ = ["DiffusionOptions", "clip_length", "generated_size", "options_of"]
 
 
-class DiffusionOptions(BaseModel):
-    """What a generated shot asks of the model."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    model: str = Field(min_length=1, max_length=4096, description="A model folder on the nodes, or store:KEY for a tar of one.")
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT)
-    negative_prompt: str = Field("", max_length=MAX_PROMPT)
-    seed: int = Field(ge=0, le=2**63 - 1, description="Default: the sequence's seed. The same seed regenerates the take bit for bit.")
-    steps: int = Field(30, ge=1, le=MAX_STEPS, description="Denoising steps.")
-    guidance: float = Field(5.0, ge=0.0, le=50.0, description="Classifier-free guidance scale; 1 or less turns it off.")
-    width: _Side
-    height: _Side
-    image: str | None = Field(None, max_length=4096, description="store:KEY of the picture the clip starts from (image-to-video).")
-    last_image: str | None = Field(None, max_length=4096, description="store:KEY of the picture the clip ends on (image-to-video).")
-
-    @field_validator("image", "last_image")
-    @classmethod
-    def _from_store(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(STORE_PREFIX):
-            raise ValueError(f"a conditioning image is read from the farm's store: give {STORE_PREFIX}KEY, got {v[:64]!r}")
-        return v
-
-    @property
-    def conditioned(self) -> bool:
-        return self.image is not None or self.last_image is not None
-
-
-def generated_size(resolution: tuple[int, int]) -> tuple[int, int]:
-    """The size Wan generates when the shot names none: the sequence's, rounded to multiples of 16."""
-    return tuple(max(SIZE_STEP, min(MAX_SIDE, round(side / SIZE_STEP) * SIZE_STEP)) for side in resolution)  # type: ignore[return-value]
-
-
-def clip_length(frames: int) -> int:
-    """The shortest clip Wan makes (4k+1 frames) that holds `frames` frames."""
-    if frames < 1:
-        raise ValueError(f"a clip needs at least one frame, not {frames}")
-    return 4 * ((frames - 1 + 3) // 4) + 1
-
-
-def options_of(setup: ShotSetup) -> DiffusionOptions:
-    """The shot's options, checked; a ValueError naming every bad option (engine.options.NAME) otherwise."""
-    width, height = generated_size(setup.resolution)
-    given = {"seed": setup.seed, "width": width, "height": height, **setup.options}
-    if isinstance(given.get("guidance"), int) and not isinstance(given["guidance"], bool):
-        given["guidance"] = float(given["guidance"])  # `guidance: 5` in YAML is a number like 5.0
+def options_of(setup: ShotSetup) -> GeneratedOptions:
+    """The shot's options, checked; a ValueError naming the shot and every bad option otherwise."""
     try:
-        return DiffusionOptions.model_validate(given)
-    except ValidationError as e:
-        problems = "; ".join(f"engine.options.{'.'.join(map(str, err['loc'])) or '?'}: {_plain(err)}" for err in e.errors())
-        raise ValueError(f"shot {setup.shot}'s diffusion options are not usable: {problems}") from None
-
-
-def _plain(err: dict) -> str:
-    if err["type"] == "extra_forbidden":
-        return f"unknown option; the engine reads {', '.join(DiffusionOptions.model_fields)}"
-    if err["type"] == "missing":
-        return "required"
-    return str(err["msg"]).removeprefix("Value error, ")
+        return parse(setup.options, setup.resolution, setup.seed)
+    except ValueError as e:
+        raise ValueError(f"shot {setup.shot}'s diffusion options are not usable: {e}") from None

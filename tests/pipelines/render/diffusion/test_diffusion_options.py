@@ -9,6 +9,7 @@ from pipelines.render.engines.diffusion import INFO
 from pipelines.render.engines.diffusion.options import generated_size, options_of
 from pipelines.spec.sequence import Sequence
 from tests.pipelines.render.diffusion import support
+from tests.pipelines.render.diffusion.conftest import ROOT
 
 
 def test_defaults_come_from_the_sequence():
@@ -75,3 +76,24 @@ def test_a_generated_shot_is_planned_as_one_chunk_beside_rendered_shots_in_chunk
     chunks = plan_chunks(seq, chunk_frames=8)
     assert [c.chunk_id for c in chunks if c.shot == "sh020"] == ["sh020.1023-1050"]
     assert len([c for c in chunks if c.shot == "sh010"]) == 3
+
+
+def test_a_bad_generated_shot_is_a_spec_error_naming_the_shot_and_the_option(tmp_path):
+    import yaml
+
+    from pipelines.spec.errors import SpecError
+    from pipelines.spec.loading import load_sequence
+
+    example = yaml.safe_load((ROOT / "examples" / "generative" / "sequence.yaml").read_text())
+    example["shots"][1]["engine"]["options"] |= {"width": 100, "steps": 0}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(example))
+    with pytest.raises(SpecError, match=r"shot sh020 is generated: engine\.options\.steps: .*engine\.options\.width: Input should be a multiple of 16"):
+        load_sequence(path)
+
+
+def test_the_generative_example_is_a_valid_spec():
+    from pipelines.spec.loading import load_sequence
+
+    seq = load_sequence(ROOT / "examples" / "generative" / "sequence.yaml")
+    assert seq.engines() == ("pathtracer", "diffusion")
