@@ -97,3 +97,18 @@ def test_the_generative_example_is_a_valid_spec():
 
     seq = load_sequence(ROOT / "examples" / "generative" / "sequence.yaml")
     assert seq.engines() == ("pathtracer", "diffusion")
+
+
+def test_shotfarm_validate_refuses_a_bad_generated_shot_with_exit_code_2(tmp_path):
+    import subprocess
+    import sys
+
+    text = (ROOT / "examples" / "generative" / "sequence.yaml").read_text().replace("steps: 4", "steps: 0")
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator.interfaces.cli", "validate", str(path)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert "shot sh020 is generated: engine.options.steps" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
