@@ -19,6 +19,7 @@ import numbers
 import os
 import re
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from typing import Any
 
@@ -42,6 +43,8 @@ _DAY_SECONDS = 24 * 60 * 60
 # SMPTE 12M's frame field holds 0-29; above 30 fps it counts frame pairs.
 _TC_FRAME_FIELD_RATE = 30
 _TC_MAX_RATE = 2 * _TC_FRAME_FIELD_RATE
+# Pixels converted and hashed per step: a band that stays in a core's cache.
+_BAND_BYTES = 1 << 20
 
 
 def _thread_count() -> int:
@@ -161,17 +164,38 @@ def _custom_attributes(attributes: dict[str, str | int | float]) -> dict[str, st
     return out
 
 
-def _half_pixels(rgb: np.ndarray) -> np.ndarray:
+def _half_pixels(rgb: np.ndarray) -> tuple[np.ndarray, str]:
+    """The pixels as half floats and the checksum of their bytes, refusing what half cannot hold.
+
+    Row band by row band: each band is range-checked and converted while it
+    is still in cache, and hashed on a second thread while the next band
+    converts (hashlib and numpy both release the GIL), so the checksum
+    costs almost no time on top of the conversion any writer must do.
+    """
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) array, got {getattr(rgb, 'shape', type(rgb))}")
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ValueError(f"frame has no pixels: {rgb.shape}")
     if not np.issubdtype(rgb.dtype, np.floating):
         raise ValueError(f"expected float pixels, got {rgb.dtype}")
-    lo, hi = float(rgb.min()), float(rgb.max())  # NaN propagates: one cheap pass
-    if not (-HALF_MAX <= lo and hi <= HALF_MAX):
-        _refuse(rgb)
-    return np.ascontiguousarray(rgb, dtype=np.float16)
+    half = np.empty(rgb.shape, dtype="<f2")
+    digest = hashlib.sha256()
+    rows = max(1, _BAND_BYTES // max(1, rgb[0].nbytes))
+    with ThreadPoolExecutor(1, "exr-checksum") as hasher:
+        hashed = None
+        for top in range(0, rgb.shape[0], rows):
+            band = rgb[top : top + rows]
+            lo, hi = float(band.min()), float(band.max())  # NaN propagates: one cheap pass
+            if not (-HALF_MAX <= lo and hi <= HALF_MAX):
+                _refuse(rgb)
+            out = half[top : top + rows]
+            np.copyto(out, band, casting="unsafe")
+            if hashed is not None:
+                hashed.result()  # sha256 is sequential: bands go in order
+            hashed = hasher.submit(digest.update, memoryview(out).cast("B"))
+        assert hashed is not None
+        hashed.result()
+    return half, digest.hexdigest()
 
 
 def _refuse(rgb: np.ndarray) -> None:
@@ -186,7 +210,8 @@ def _refuse(rgb: np.ndarray) -> None:
 
 
 def _checksum(half: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(half, dtype="<f2").tobytes()).hexdigest()
+    # Little-endian half bytes, as encode hashes them band by band (no copy when already so).
+    return hashlib.sha256(memoryview(np.ascontiguousarray(half, dtype="<f2")).cast("B")).hexdigest()
 
 
 def _standard_attributes(standard: Mapping[str, Any], taken: Iterable[str]) -> dict[str, Any]:
@@ -223,7 +248,7 @@ def encode_frame(
     ``worldToCamera`` (a 4x4 matrix in OpenEXR's row-vector convention).
     Without it the bytes are exactly what they were before it existed.
     """
-    half = _half_pixels(rgb)
+    half, checksum = _half_pixels(rgb)
     fps = Fraction(fps)
     header: dict[str, Any] = {
         "compression": OpenEXR.PIZ_COMPRESSION,
@@ -235,7 +260,7 @@ def encode_frame(
         "framesPerSecond": fps,
         "timeCode": _exr_timecode(timecode, fps),
         **_custom_attributes(attributes),
-        CHECKSUM_ATTRIBUTE: _checksum(half),
+        CHECKSUM_ATTRIBUTE: checksum,
     }
     if standard:
         header.update(_standard_attributes(standard, (*header, "channels", "dataWindow", "displayWindow")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 from fractions import Fraction
@@ -72,6 +73,25 @@ def test_values_beyond_the_half_float_range_are_refused_rather_than_written_as_i
     rgb = frame()
     rgb[2, 2, 0] = 70000.0
     with pytest.raises(ValueError, match="half-float range"):
+        encode(rgb)
+
+
+# Taller than one conversion band: 12 KB rows, so a 1 MB band is 87 rows.
+TALL = (300, 1000)
+
+
+def test_a_frame_of_many_bands_carries_the_checksum_of_all_its_half_pixels():
+    rgb = frame(*TALL)
+    header = read_header(encode(rgb))
+    whole = hashlib.sha256(rgb.astype("<f2").tobytes()).hexdigest()
+    assert header[exr.CHECKSUM_ATTRIBUTE] == whole
+
+
+@pytest.mark.parametrize("bad", [np.nan, 70000.0])
+def test_a_bad_pixel_in_the_last_band_is_refused_too(bad):
+    rgb = frame(*TALL)
+    rgb[-1, -1, 2] = bad
+    with pytest.raises(ValueError, match="not finite|half-float range"):
         encode(rgb)
 
 
