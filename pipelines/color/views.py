@@ -150,21 +150,25 @@ def _bake(view: View) -> tuple[Any, np.ndarray]:
     return cfg.getProcessor(group).getOptimizedCPUProcessor(ocio.OPTIMIZATION_DEFAULT), samples
 
 
-def to_display_planar(rgb: np.ndarray, view: View, *, exact: bool = False) -> np.ndarray:
+def to_display_planar(rgb: np.ndarray, view: View, *, exact: bool = False, out: np.ndarray | None = None) -> np.ndarray:
     """Scene-linear ACEScg (H, W, 3) -> the view's display signal as float32 (3, H, W) planes in [0, 1].
 
     The fast path: OCIO runs 2.4x faster on planar buffers than on packed
     RGB, which it repacks internally, and planes suit the per-channel
     Y'CbCr and light-level maths that follow. The input is not modified.
     Non-finite pixels are refused: OCIO would silently turn a NaN into a
-    plausible colour.
+    plausible colour. ``out``: a float32 (3, H, W) C-contiguous buffer to
+    write into and return, so an encoder converting frame after frame reuses
+    one buffer rather than faulting in fresh pages for every frame.
     """
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) array, got {getattr(rgb, 'shape', type(rgb))}")
     proc = _exact(view) if exact else _baked(view)
     h, w, _ = rgb.shape
-    # Always a fresh buffer: OCIO works in place and must not touch the caller's pixels.
-    planes = np.array(rgb.transpose(2, 0, 1), dtype=np.float32, order="C", copy=True)
+    # Never the caller's pixels: OCIO works in place.
+    planes = _planar_buffer(out, (3, h, w))
+    for c in range(3):  # channel by channel: faster than one transposed copy
+        np.copyto(planes[c], rgb[..., c], casting="unsafe")
     _refuse_non_finite(planes)
     proc.apply(ocio.PlanarImageDesc(planes[0], planes[1], planes[2], w, h))
     # Extreme out-of-gamut inputs can leave the view slightly outside [0, 1].
@@ -174,6 +178,14 @@ def to_display_planar(rgb: np.ndarray, view: View, *, exact: bool = False) -> np
 def to_display(rgb: np.ndarray, view: View, *, exact: bool = False) -> np.ndarray:
     """As ``to_display_planar``, packed: float32 (H, W, 3) in [0, 1]."""
     return np.ascontiguousarray(to_display_planar(rgb, view, exact=exact).transpose(1, 2, 0))
+
+
+def _planar_buffer(out: np.ndarray | None, shape: tuple[int, int, int]) -> np.ndarray:
+    if out is None:
+        return np.empty(shape, dtype=np.float32)
+    if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"out must be a writeable C-contiguous float32 {shape} array, got {out.dtype} {out.shape}")
+    return out
 
 
 def _refuse_non_finite(planes: np.ndarray) -> None:

@@ -126,12 +126,15 @@ def encode_sdr_proxy(
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             set_vui(stream.codec_context, BT709_VUI)
             labels = itertools.count()  # the worker numbers frames as it converts them
+            # One display buffer for the whole encode: convert runs on one worker
+            # thread, one frame at a time, and hands on only the Y'CbCr planes.
+            scratch = np.empty((3, height, width), dtype=np.float32)
 
             def convert(rgb: np.ndarray) -> tuple[np.ndarray, ...]:
                 i = next(labels)
                 if rgb.shape != (height, width, 3):
                     raise ValueError(f"frame {i} is {rgb.shape}, expected ({height}, {width}, 3)")
-                planes = to_display_planar(rgb, SDR_REC1886, exact=exact)
+                planes = to_display_planar(rgb, SDR_REC1886, exact=exact, out=scratch)
                 if burn_in is not None:
                     burn_planes(planes, burn_in(i))
                 return planar_ycbcr420(*planes, kr=BT709_KR, kb=BT709_KB, bits=8)

@@ -31,6 +31,36 @@ def test_fast_decode_agrees():
     assert np.abs(fast[at_1000] - exact[at_1000]).max() < 0.05
 
 
+def test_mean_nits_is_within_a_thousandth_of_a_nit_of_the_exact_mean():
+    rng = np.random.default_rng(17)
+    for signal in (rng.random((270, 480), np.float32), rng.random((270, 480), np.float32) * pq.pq_encode(1000.0)):
+        exact = pq.pq_decode(signal.astype(np.float64)).mean()
+        assert pq.pq_mean_nits(signal) == pytest.approx(exact, abs=1e-3)
+
+
+def test_mean_nits_clips_out_of_range_signals_and_keeps_its_input():
+    signal = np.array([-0.5, 0.0, 1.0, 1.5], np.float32)
+    before = signal.copy()
+    assert pq.pq_mean_nits(signal) == pytest.approx(10000.0 / 2)
+    np.testing.assert_array_equal(signal, before)
+
+
+def test_mean_nits_of_nothing_is_an_error():
+    with pytest.raises(ValueError, match="no pixels"):
+        pq.pq_mean_nits(np.empty((0, 4), np.float32))
+
+
+def test_ycbcr_codes_are_rounded_half_to_even_and_clipped():
+    # Y' = 16 + 219 E' in 8 bits: E' on exact half codes must round as numpy's rint does.
+    half_up = np.full((2, 2), (20.5 - 16.0) / 219.0, np.float32)
+    y, _, _ = pq.planar_ycbcr420(half_up, half_up, half_up, kr=0.2126, kb=0.0722, bits=8)
+    expected = np.rint(np.float32(16.0) + half_up * np.float32(219.0))
+    assert y.dtype == np.uint8 and y.tolist() == expected.astype(np.uint8).tolist()
+    over = np.full((2, 2), 2.0, np.float32)
+    y, cb, cr = pq.planar_ycbcr420(over, over * 0, over * 0, kr=0.2126, kb=0.0722, bits=10)
+    assert y.dtype == np.uint16 and int(y.max()) <= 1023 and int(cb.min()) >= 0
+
+
 def test_narrow_range_codes():
     assert pq.pq_to_code10(np.array([0.0, 1.0])).tolist() == [64, 940]
     assert pq.pq_to_code10(np.array([-0.5, 0.0, 0.5]), chroma=True).tolist() == [64, 512, 960]

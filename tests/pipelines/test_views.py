@@ -122,6 +122,31 @@ def test_planar_and_packed_results_agree():
     np.testing.assert_array_equal(to_display_planar(rgb, SDR_REC1886).transpose(1, 2, 0), to_display(rgb, SDR_REC1886))
 
 
+def test_a_reused_output_buffer_gives_the_same_planes_and_is_what_is_returned():
+    rgb = in_gamut("Linear P3-D65", 3)[:, :64]
+    out = np.full((3,) + rgb.shape[:2], np.nan, np.float32)  # stale contents must not leak through
+    got = to_display_planar(rgb, hdr_pq(), out=out)
+    assert got is out
+    np.testing.assert_array_equal(got, to_display_planar(rgb, hdr_pq()))
+
+
+@pytest.mark.parametrize(
+    "out",
+    [np.empty((3, 2, 3), np.float32), np.empty((3, 2, 2), np.float64), np.empty((2, 2, 3), np.float32).transpose(2, 0, 1)],
+    ids=["wrong shape", "float64", "not contiguous"],
+)
+def test_an_output_buffer_that_does_not_fit_is_refused(out):
+    with pytest.raises(ValueError, match="out must be"):
+        to_display_planar(np.full((2, 2, 3), 0.5, np.float32), SDR_SRGB, out=out)
+
+
+def test_float64_and_float32_input_give_the_same_planes():
+    rgb = in_gamut("Linear P3-D65", 3)[:, :64]
+    np.testing.assert_array_equal(
+        to_display_planar(rgb.astype(np.float64), SDR_REC1886), to_display_planar(rgb.astype(np.float32), SDR_REC1886)
+    )
+
+
 @pytest.mark.parametrize("exact", [False, True])
 def test_views_refuse_bad_input_and_keep_their_input(exact):
     rgb = np.full((2, 2, 3), 0.5, np.float32)
