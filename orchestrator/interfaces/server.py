@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -44,7 +45,8 @@ from orchestrator.config.farm_file import load_farm
 from orchestrator.config.settings import FarmSettings, PoolSettings
 from orchestrator.coordinator.failures import cause_of
 from orchestrator.core.admission import BadRequest
-from orchestrator.eventlog.base import describe, reachable
+from orchestrator.eventlog.base import describe, is_server_log, reachable
+from orchestrator.interfaces import standby
 from orchestrator.interfaces.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepare_out, start_coordinator
 from pipelines.spec.loading import SpecError
 
@@ -127,12 +129,22 @@ def serve_main(args: argparse.Namespace) -> int:
         return _fail(str(e))
     except OSError as e:
         return _fail(str(e))
+    lease = None
+    if is_server_log(log_url):  # a PostgreSQL log may have another serve leading it: wait as its standby
+        try:
+            address = standby.advertised(*sock.getsockname()[:2])
+            lease = standby.lead(str(log_url), sock, address, getattr(args, "log_format", None) == "json")
+        except KeyboardInterrupt:
+            sock.close()
+            return 0
+        # Renewed from here on; a leader whose lease another serve took stops itself (SIGTERM: a clean stop).
+        lease.keep(lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
     # A served farm logs to stdout, the stream a container's log collector reads (interfaces.logs).
     ensure_ray(args.cpus, farm_settings.farm, address="auto" if args.join else None, worker_logs=sys.stdout)
     actors: list[Any] = []
     scaler: Scaler | None = None
     try:
-        coordinator = start_coordinator(log_url, settings.store, farm_settings)
+        coordinator = start_coordinator(log_url, settings.store, farm_settings, fence=lease.token if lease else None)
         actors.append(coordinator)
         resources = ray.cluster_resources()
         timeout = farm_settings.timeouts.call + farm_settings.timeouts.lock
@@ -176,6 +188,8 @@ def serve_main(args: argparse.Namespace) -> int:
         if scaler is not None:
             scaler.stop()
         _stop(actors, farm_settings.timeouts.call)
+        if lease is not None:
+            lease.release()  # at once, so that a standby need not wait for the lease to run out
 
 
 def _farm_settings(args: argparse.Namespace) -> FarmSettings:
