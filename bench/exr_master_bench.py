@@ -31,7 +31,7 @@ from hdr10_bench import synthetic_frames  # same natural-image-like content
 
 from pipelines.exr import encode_frame, timecode
 
-GOAL = 0.8
+GOAL = 0.9
 FPS = Fraction(24)
 
 
