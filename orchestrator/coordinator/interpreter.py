@@ -132,12 +132,15 @@ class Coordinator:
 
             metrics = FarmMetrics(prices=settings.prices, engine=settings.engine)
         self.state = FarmState(policy=settings.policy)
-        for seq, record in self.log.read():
-            self.state = fold(self.state, seq, record)
-            if metrics is not None and not isolated(self.state, record.sequence_id):  # replayed facts count like live ones
-                metrics.observe(record, self.state)  # type: ignore[arg-type]  # an Unreadable is always isolated
         self.live = LiveBoard(self.state)
         """The scheduling board, kept up to date event by event beside the state (core.live_board)."""
+        if metrics is not None:
+            metrics.board = lambda: self.live.board  # waiting reasons from the maintained board, not one per event
+        for seq, record in self.log.read():
+            last, self.state = self.state, fold(self.state, seq, record)
+            self.live.follow(last, self.state, record)
+            if metrics is not None and not isolated(self.state, record.sequence_id):  # replayed facts count like live ones
+                metrics.observe(record, self.state)  # type: ignore[arg-type]  # an Unreadable is always isolated
         for bad in self.state.unfoldable.values():
             logger.error("%s is set aside: %s; %s", bad.sequence_id, bad, RETIRE_HINT, extra={"sequence": bad.sequence_id})
         self.nodes: dict[str, Any] = {}
@@ -157,7 +160,6 @@ class Coordinator:
         self._lock_fd: int | None = None
         if metrics is not None:
             metrics.serve(settings.metrics_port, settings.metrics_addr)
-            metrics.board = lambda: self.live.board  # waiting reasons from the maintained board, not one per event
             self._observers.append(metrics.observe)
 
     # -- the loop ------------------------------------------------------------
