@@ -12,8 +12,9 @@ runs, then reads the event log and reports:
   chunks, the tail where some nodes have nothing left, checks and stitches
   after the last render, the deliverables (encodes), shut-down;
 - the CPU each kind of process used (render nodes, master, checker,
-  coordinator, the command itself, Ray's daemons), and the rest of the
-  machine's load, so a noisy run shows up as one;
+  coordinator, the command itself, Ray's daemons), the render nodes' share
+  of it, and the rest of the machine's load, so a noisy run shows up as one
+  (wall-clock figures stretch with other work; the CPU share does not);
 - the digests of the master EXRs and deliverables, to compare two runs
   byte for byte (`--record FILE` writes them, `--expect FILE` compares).
 
@@ -181,10 +182,13 @@ def analyse(events: list[tuple[str, dict]], t0: float, t_end: float, cores: int,
         span = max(0.0, b - a)
         phases.append((name, span, cores * span - busy_within(intervals, a, b)))
     node_seconds = sum(b["node_seconds"] for b in rendered)
+    # A chunk rendered again (its shot requeued by a continuity fix): only the last render reaches the master.
+    last_of = {b["chunk_id"]: i for i, b in enumerate(rendered)}
+    superseded = sum(b["node_seconds"] for i, b in enumerate(rendered) if last_of[b["chunk_id"]] != i)
     wall = t_end - t0
     return {
         "wall": wall, "cores": cores, "node_seconds": node_seconds, "ratio": node_seconds / (cores * wall),
-        "chunks": len(rendered), "phases": phases,
+        "chunks": len(rendered), "phases": phases, "superseded": superseded,
     }  # fmt: skip
 
 
@@ -232,7 +236,7 @@ def main() -> int:
         events = read_log(out / "shotfarm.db")
     r = analyse(events, t0, t_end, cores, sampler)
     print(f"{args.spec.name} ({tree}): {r['chunks']} chunks on {cores} cores, wall {r['wall']:.1f} s")
-    print(f"node-seconds rendering  {r['node_seconds']:7.1f}")
+    print(f"node-seconds rendering  {r['node_seconds']:7.1f}, of which {r['superseded']:.1f} on chunks rendered again after a fix")
     print(f"ratio node-seconds / (cores x wall) = {r['node_seconds']:.1f} / ({cores} x {r['wall']:.1f} s) = {r['ratio']:.3f}")
     idle = cores * r["wall"] - r["node_seconds"]
     print(f"idle core-seconds       {idle:7.1f}, by phase (wall s, idle core-s):")
@@ -242,7 +246,11 @@ def main() -> int:
     for kind, seconds in sorted(sampler.cpu.items(), key=lambda kv: -kv[1]):
         print(f"  {seconds:7.1f}  {kind}")
     ours = sum(sampler.cpu.values())
-    print(f"  {max(0.0, sampler.machine - ours):7.1f}  the rest of the machine (other work during the run)")
+    others = max(0.0, sampler.machine - ours)
+    print(f"  {others:7.1f}  the rest of the machine (other work during the run)")
+    # When other work shares the machine, wall-clock figures stretch with it; the CPU share does not.
+    print(f"render nodes' share of the farm's CPU: {sampler.cpu.get('render nodes', 0.0) / max(ours, 1e-9):.3f}", end="")
+    print(f"; the machine was {others / (cores * r['wall']):.0%} busy with other work" if others > 0.05 * cores * r["wall"] else "")
     found = digests(events)
     summary = json.loads(stdout) if stdout.strip() else {}
     predicted = (summary.get("predicted") or {}).get("basis", "")
