@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 import threading
@@ -57,6 +58,9 @@ def local_folder(ref: str, scratch: Path, fetch: Callable[[str], bytes] | None) 
         return folder
     if fetch is None:
         raise ValueError(f"model {ref} is in the farm's store, but this node has no store to read it from")
+    pinned = ref.partition("@")[2]
+    if re.fullmatch(r"[0-9a-f]{64}", pinned) and (scratch / "models" / pinned / "model_index.json").is_file():
+        return scratch / "models" / pinned  # unpacked by an earlier shot: a pinned tar is not read again
     data = fetch(ref)
     folder = scratch / "models" / hashlib.sha256(data).hexdigest()
     if not (folder / "model_index.json").is_file():

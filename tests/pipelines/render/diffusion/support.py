@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from pipelines.render.engines.base import EngineContext
@@ -32,8 +33,13 @@ class Store:
         self.reads = 0
 
     def fetch(self, ref: str) -> bytes:
+        """As a render node reads it: KEY, or KEY@SHA256 checked against that digest."""
         self.reads += 1
-        return self.objects[ref.removeprefix("store:")]
+        key, _, digest = ref.removeprefix("store:").partition("@")
+        data = self.objects[key]
+        if digest and hashlib.sha256(data).hexdigest() != digest:
+            raise ValueError(f"{key}: its bytes do not hash to {digest}")
+        return data
 
 
 def engine(tmp_path: Path, store: Store | None = None):

@@ -172,6 +172,24 @@ def test_a_model_folder_from_the_store_is_unpacked_once_and_loads(text_to_video,
     assert rendered[0].attributes["model"] == "store:models/tiny-wan.tar"
 
 
+def test_a_pinned_model_tar_is_read_from_the_store_once_per_node(text_to_video, tmp_path):
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(text_to_video, arcname=".")
+    store = support.Store()
+    store.objects["models/wan.tar"] = buffer.getvalue()
+    ref = f"store:models/wan.tar@{hashlib.sha256(buffer.getvalue()).hexdigest()}"
+    engine = support.engine(tmp_path / "node", store)
+    try:
+        engine.load(support.setup(ref, shot="sh010"))
+        engine.load(support.setup(ref, shot="sh020", prompt="a red car at night"))
+    finally:
+        engine.close()
+    assert store.reads == 1
+
+
 def test_a_tar_that_is_no_model_is_refused(tmp_path):
     store = support.Store()
     store.objects["models/junk.tar"] = b"not a tar at all"
