@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos import master_differences
 from orchestrator.eventlog.sqlite import LOG_NAME, SqliteEventLog
 from orchestrator.eventlog.verify import verify
 from tests.builders import planned, pool, submitted
 from tests.e2e.test_postgres_log import cli as cli_on
-from tests.e2e.test_postgres_log import count, recorded_twice
+from tests.e2e.test_postgres_log import count, master_changes, recorded_twice
 from tests.e2e.test_resume_after_sigkill import clean_master, cli, finish, kill_when, master_bytes, rendered_count, spec_path  # noqa: F401
 from tests.pg_fixtures import create_database, database_url, drop_database, pg_url, server_settings  # noqa: F401
 
@@ -84,7 +83,7 @@ def test_a_sqlite_backup_taken_mid_render_restores_and_resumes_to_the_clean_mast
         stale.unlink()
     shutil.copy(saved / LOG_NAME, out / LOG_NAME)
     assert "completed" in finish(cli(spec_path, out))
-    assert master_differences(master_bytes(out), clean_master) == []
+    assert master_changes(master_bytes(out), clean_master) == []
     assert verify(out / LOG_NAME).ok
 
 
@@ -107,7 +106,7 @@ def test_a_postgresql_dump_taken_mid_render_restores_and_resumes_to_the_clean_ma
         subprocess.run([pg_bin / "pg_restore", "--no-owner", "--dbname", url, dump], check=True, timeout=60)
         assert verify(url, str(out)).ok
         assert "completed" in finish(cli_on(spec_path, out, url))
-        assert master_differences(master_bytes(out), clean_master) == []
+        assert master_changes(master_bytes(out), clean_master) == []
         assert recorded_twice(url) == [] and verify(url, str(out)).ok
     finally:
         drop_database(restored)
