@@ -113,18 +113,24 @@ def stop_render_nodes(handles: dict[str, Any], timeout: float = CLOSE_GRACE_S) -
         ray.kill(h, no_restart=True)
 
 
-def start_master_node(store_url: str, timeout: float) -> Any:
-    # It runs when rendering is done; asking for no CPU keeps it from waiting
-    # behind render nodes that hold every core.
+def start_master_node(store_url: str, timeout: float, wait: bool = False) -> Any:
+    """The master node. It stitches as shots finish, on no reserved CPU so it
+    never waits behind render nodes that hold every core.
+
+    Not waited for by default: it starts while the first chunks render (its
+    first call queues until it is up), so its start-up is off the critical
+    path; a master that cannot start fails its first stitch, which says why.
+    """
     handle = ray.remote(MasterNode).options(num_cpus=0, max_restarts=-1).remote(store_url)
-    ray.get(handle.__ray_ready__.remote(), timeout=timeout)
+    if wait:
+        ray.get(handle.__ray_ready__.remote(), timeout=timeout)
     return handle
 
 
-def start_check_node(store_url: str, gpus: int, timeout: float) -> Any:
+def start_check_node(store_url: str, gpus: int, timeout: float, wait: bool = False) -> Any:
     """The continuity checker: a sliver of a GPU when there is one (its work is
     a few reductions per frame pair), else no reserved CPU so it never waits
-    behind render nodes."""
+    behind render nodes. Not waited for by default, as the master node."""
     from nodes.actors.check import CheckNode
 
     options: dict[str, Any] = {"num_cpus": 0, "max_restarts": -1}
@@ -132,5 +138,6 @@ def start_check_node(store_url: str, gpus: int, timeout: float) -> Any:
     if gpus >= 1:
         options["num_gpus"], device = 0.1, "cuda"
     handle = ray.remote(CheckNode).options(**options).remote(store_url, device)
-    ray.get(handle.__ray_ready__.remote(), timeout=timeout)
+    if wait:
+        ray.get(handle.__ray_ready__.remote(), timeout=timeout)
     return handle
