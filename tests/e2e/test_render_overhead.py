@@ -37,3 +37,9 @@ def test_master_and_check_nodes_answer_calls_sent_before_they_are_up(ray_session
     finally:
         ray.kill(master)
         ray.kill(checker)
+
+
+def test_a_master_node_that_cannot_start_fails_its_first_call_saying_why(ray_session):
+    master = start_master_node("s3://bucket/prefix", timeout=60)  # returns at once; the node fails as it starts
+    with pytest.raises(ray.exceptions.RayActorError, match="SHOTFARM_S3_ENDPOINT"):
+        ray.get(master.__ray_call__.remote(lambda node: node.store), timeout=120)
