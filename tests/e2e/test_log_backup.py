@@ -16,9 +16,14 @@ import pytest
 from orchestrator.eventlog.sqlite import LOG_NAME, SqliteEventLog
 from orchestrator.eventlog.verify import verify
 from tests.builders import planned, pool, submitted
-from tests.e2e.test_postgres_log import cli as cli_on
-from tests.e2e.test_postgres_log import count, master_changes, recorded_twice
-from tests.e2e.test_resume_after_sigkill import clean_master, cli, finish, kill_when, master_bytes, rendered_count, spec_path  # noqa: F401
+from tests.e2e.test_postgres_log import (
+    clean_master,  # noqa: F401
+    cli,
+    count,
+    master_changes,
+    recorded_twice,
+)
+from tests.e2e.test_resume_after_sigkill import finish, kill_when, master_bytes, rendered_count, spec_path  # noqa: F401
 from tests.pg_fixtures import create_database, database_url, drop_database, pg_url, server_settings  # noqa: F401
 
 
@@ -91,7 +96,7 @@ def test_a_sqlite_backup_taken_mid_render_restores_and_resumes_to_the_clean_mast
 def test_a_postgresql_dump_taken_mid_render_restores_and_resumes_to_the_clean_master(spec_path, clean_master, tmp_path, pg_url):
     out, dump = tmp_path / "out", tmp_path / "shotfarm.dump"
     pg_bin = Path(server_settings()["PG_BIN"])
-    proc = cli_on(spec_path, out, pg_url)
+    proc = cli(spec_path, out, pg_url)
 
     def dumped() -> bool:
         if count(pg_url, "ChunkRendered") < 2:
@@ -105,7 +110,7 @@ def test_a_postgresql_dump_taken_mid_render_restores_and_resumes_to_the_clean_ma
         url = database_url(restored)
         subprocess.run([pg_bin / "pg_restore", "--no-owner", "--dbname", url, dump], check=True, timeout=60)
         assert verify(url, str(out)).ok
-        assert "completed" in finish(cli_on(spec_path, out, url))
+        assert "completed" in finish(cli(spec_path, out, url))
         assert master_changes(master_bytes(out), clean_master) == []
         assert recorded_twice(url) == [] and verify(url, str(out)).ok
     finally:

@@ -6,6 +6,7 @@ the master must come out byte-identical to a clean run on the SQLite log.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from orchestrator.eventlog.base import open_log
 from orchestrator.eventlog.verify import verify
 from orchestrator.interfaces.embedded import LOG_NAME, render
 from tests.builders import sequence, shot
-from tests.e2e.test_resume_after_sigkill import ARGS, clean_master, finish, kill_when, master_bytes, spec_path  # noqa: F401
+from tests.e2e.test_resume_after_sigkill import ARGS, finish, kill_when, master_bytes, spec_path  # noqa: F401
 from tests.pg_fixtures import pg_url  # noqa: F401
 
 
@@ -34,11 +35,21 @@ def count(url: str, kind: str) -> int:
         return 0  # the coordinator has not made the schema yet
 
 
-def cli(spec: Path, out: Path, log: str) -> subprocess.Popen:
+def cli(spec: Path, out: Path, log: str | None = None) -> subprocess.Popen:
+    """`shotfarm render` in a process of its own, on a Ray of its own (never one another process started)."""
+    env = {**os.environ, "RAY_ADDRESS": "local", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.interfaces.cli", "render", str(spec), "--out", str(out), "--log", log, *ARGS],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "orchestrator.interfaces.cli", "render", str(spec), "--out", str(out), *(["--log", log] if log else []), *ARGS],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def clean_master(spec_path, tmp_path_factory) -> dict[str, bytes]:
+    """The master of an uninterrupted render on the SQLite log, the one every resumed run must reproduce."""
+    out = tmp_path_factory.mktemp("clean")
+    finish(cli(spec_path, out))
+    return master_bytes(out)
 
 
 def master_changes(resumed: dict[str, bytes], clean: dict[str, bytes]) -> list[str]:

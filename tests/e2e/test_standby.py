@@ -25,8 +25,13 @@ import yaml
 
 from orchestrator.eventlog.verify import verify
 from tests.api.support import DEMO, TOKENS, bearer
-from tests.e2e.test_postgres_log import count, master_changes, recorded_twice
-from tests.e2e.test_resume_after_sigkill import clean_master, master_bytes, spec_path  # noqa: F401
+from tests.e2e.test_postgres_log import (
+    clean_master,  # noqa: F401
+    count,
+    master_changes,
+    recorded_twice,
+)
+from tests.e2e.test_resume_after_sigkill import master_bytes, spec_path  # noqa: F401
 from tests.pg_fixtures import pg_url  # noqa: F401
 from tests.serving import wait_until_healthy
 
@@ -110,7 +115,7 @@ def test_a_standby_says_where_the_leader_is(pair):
     assert leader.get("/v1/sequences").status_code == 200
 
 
-def test_the_standby_takes_over_a_killed_leader_and_the_master_is_as_if_nothing_happened(pair, spec_path, clean_master, pg_url):
+def test_the_standby_takes_over_a_killed_leader_and_the_master_is_as_if_nothing_happened(clean_master, pair, spec_path, pg_url):
     leader, standby, store = pair
     submit(leader, spec_path)
     until(lambda: count(pg_url, "ChunkRendered") >= 2, "two chunks rendered")
@@ -125,7 +130,7 @@ def test_the_standby_takes_over_a_killed_leader_and_the_master_is_as_if_nothing_
     assert verify(pg_url, str(store)).ok
 
 
-def test_a_leader_paused_past_its_lease_is_refused_when_it_resumes_and_stops(pair, spec_path, clean_master, pg_url):
+def test_a_leader_paused_past_its_lease_is_refused_when_it_resumes_and_stops(clean_master, pair, spec_path, pg_url):
     leader, standby, store = pair
     submit(leader, spec_path)
     until(lambda: count(pg_url, "ChunkRendered") >= 1, "a chunk rendered")
