@@ -20,16 +20,23 @@ first submissions from the actor), about a second. Progress is
 polled every --poll seconds, as a client watching the farm would.
 
     .venv/bin/python bench/live_dispatch.py [--chunks 100000] [--nodes 4] [--slots 2] [--work-ms 0] [--poll 0.5]
+        [--log postgresql://user@host:port/db]
+
+With --log, the coordinator also runs on a PostgreSQL event log (a fresh
+database per run, made beside the one named and dropped after it) and its
+rate is printed beside the SQLite log's, in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 
 import ray
 
@@ -127,15 +134,32 @@ def spec(chunks: int):
     return sequence_spec("bench", "dispatch", shots, resolution=(32, 18))
 
 
-def through_coordinator(chunks: int, nodes: int, slots: int, work: float, poll: float, profile: str | None = None) -> tuple[float, float]:
-    """(chunks per second, resident bytes per queued chunk)."""
+@contextlib.contextmanager
+def fresh_database(url: str) -> Iterator[str]:
+    """A new, empty database on the server `url` names, dropped afterwards: each run starts from an empty log."""
+    import psycopg
+
+    name = f"shotfarm_bench_{os.getpid()}_{time.monotonic_ns()}"
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def through_coordinator(
+    chunks: int, nodes: int, slots: int, work: float, poll: float, profile: str | None = None, log: str | None = None
+) -> tuple[float, float]:
+    """(chunks per second, resident bytes per queued chunk); the log is SQLite in a temp folder, or `log`."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = FarmSettings(chunk_frames=1, pool=PoolSettings(slots_per_node=slots))
         seq = spec(chunks).with_quality(samples=64)  # 64 spp: one frame per chunk at the default quality
         coordinator = (
             ray.remote(BenchCoordinator)
             .options(num_cpus=0, max_concurrency=64)
-            .remote(os.path.join(tmp, "shotfarm.db"), tmp, settings)
+            .remote(log or os.path.join(tmp, "shotfarm.db"), tmp, settings)
         )
         # Submitted before the pool starts: every chunk is planned and queued, none can be sent yet.
         before = ray.get(coordinator.resident.remote())
@@ -203,7 +227,10 @@ def main() -> None:
     p.add_argument("--work-ms", type=float, nargs="+", default=[0.0])
     p.add_argument("--poll", type=float, default=0.5, help="seconds between progress polls")
     p.add_argument("--profile", help="cProfile the coordinator; stats go to PROFILE.<chunks> (pstats format)")
+    p.add_argument("--log", help="also run on this PostgreSQL server (postgresql://...): its rate beside SQLite's")
     args = p.parse_args()
+    if args.log and not args.log.startswith(("postgresql://", "postgres://")):
+        p.error("--log must be a postgresql:// URL (SQLite always runs)")
     if not 1 <= args.chunks <= 250_000 or not 0 < args.poll <= 10:
         p.error("--chunks must be 1..250000 and --poll 0..10 s")
     ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
@@ -217,6 +244,11 @@ def main() -> None:
             print(f"work {work_ms:4.1f} ms  {n:>7,} chunks: plain actor calls {plain:7.1f}/s  coordinator {ours:7.1f}/s  "
                   f"ratio {ours / plain:.2f}  vs {sizes(args.chunks)[0]:,} chunks {ours / first:.2f}  "
                   f"memory {per_chunk / 1024:.2f} KiB per queued chunk", flush=True)  # fmt: skip
+            if args.log:
+                with fresh_database(args.log) as url:
+                    pg, _ = through_coordinator(n, args.nodes, args.slots, work, args.poll, log=url)
+                print(f"work {work_ms:4.1f} ms  {n:>7,} chunks: coordinator on PostgreSQL {pg:7.1f}/s  "
+                      f"vs SQLite {pg / ours:.2f}  vs plain actor calls {pg / plain:.2f}", flush=True)  # fmt: skip
     ray.shutdown()
 
 
