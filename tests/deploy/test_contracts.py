@@ -133,7 +133,7 @@ def swap(flag: str, value: str) -> Callable[[list[str]], list[str]]:
 
 
 BROKEN_ARGS = [
-    (lambda argv: [*argv, "--log=/var/lib/shotfarm/shotfarm.db"], "unrecognized arguments: --log"),
+    (lambda argv: [*argv, "--log=mysql://db/shotfarm"], "mysql:// is not a log this farm can use"),
     (lambda argv: ["serve", "--api-port=8000", *argv[1:]], "unrecognized arguments: --api-port"),
     (swap("--port", "http"), "--port: expected a whole number, got 'http'"),
     (drop("--join"), "no --join"),
