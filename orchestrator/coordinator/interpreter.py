@@ -64,7 +64,7 @@ from orchestrator.core.demand import demand_on
 from orchestrator.core.isolation import RETIRE_HINT, RetireRefused, fold, isolated, retirement
 from orchestrator.core.live_board import LiveBoard
 from orchestrator.core.state import FarmState
-from orchestrator.eventlog.base import is_server_log, open_log
+from orchestrator.eventlog.location import is_server_log, open_log
 from orchestrator.eventlog.sqlite import LogOwned, LogWriteFailed, own_log
 from orchestrator.projections.progress import Progress, progress_of
 from orchestrator.scheduling.ids import AttemptKey

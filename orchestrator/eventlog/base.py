@@ -1,4 +1,4 @@
-"""What the farm needs of an event log, and `open_log` choosing where it lives.
+"""What the farm needs of an event log (eventlog.location opens one by where it lives).
 
 Two consumers, two protocols. The coordinator writes: `EventLog` appends
 (alone or in a batch, one transaction), replays, and is closed when the farm
@@ -17,9 +17,9 @@ record is set aside into a quarantine table, and a batch is all or nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # `--log`'s parsing (the CLI's) stays free of the event models' import
@@ -66,48 +66,6 @@ class LogRecords(Protocol):
     def close(self) -> None: ...
 
 
-def is_server_log(url: str | Path) -> bool:
-    return str(url).startswith(POSTGRES_SCHEMES)
-
-
-def describe(url: str | Path) -> str:
-    """The log's location for messages and start lines: a server URL without its password."""
-    if not is_server_log(url):
-        return str(url)
-    from orchestrator.eventlog.postgres import redact
-
-    return redact(str(url))
-
-
-def open_log(url: str | Path, own_timeout: float | None = None, fence: int | None = None) -> EventLog:
-    """The log at `url` opened for appending: SQLite for a path, PostgreSQL for postgresql://.
-
-    A PostgreSQL log appends only under a lease (eventlog.lease): `fence` is
-    the token of a lease this farm's leader already holds (`serve`); else with
-    `own_timeout` the log takes the lease itself, waiting that long for a
-    previous leader's to run out (then LogOwned). A SQLite log's owner holds
-    the lock file beside it (`own_log`), which its caller takes first.
-    """
-    if is_server_log(url):
-        from orchestrator.eventlog.postgres import PostgresEventLog
-
-        return PostgresEventLog(str(url), own_timeout=own_timeout, fence=fence)
-    from orchestrator.eventlog.sqlite import SqliteEventLog
-
-    return SqliteEventLog(url)
-
-
-def open_records(url: str | Path) -> LogRecords:
-    """The log at `url` opened read-only; ValueError (LogUnreadable) when there is no log there."""
-    if is_server_log(url):
-        from orchestrator.eventlog.postgres import PostgresRecords
-
-        return PostgresRecords(str(url))
-    from orchestrator.eventlog.sqlite import SqliteRecords
-
-    return SqliteRecords(Path(url))
-
-
 class LogUnreadable(ValueError):
     """There is no event log at that location (bad input, not a finding)."""
 
@@ -116,23 +74,6 @@ class NoLogYet(LogUnreadable):
     """The location is fine but holds no event log yet (a new database, a folder nothing was rendered in)."""
 
 
-LOG_HELP = "where the event log lives: a file (default: OUT/shotfarm.db) or postgresql://user:password@host:port/database"
-
-
-def log_location(text: str) -> str:
-    """`--log`'s argument: a path, or a postgresql:// URL; anything else with a scheme is refused at parse time."""
-    import argparse
-
-    if not text or len(text) > 2048 or any(ord(c) < 32 for c in text):
-        raise argparse.ArgumentTypeError("--log: a path or a postgresql:// URL of at most 2048 printable characters")
-    if "://" in text and not is_server_log(text):
-        raise argparse.ArgumentTypeError(f"--log: {text.split('://')[0]}:// is not a log this farm can use (a path or postgresql://)")
-    return text
-
-
-def reachable(url: str | Path) -> None:
-    """Raise LogUnreadable, naming the server, when a PostgreSQL log cannot be reached; a path always passes here."""
-    if is_server_log(url):
-        from orchestrator.eventlog.postgres import probe
-
-        probe(str(url))
+def redact(url: str) -> str:
+    """A server URL without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)

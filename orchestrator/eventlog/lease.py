@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from orchestrator.eventlog.base import LogUnreadable, redact
+
 log = logging.getLogger(__name__)
 
 NAME = "coordinator"
@@ -68,12 +70,10 @@ class Lease:
     """This process's claim on a log's lease: take it (or wait for it), keep it, let it go."""
 
     def __init__(self, url: str, address: str = "", ttl: float = TTL, holder: str | None = None):
-        from orchestrator.eventlog.postgres import _connect
-
         self.url, self.address, self.ttl = url, address, ttl
         self.holder = holder or holder_name()
         self.token: int | None = None
-        self._db = _connect(url, application_name="shotfarm lease")
+        self._db = connect(url, application_name="shotfarm lease")
         self._db.execute(SCHEMA)
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
@@ -131,3 +131,13 @@ class Lease:
             except psycopg.Error:
                 pass  # it runs out on its own
         self._db.close()
+
+
+def connect(url: str, **kwargs) -> psycopg.Connection:
+    """A connection to the log's server; LogUnreadable naming it (password hidden) when there is none."""
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10, **kwargs)
+    except psycopg.Error as e:
+        raise LogUnreadable(f"{redact(url)}: cannot open the PostgreSQL event log ({str(e).strip()[:300]})") from None
+    except ValueError as e:  # a URL psycopg cannot parse
+        raise LogUnreadable(f"{redact(url)}: not a PostgreSQL URL ({e})") from None

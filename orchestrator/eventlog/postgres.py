@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -34,7 +33,8 @@ import psycopg
 
 from orchestrator.core.events import FARM, Event, Record, Unreadable
 from orchestrator.eventlog import lease as leases
-from orchestrator.eventlog.base import LogUnreadable, NoLogYet, RawRow
+from orchestrator.eventlog.base import NoLogYet, RawRow, redact
+from orchestrator.eventlog.lease import connect as _connect
 from orchestrator.eventlog.sqlite import LogCorrupt, LogOwned, LogWriteFailed, body_digest, parse_record, torn_reason
 
 log = logging.getLogger(__name__)
@@ -64,20 +64,6 @@ _SCHEMA = [
     leases.SCHEMA,
 ]
 _HEAD = "SELECT greatest((SELECT max(seq) FROM events), (SELECT max(seq) FROM quarantine), 0)"
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
-
-
-def _connect(url: str, **kwargs) -> psycopg.Connection:
-    try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10, **kwargs)
-    except psycopg.Error as e:
-        raise LogUnreadable(f"{redact(url)}: cannot open the PostgreSQL event log ({str(e).strip()[:300]})") from None
-    except ValueError as e:  # a URL psycopg cannot parse
-        raise LogUnreadable(f"{redact(url)}: not a PostgreSQL URL ({e})") from None
 
 
 def probe(url: str) -> None:

@@ -30,7 +30,8 @@ from orchestrator.core import events as ev
 from orchestrator.core.isolation import FarmRecordUnfoldable, fold
 from orchestrator.core.state import FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
-from orchestrator.eventlog.base import LogUnreadable, describe, is_server_log, open_records
+from orchestrator.eventlog.base import LogUnreadable
+from orchestrator.eventlog.location import describe, is_server_log, open_records
 from orchestrator.eventlog.sqlite import LOG_NAME, parse_record, torn_reason
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT = 0, 1, 2

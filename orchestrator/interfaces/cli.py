@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.eventlog.base import LOG_HELP, log_location, reachable
+from orchestrator.eventlog.location import LOG_HELP, log_location, reachable
 from orchestrator.interfaces import arguments
 from orchestrator.interfaces.remote_cli import COMMANDS as REMOTE_COMMANDS
 from orchestrator.interfaces.remote_cli import add_commands

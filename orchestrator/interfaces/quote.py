@@ -26,7 +26,8 @@ from pathlib import Path
 from orchestrator.core.events import Unreadable
 from orchestrator.core.isolation import fold
 from orchestrator.core.state import FarmState, Policy
-from orchestrator.eventlog.base import NoLogYet, open_records
+from orchestrator.eventlog.base import NoLogYet
+from orchestrator.eventlog.location import open_records
 from orchestrator.eventlog.sqlite import LOG_NAME, parse_record
 from orchestrator.interfaces import arguments
 from orchestrator.scheduling.chunk_size import plan_sized

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from orchestrator.api.limits import SEQUENCE_ID
-from orchestrator.eventlog.base import LOG_HELP, log_location
+from orchestrator.eventlog.location import LOG_HELP, log_location
 from orchestrator.interfaces import arguments
 from orchestrator.interfaces.sdk import DEFAULT_SERVER, ApiError, Client, ServerUnreachable
 from pipelines.spec.documents import read_document

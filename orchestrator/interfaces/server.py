@@ -45,7 +45,7 @@ from orchestrator.config.farm_file import load_farm
 from orchestrator.config.settings import FarmSettings, PoolSettings
 from orchestrator.coordinator.failures import cause_of
 from orchestrator.core.admission import BadRequest
-from orchestrator.eventlog.base import describe, is_server_log, reachable
+from orchestrator.eventlog.location import describe, is_server_log, reachable
 from orchestrator.interfaces import standby
 from orchestrator.interfaces.embedded import LOG_NAME, OutputNotWritable, ensure_ray, prepare_out, start_coordinator
 from pipelines.spec.loading import SpecError

@@ -18,7 +18,7 @@ import pytest
 from bench.chaos import master_differences
 from orchestrator.config.settings import FarmSettings
 from orchestrator.core import events as ev
-from orchestrator.eventlog.base import open_log
+from orchestrator.eventlog.location import open_log
 from orchestrator.eventlog.verify import verify
 from orchestrator.interfaces.embedded import LOG_NAME, render
 from tests.builders import sequence, shot

@@ -19,7 +19,8 @@ import pytest
 from nodes.storage import open_store
 from orchestrator.core.events import Unreadable
 from orchestrator.core.evolve import replay
-from orchestrator.eventlog.base import EventLog, open_log, open_records
+from orchestrator.eventlog.base import EventLog
+from orchestrator.eventlog.location import open_log, open_records
 from orchestrator.eventlog.sqlite import LogCorrupt, LogOwned, LogWriteFailed
 from orchestrator.eventlog.verify import verify
 from tests.builders import SID, planned, pool, submitted
