@@ -313,7 +313,8 @@ class Outcome:
         store = self.store
         master = master_bytes(self.events, store) if self.completed else {}
         self.differs = master_differences(master, clean.master)
-        self.frames_lost = sum(master.get(key) != data for key, data in clean.master.items())
+        differing = {d.split(": ", 1)[0] for d in self.differs}
+        self.frames_lost = sum(key in differing for key in clean.master)  # the conform counts by its cut, as above
         for chunk in (c for s in state.sequences.values() for c in s.chunks_in(ChunkStatus.RENDERED)):
             for f in chunk.frames:
                 try:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.chaos import master_differences
 from orchestrator.eventlog.sqlite import LOG_NAME, SqliteEventLog
 from orchestrator.eventlog.verify import verify
 from tests.builders import planned, pool, submitted
@@ -20,7 +21,6 @@ from tests.e2e.test_postgres_log import (
     clean_master,  # noqa: F401
     cli,
     count,
-    master_changes,
     recorded_twice,
 )
 from tests.e2e.test_resume_after_sigkill import finish, kill_when, master_bytes, rendered_count, spec_path  # noqa: F401
@@ -88,7 +88,7 @@ def test_a_sqlite_backup_taken_mid_render_restores_and_resumes_to_the_clean_mast
         stale.unlink()
     shutil.copy(saved / LOG_NAME, out / LOG_NAME)
     assert "completed" in finish(cli(spec_path, out))
-    assert master_changes(master_bytes(out), clean_master) == []
+    assert master_differences(master_bytes(out), clean_master) == []
     assert verify(out / LOG_NAME).ok
 
 
@@ -111,7 +111,7 @@ def test_a_postgresql_dump_taken_mid_render_restores_and_resumes_to_the_clean_ma
         subprocess.run([pg_bin / "pg_restore", "--no-owner", "--dbname", url, dump], check=True, timeout=60)
         assert verify(url, str(out)).ok
         assert "completed" in finish(cli(spec_path, out, url))
-        assert master_changes(master_bytes(out), clean_master) == []
+        assert master_differences(master_bytes(out), clean_master) == []
         assert recorded_twice(url) == [] and verify(url, str(out)).ok
     finally:
         drop_database(restored)

@@ -23,12 +23,12 @@ import httpx
 import pytest
 import yaml
 
+from bench.chaos import master_differences
 from orchestrator.eventlog.verify import verify
 from tests.api.support import DEMO, TOKENS, bearer
 from tests.e2e.test_postgres_log import (
     clean_master,  # noqa: F401
     count,
-    master_changes,
     recorded_twice,
 )
 from tests.e2e.test_resume_after_sigkill import master_bytes, spec_path  # noqa: F401
@@ -125,7 +125,7 @@ def test_the_standby_takes_over_a_killed_leader_and_the_master_is_as_if_nothing_
     assert took <= TAKEOVER_BOUND
     until(lambda: count(pg_url, "SequenceCompleted") >= 1, "the sequence completing")
     assert answers(standby, 200) and standby.get("/v1/sequences").status_code == 200
-    assert master_changes(master_bytes(store), clean_master) == []
+    assert master_differences(master_bytes(store), clean_master) == []
     assert recorded_twice(pg_url) == []
     assert verify(pg_url, str(store)).ok
 
@@ -140,6 +140,6 @@ def test_a_leader_paused_past_its_lease_is_refused_when_it_resumes_and_stops(cle
     until(lambda: leader.proc.poll() is not None, "the deposed leader stopping", bound=300)
     assert leader.said("was taken over"), leader.output.read_text()[-3000:]
     until(lambda: count(pg_url, "SequenceCompleted") >= 1, "the sequence completing")
-    assert master_changes(master_bytes(store), clean_master) == []
+    assert master_differences(master_bytes(store), clean_master) == []
     assert recorded_twice(pg_url) == []
     assert verify(pg_url, str(store)).ok
