@@ -47,6 +47,8 @@ from nodes.storage.base import Store, get_verified
 from orchestrator.core import events as ev
 from orchestrator.core.evolve import replay
 from orchestrator.core.status import ChunkStatus
+from orchestrator.eventlog.base import LogUnreadable
+from orchestrator.eventlog.location import open_records
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--chunk-frames", "2", "--cpus", "2"]
@@ -91,8 +93,14 @@ def write_spec(folder: Path) -> Path:
 # -- running, watching and killing the CLI ---------------------------------------------
 
 
+SERVER_LOGS: dict[Path, str] = {}
+"""Output folder -> the PostgreSQL URL of its run's event log, for runs whose log is not the folder's shotfarm.db."""
+
+
 def start(spec: Path, out: Path, store: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
     extra = ["--store", store] if store else []
+    if out in SERVER_LOGS:
+        extra += ["--log", SERVER_LOGS[out]]
     return subprocess.Popen(
         [sys.executable, "-m", "orchestrator.interfaces.cli", "render", str(spec), "--out", str(out), *ARGS, *extra],
         cwd=ROOT,
@@ -152,8 +160,22 @@ def descendants(pid: int) -> dict[int, str]:
     return found
 
 
+def _server_rows(url: str) -> list[tuple[str, object]]:
+    """(type, body) of every record of a PostgreSQL log, read-only; none before the farm has created it."""
+    try:
+        records = open_records(url)
+    except LogUnreadable:
+        return []
+    try:
+        return [(str(type_), body) for _, _, type_, body, _ in records.rows()]
+    finally:
+        records.close()
+
+
 def log_events(out: Path) -> list[ev.Event]:
     """Every event, read-only (a live coordinator may be appending)."""
+    if out in SERVER_LOGS:
+        return [ev.event_from_json(body) for _, body in _server_rows(SERVER_LOGS[out])]
     try:
         db = sqlite3.connect(f"file:{out / 'shotfarm.db'}?mode=ro", uri=True, timeout=5)
         rows = db.execute("SELECT body FROM events ORDER BY seq").fetchall()
@@ -165,6 +187,8 @@ def log_events(out: Path) -> list[ev.Event]:
 
 def count(out: Path, *types: str) -> int:
     """Events in the log so far, of these types (all when none are named)."""
+    if out in SERVER_LOGS:
+        return sum(not types or type_ in types for type_, _ in _server_rows(SERVER_LOGS[out]))
     where = f" WHERE type IN ({','.join('?' * len(types))})" if types else ""
     try:
         db = sqlite3.connect(f"file:{out / 'shotfarm.db'}?mode=ro", uri=True, timeout=5)
@@ -429,10 +453,17 @@ def moto_tier() -> S3Tier | None:
 # -- the scenarios -------------------------------------------------------------------------
 
 
-def orchestrator_kills(spec: Path, work: Path, clean: Baseline, rng: random.Random, kills: int = 5) -> Outcome:
-    """SIGKILL the CLI at `kills` random log positions of one run, restarting it each time."""
+def orchestrator_kills(
+    spec: Path, work: Path, clean: Baseline, rng: random.Random, kills: int = 5, log: str | None = None
+) -> Outcome:
+    """SIGKILL the CLI at `kills` random log positions of one run, restarting it each time.
+
+    `log`: a postgresql:// URL (an empty database) to keep the run's event log on, instead of its folder's SQLite file.
+    """
     outcome, moments = Outcome("orchestrator", work / "orchestrator", str(work / "orchestrator")), []
     out = outcome.out
+    if log is not None:
+        SERVER_LOGS[out] = log
     # Positions in the first 80% of a clean run's log: restarts add events, so the run is never done by then.
     for point in sorted(rng.sample(range(2, max(kills + 2, int(clean.rows * 0.8))), kills)):
         proc, pools = start(spec, out), count(out, "PoolStarted")

@@ -23,6 +23,7 @@ from orchestrator.core.status import ChunkStatus
 from orchestrator.eventlog.verify import verify
 from orchestrator.projections.metrics import FarmMetrics, MetricNames
 from tests.nodes.s3_fixtures import load_tier
+from tests.pg_fixtures import create_database, database_url, drop_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 SEED = int(os.environ.get("SHOTFARM_CHAOS_SEED") or random.randrange(2**32))
@@ -60,6 +61,19 @@ def test_orchestrator_sigkilled_at_five_random_moments_resumes_to_the_same_maste
     # Each of the six coordinators recorded its pool before it was killed (or finished).
     assert sum(isinstance(e, ev.PoolStarted) for e in o.events) == 6
     assert verify(o.out / "shotfarm.db").ok
+
+
+def test_orchestrator_sigkilled_on_a_postgresql_log_resumes_to_the_same_master(spec, clean, tmp_path):
+    name = create_database()
+    url = database_url(name)
+    try:
+        o = chaos.orchestrator_kills(spec, tmp_path, clean, rng("orchestrator-postgresql"), kills=3, log=url)
+        assert o.faults == 3, f"seed {SEED}: {o.notes}"
+        settled(o, clean)  # the clean run's log was SQLite: the master may not depend on where the log lives
+        assert sum(isinstance(e, ev.PoolStarted) for e in o.events) == 4
+        assert verify(url, str(o.out)).ok
+    finally:
+        drop_database(name)
 
 
 def test_render_nodes_killed_mid_chunk_cost_retries_counted_in_events_and_metrics(spec, clean, tmp_path):
