@@ -31,11 +31,11 @@ from contextlib import contextmanager
 
 import psycopg
 
-from orchestrator.core.events import FARM, Event, Record, Unreadable
+from orchestrator.core.events import Event, Record
 from orchestrator.eventlog import lease as leases
 from orchestrator.eventlog.base import NoLogYet, RawRow, redact
 from orchestrator.eventlog.lease import connect as _connect
-from orchestrator.eventlog.sqlite import LogCorrupt, LogOwned, LogWriteFailed, body_digest, parse_record, torn_reason
+from orchestrator.eventlog.sqlite import LogOwned, LogWriteFailed, body_digest, paged_records, torn_reason
 
 log = logging.getLogger(__name__)
 
@@ -222,23 +222,7 @@ class PostgresEventLog:
             query += " AND sequence_id = %s"
             args = (sequence_id,)
         query += " ORDER BY seq LIMIT %s"
-        left = limit
-        while left is None or left > 0:
-            page = min(_PAGE, left) if left is not None else _PAGE
-            rows = self._db.execute(query, (after, *args, page)).fetchall()
-            for seq, sid, type_, body, digest in rows:
-                event, problem = parse_record(seq, body, digest)
-                if event is not None:
-                    yield seq, event
-                elif sid == FARM or not isinstance(sid, str):
-                    raise LogCorrupt(f"{self.where}: {problem}")
-                else:
-                    yield seq, Unreadable(sequence_id=sid, record_type=str(type_)[:64], reason=problem)
-            if len(rows) < page:
-                return
-            after = rows[-1][0]
-            if left is not None:
-                left -= len(rows)
+        return paged_records(lambda start, page: self._db.execute(query, (start, *args, page)).fetchall(), after, limit, self.where, _PAGE)
 
     def quarantined(self) -> list[tuple[int, str, float]]:
         rows = self._db.execute("SELECT seq, reason, at FROM quarantine ORDER BY seq").fetchall()

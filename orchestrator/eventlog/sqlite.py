@@ -30,7 +30,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -143,6 +143,34 @@ def parse_record(seq: int, body: object, digest: object) -> tuple[Event | None, 
         return event_from_json(body), None  # type: ignore[arg-type]
     except ValidationError as e:
         return None, f"event {seq} is not an event this version understands ({e.error_count()} problem(s))"
+
+def paged_records(
+    fetch: Callable[[int, int], list[tuple]], after: int, limit: int | None, where: str, page_size: int = _PAGE
+) -> Iterator[tuple[int, Record]]:
+    """The records `fetch(after, page)` hands out a page at a time, parsed and checked against their digests.
+
+    Every log reads the same way: a damaged record of a sequence is an
+    Unreadable for that sequence (replay sets it aside, core.isolation), a
+    damaged record of the farm itself raises LogCorrupt.
+    """
+    left = limit
+    while left is None or left > 0:
+        page = min(page_size, left) if left is not None else page_size
+        rows = fetch(after, page)
+        for seq, sid, type_, body, digest in rows:
+            event, problem = parse_record(seq, body, digest)
+            if event is not None:
+                yield seq, event
+            elif sid == FARM or not isinstance(sid, str):
+                raise LogCorrupt(f"{where}: {problem}")
+            else:
+                yield seq, Unreadable(sequence_id=sid, record_type=str(type_)[:64], reason=problem)
+        if len(rows) < page:
+            return
+        after = rows[-1][0]
+        if left is not None:
+            left -= len(rows)
+
 
 
 class SqliteEventLog:
@@ -275,23 +303,7 @@ class SqliteEventLog:
             query += " AND sequence_id = ?"
             args = (sequence_id,)
         query += " ORDER BY seq LIMIT ?"
-        left = limit
-        while left is None or left > 0:
-            page = min(_PAGE, left) if left is not None else _PAGE
-            rows = self._db.execute(query, (after, *args, page)).fetchall()
-            for seq, sid, type_, body, digest in rows:
-                event, problem = parse_record(seq, body, digest)
-                if event is not None:
-                    yield seq, event
-                elif sid == FARM or not isinstance(sid, str):
-                    raise LogCorrupt(f"{self.path}: {problem}")
-                else:
-                    yield seq, Unreadable(sequence_id=sid, record_type=str(type_)[:64], reason=problem)
-            if len(rows) < page:
-                return
-            after = rows[-1][0]
-            if left is not None:
-                left -= len(rows)
+        return paged_records(lambda start, page: self._db.execute(query, (start, *args, page)).fetchall(), after, limit, str(self.path))
 
     def quarantined(self) -> list[tuple[int, str, float]]:
         """(seq, reason, when) of every record ever set aside, oldest first."""
