@@ -134,7 +134,7 @@ def test_a_shot_naming_the_plug_in_is_rendered_by_it_with_its_options(site, tmp_
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240)
         assert done.returncode == 0, done.stdout + done.stderr
         scratch = temp / f"shotfarm-scratch-{os.getuid()}"
-        # The farm closed the engine its render node held (the other line is the quote's calibration render) ...
+        # The farm closed the engine its render node held (any other line would be an engine built outside the farm) ...
         assert [Path(line).parent.parent for line in closed.read_text().split()].count(scratch) == 1
         assert list(scratch.iterdir()) == []  # ... and no node left a scratch folder
     finally:
