@@ -27,8 +27,10 @@ from torch import Tensor
 
 from pipelines.color.temperature import kelvin_to_acescg
 from pipelines.render import geometry as geo
+from pipelines.render.bsdf import Bsdf
 from pipelines.render.geometry import INF, Box, Plane, Rect, Shape, Sphere, dot
 from pipelines.render.geometry import at as _at
+from pipelines.render.lights import Emitter, ShapeLight, Sun
 from pipelines.spec import scene as spec
 from pipelines.spec.setup import ShotSetup
 
@@ -91,112 +93,6 @@ def _offset(v: spec.Vec3, by: spec.Vec3) -> spec.Vec3:
     return (v[0] + by[0], v[1] + by[1], v[2] + by[2])
 
 
-# -- lights sampled by next-event estimation ----------------------------------
-
-
-@dataclass(frozen=True)
-class _Sample:
-    wi: Tensor  # (3, M) unit directions to the light
-    dist: Tensor  # (M,) distance to the light surface (inf for a sun)
-    radiance_over_pdf: Tensor  # (3, M) radiance / solid-angle pdf, 0 where impossible
-    pdf: Tensor  # (M,) solid-angle pdf, inf for a delta light
-
-
-@dataclass(frozen=True)
-class _Sun:
-    shape_index = -1  # not a shape: never hit, only seen by escaping rays
-    direction: spec.Vec3
-    one_minus_cos: float  # of the disc's angular radius; 0 for a point-like sun
-    irradiance: tuple[float, float, float]
-
-    def sample(self, p: Tensor, u1: Tensor, u2: Tensor) -> _Sample:
-        axis = torch.tensor(self.direction, device=p.device).view(3, 1).expand_as(p)
-        m = p.shape[1]
-        wi = geo.around(axis, u1 * self.one_minus_cos, u2) if self.one_minus_cos else axis
-        solid_angle = 2 * math.pi * self.one_minus_cos
-        pdf = torch.full((m,), 1 / solid_angle if solid_angle else INF, device=p.device)
-        # radiance * solid angle = irradiance, whatever the disc size.
-        e = torch.tensor(self.irradiance, device=p.device).view(3, 1).expand(3, m)
-        return _Sample(wi, torch.full((m,), INF, device=p.device), e, pdf)
-
-    def radiance(self, d: Tensor) -> tuple[Tensor, Tensor]:
-        """Disc radiance seen along escaping rays d, and the pdf NEE has for them."""
-        solid_angle = 2 * math.pi * self.one_minus_cos
-        inside = geo.dot_const(d, self.direction) >= 1 - self.one_minus_cos
-        e = torch.tensor(self.irradiance, device=d.device).view(3, 1) / solid_angle
-        return e * inside, torch.full_like(d[0], 1 / solid_angle)
-
-
-@dataclass(frozen=True)
-class _ShapeLight:
-    """An area light's rectangle or an emissive sphere, sampled by solid angle."""
-
-    shape: Rect | Sphere
-    shape_index: int
-    radiance: tuple[float, float, float]
-
-    def sample(self, p: Tensor, u1: Tensor, u2: Tensor) -> _Sample:
-        wi, dist, pdf = self.shape.sample_toward(p, u1, u2)
-        le = torch.tensor(self.radiance, device=p.device).view(3, 1)
-        return _Sample(wi, dist, le / pdf, pdf)  # an impossible sample has pdf inf
-
-    def pdf(self, o: Tensor, d: Tensor, t: Tensor) -> Tensor:
-        return self.shape.pdf_toward(o, d, t)
-
-
-_Light = _Sun | _ShapeLight
-
-
-# -- scattering ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Bsdf:
-    """Lambert base plus, for glossy surfaces, a Fresnel-weighted Phong lobe.
-
-    f cos = (1 - F) albedo cos / pi + F D,  D = (e + 1) / (2 pi) cos^e(angle to mirror)
-    D is a normalised distribution of reflected directions, so the lobe returns
-    F times the part of it above the surface: at most 1 - F + F, and a perfect
-    mirror of reflectance F as e grows, at grazing angles too (a plain modified
-    Phong lobe fades to black there). It is not reciprocal, which a tracer that
-    only follows camera paths never relies on.
-    The lobe is picked in proportion to its share of the reflected energy,
-    F : (1 - F) max(albedo), and weights use the mixture pdf, so a dark glossy
-    stone does not sparkle and every weight stays <= 1.
-    """
-
-    n: Tensor
-    albedo: Tensor
-    fresnel: Tensor | None  # None when no surface in the batch is glossy
-    exponent: Tensor
-    mirror: Tensor
-    p_lobe: Tensor
-
-    def eval(self, wi: Tensor) -> tuple[Tensor, Tensor]:
-        """f * cos and the sampling pdf for directions wi (both 0 below the surface)."""
-        cos = dot(self.n, wi).clamp_min(0)
-        if self.fresnel is None:
-            return self.albedo * (cos / math.pi), cos / math.pi
-        lobe = dot(self.mirror, wi).clamp_min(0) ** self.exponent
-        lobe = torch.where(cos > 0, (self.exponent + 1) / (2 * math.pi) * lobe, 0.0)
-        f_cos = self.albedo * ((1 - self.fresnel) * cos / math.pi) + self.fresnel * lobe
-        return f_cos, (1 - self.p_lobe) * cos / math.pi + self.p_lobe * lobe
-
-    def sample(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """New directions, throughput weights f*cos/pdf and their pdfs."""
-        if self.fresnel is None:
-            wi = geo.cosine_hemisphere(self.n, u[0], u[1])
-            return wi, self.albedo, dot(self.n, wi).clamp_min(0) / math.pi
-        spec = u[2] < self.p_lobe
-        axis = torch.where(spec, self.mirror, self.n)
-        polar = torch.where(
-            spec, geo.phong_one_minus_cos(self.exponent, u[0]), geo.cosine_one_minus_cos(u[0])
-        )
-        wi = geo.around(axis, polar, u[1])
-        f_cos, pdf = self.eval(wi)
-        return wi, torch.where(pdf > 0, f_cos / pdf.clamp_min(1e-30), 0.0), pdf
-
-
 # -- one frame's world -----------------------------------------------------------
 
 
@@ -214,7 +110,7 @@ class _Materials:
 @dataclass(frozen=True)
 class _World:
     shapes: geo.Shapes
-    lights: tuple[_Light, ...]
+    lights: tuple[Emitter, ...]
     sky: tuple[Tensor, Tensor] | None  # horizon radiance, zenith - horizon
     mat: _Materials
 
@@ -226,7 +122,7 @@ class _World:
         else:
             out = torch.zeros_like(d)
         for sun in self.lights:
-            if isinstance(sun, _Sun) and sun.one_minus_cos > 0:
+            if isinstance(sun, Sun) and sun.one_minus_cos > 0:
                 le, pdf = sun.radiance(d)
                 out = out + le * _mis(pdf_bsdf, pdf)
         return out
@@ -235,7 +131,7 @@ class _World:
         """Radiance of the emitters that rays from o along d hit at distance t."""
         le = _at(self.mat.emission, which)
         for light in self.lights:
-            if not isinstance(light, _ShapeLight):
+            if not isinstance(light, ShapeLight):
                 continue
             sel = (which == light.shape_index).nonzero().squeeze(1)
             if sel.numel():
@@ -246,7 +142,7 @@ class _World:
                 le.index_copy_(1, sel, _at(le, sel) * weight)
         return le
 
-    def direct(self, p: Tensor, bsdf: _Bsdf, u: Tensor) -> Tensor:
+    def direct(self, p: Tensor, bsdf: Bsdf, u: Tensor) -> Tensor:
         """Next-event estimation: one shadow-tested, MIS-weighted sample of every light.
 
         Sampling each light rather than picking one keeps a sunlit ground free
@@ -335,13 +231,13 @@ class PathTracer:
         setup = self._setup
         assert setup is not None
         shapes: list[Shape] = []
-        lights: list[_Light] = []
+        lights: list[Emitter] = []
         for i, obj in enumerate(setup.scene.objects):
             off = spec.offset_at(obj.motion, at)
             if isinstance(obj, spec.Sphere):
                 shapes.append(Sphere(_offset(obj.center, off), obj.radius))
                 if max(self._emission[i]) > 0:  # an emissive sphere is sampled like a lamp
-                    lights.append(_ShapeLight(shapes[-1], i, self._emission[i]))
+                    lights.append(ShapeLight(shapes[-1], i, self._emission[i]))
             elif isinstance(obj, spec.Plane):
                 shapes.append(Plane(_offset(obj.point, off), geo.unit(obj.normal)))
             else:
@@ -351,12 +247,12 @@ class PathTracer:
                 shapes.append(Rect(light.corner, light.u, light.v))
                 if light.intensity > 0:
                     radiance = _kelvin_rgb(light.kelvin, light.intensity)
-                    lights.append(_ShapeLight(shapes[-1], len(shapes) - 1, radiance))
+                    lights.append(ShapeLight(shapes[-1], len(shapes) - 1, radiance))
             elif isinstance(light, spec.Sun) and light.intensity > 0:
                 half = math.radians(light.angle) / 2
                 one_minus_cos = 2 * math.sin(half / 2) ** 2  # exact for tiny discs
                 irradiance = _kelvin_rgb(light.kelvin, light.intensity)
-                lights.append(_Sun(geo.unit(light.direction), one_minus_cos, irradiance))
+                lights.append(Sun(geo.unit(light.direction), one_minus_cos, irradiance))
         return _World(geo.Shapes(tuple(shapes)), tuple(lights), self._sky, self._mat)
 
     def _camera_rays(
@@ -420,16 +316,16 @@ class PathTracer:
         return out
 
 
-def _bsdf_at(mat: _Materials, which: Tensor, n: Tensor, d: Tensor) -> _Bsdf:
+def _bsdf_at(mat: _Materials, which: Tensor, n: Tensor, d: Tensor) -> Bsdf:
     albedo = _at(mat.albedo, which)
     if not mat.any_glossy:
-        return _Bsdf(n, albedo, None, n[0], n, n[0])
+        return Bsdf(n, albedo, None, n[0], n, n[0])
     cos_out = (-dot(n, d)).clamp(0, 1)
     f0 = _at(mat.f0, which)
     fresnel = _at(mat.glossy, which) * (f0 + (1 - f0) * (1 - cos_out) ** 5)
     mirror = d - n * (2 * dot(n, d))
     p_lobe = fresnel / (fresnel + (1 - fresnel) * albedo.amax(0)).clamp_min(1e-12)
-    return _Bsdf(n, albedo, fresnel, _at(mat.exponent, which), mirror, p_lobe)
+    return Bsdf(n, albedo, fresnel, _at(mat.exponent, which), mirror, p_lobe)
 
 
 def _sky_gradient(lights: tuple[spec.Light, ...], device: torch.device) -> tuple[Tensor, Tensor] | None:
