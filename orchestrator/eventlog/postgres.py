@@ -35,7 +35,7 @@ from orchestrator.core.events import Event, Record
 from orchestrator.eventlog import lease as leases
 from orchestrator.eventlog.base import NoLogYet, RawRow, redact
 from orchestrator.eventlog.lease import connect as _connect
-from orchestrator.eventlog.sqlite import LogOwned, LogWriteFailed, body_digest, paged_records, torn_reason
+from orchestrator.eventlog.sqlite import LogOwned, LogWriteFailed, body_digest, paged_records, paged_rows, torn_reason
 
 log = logging.getLogger(__name__)
 
@@ -247,15 +247,8 @@ class PostgresRecords:
         self._has_quarantine = self._db.execute("SELECT to_regclass('quarantine')").fetchone()[0] is not None  # type: ignore[index]
 
     def rows(self) -> Iterator[RawRow]:
-        after = 0
-        while True:
-            page = self._db.execute(
-                "SELECT seq, sequence_id, type, body, digest FROM events WHERE seq > %s ORDER BY seq LIMIT %s", (after, _PAGE)
-            ).fetchall()
-            yield from page
-            if len(page) < _PAGE:
-                return
-            after = page[-1][0]
+        query = "SELECT seq, sequence_id, type, body, digest FROM events WHERE seq > %s ORDER BY seq LIMIT %s"
+        return paged_rows(lambda after, page: self._db.execute(query, (after, page)).fetchall(), _PAGE)
 
     def quarantine(self) -> list[tuple[int, str, str]]:
         if not self._has_quarantine:

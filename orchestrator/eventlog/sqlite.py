@@ -171,6 +171,17 @@ def paged_records(
         if left is not None:
             left -= len(rows)
 
+def paged_rows(fetch: Callable[[int, int], list[tuple]], page_size: int = _PAGE) -> Iterator[tuple]:
+    """Every row `fetch(after, page)` hands out a page at a time, in seq order, nothing parsed."""
+    after = 0
+    while True:
+        page = fetch(after, page_size)
+        yield from page
+        if len(page) < page_size:
+            return
+        after = page[-1][0]
+
+
 
 
 class SqliteEventLog:
@@ -333,15 +344,8 @@ class SqliteRecords:
             raise LogUnreadable(f"{path}: not a shotfarm event log (no events table)")
 
     def rows(self) -> Iterator[tuple[int, object, object, object, object]]:
-        after = 0
-        while True:
-            page = self._db.execute(
-                "SELECT seq, sequence_id, type, body, digest FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, _PAGE)
-            ).fetchall()
-            yield from page
-            if len(page) < _PAGE:
-                return
-            after = page[-1][0]
+        query = "SELECT seq, sequence_id, type, body, digest FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+        return paged_rows(lambda after, page: self._db.execute(query, (after, page)).fetchall())
 
     def quarantine(self) -> list[tuple[int, str, str]]:
         if "quarantine" not in self._tables:
