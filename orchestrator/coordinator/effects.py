@@ -21,10 +21,10 @@ from typing import Any, Protocol
 from ray.exceptions import RayActorError, TaskCancelledError
 
 from nodes.actors.master import SourceFrameBad
-from nodes.protocol import CheckResult, ChunkResult, DeliverResult, SegmentResult
+from nodes.protocol import CheckResult, ChunkResult, DeliverResult, SegmentResult, TakesResult
 from orchestrator.config.settings import FarmSettings
 from orchestrator.coordinator.failures import blames_node, cause_of, classify
-from orchestrator.coordinator.orders import check_order, chunk_order, deliver_order, segment_order
+from orchestrator.coordinator.orders import check_order, chunk_order, deliver_order, segment_order, takes_order
 from orchestrator.core import admission
 from orchestrator.core import events as ev
 from orchestrator.core.commands import Dispatch, Forgive, RetryLater
@@ -126,6 +126,28 @@ async def requeue_after(farm: Interpreter, command: RetryLater) -> None:
     )
 
 
+async def join(farm: Interpreter, node: ev.NodeInfo) -> None:
+    """Record the render node in the pool once it answers.
+
+    Until then it waits to be placed: its class's Ray resource is not offered
+    yet (a worker group scaling up, a worker joining the cluster). The wait is
+    as long as that takes, checked in steps of the call timeout; the one ping
+    stays the same, so a node placed late finds one call queued, not many.
+    """
+    step = farm.settings.timeouts.call
+    answer = asyncio.ensure_future(_answer(farm.nodes[node.node_id].ping.remote()))
+    while not answer.done():
+        await asyncio.wait({answer}, timeout=step)
+        if not answer.done():
+            log.info("render node %s is not placed yet: no Ray node offers its class %s", node.node_id, node.gpu_class)
+    try:
+        answer.result()
+    except Exception as e:
+        log.error("render node %s could not start and takes no work: %s", node.node_id, classify(e)[1])
+        return
+    farm.post(ev.NodeJoined(at=time.time(), sequence_id=ev.FARM, node=node))
+
+
 async def forgive_after(farm: Interpreter, command: Forgive) -> None:
     await asyncio.sleep(command.delay)
     farm.post(ev.NodeForgiven(at=time.time(), sequence_id=command.sequence_id, node_id=command.node_id))
@@ -147,6 +169,28 @@ async def check(farm: Interpreter, sequence_id: str, cut: str) -> None:
             fingerprint=result.fingerprint,
             findings=result.findings,
             report_key=result.report_key,
+        )
+    )
+
+
+async def choose_take(farm: Interpreter, sequence_id: str, shot: str) -> None:
+    try:
+        order = takes_order(farm.state.sequences[sequence_id], shot)
+        result: TakesResult = await with_retries(farm, lambda: farm.checker.score_takes.remote(order), farm.settings.timeouts.chunk)
+    except Exception as e:
+        _, message = classify(e)
+        farm.post(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"choosing a take of {shot}: {message}"))
+        return
+    farm.post(
+        ev.TakeChosen(
+            at=time.time(),
+            sequence_id=sequence_id,
+            shot=shot,
+            version=result.version,
+            take=result.take,
+            fingerprint=result.fingerprint,
+            scores=result.scores,
+            reason=result.reason,
         )
     )
 

@@ -16,6 +16,7 @@ from orchestrator.core import events as ev
 from orchestrator.core.commands import (
     ApplyFix,
     CheckCut,
+    ChooseTake,
     Command,
     Deliver,
     Dispatch,
@@ -25,6 +26,7 @@ from orchestrator.core.commands import (
     Forgive,
     Plan,
     Preempt,
+    Regenerate,
     RetryLater,
     StitchSegment,
 )
@@ -49,9 +51,14 @@ def decide(state: FarmState, event: ev.Event, board: Board | None = None) -> lis
             seq = state.sequences[event.sequence_id]
             gaps = [StitchSegment(seq.sequence_id, g.name) for g in seq.segment_plan if not g.shots]
             return gaps + dispatch(state, now, board)
-        case ev.ChunkQueued() | ev.ChunkInvalidated() | ev.ShotRequeued() | ev.ChunkPreempted():
+        case ev.ShotRequeued():
+            seq = state.sequences[event.sequence_id]
+            return _regenerate(seq, event) + dispatch(state, now, board) + _stale_at_nodes(state, event)
+        case ev.TakeChosen():
+            return _after_choice(state.sequences[event.sequence_id], event) + dispatch(state, now, board)
+        case ev.ChunkQueued() | ev.ChunkInvalidated() | ev.ChunkPreempted():
             return dispatch(state, now, board)
-        case ev.SchedulingChanged():
+        case ev.SchedulingChanged() | ev.NodeJoined():
             return dispatch(state, now, board)
         case ev.NodeForgiven():
             return _still_blocked(state, event) + dispatch(state, now, board)
@@ -98,7 +105,63 @@ def _after_render(state: FarmState, event: ev.ChunkRendered) -> list[Command]:
         for c in seq.cuts_to_check({shot})
         if (seq.boundary(c)[0] in holds and c.left == shot) or (seq.boundary(c)[1] in holds and c.right == shot)
     ]
-    return checks + _stitch_ready(seq, {shot})
+    return checks + _choices(seq, {shot, *_beside(seq, shot)}) + _stitch_ready(seq, {shot})
+
+
+def _beside(seq: SequenceState, shot: str) -> list[str]:
+    """The shots either side of `shot` on the timeline."""
+    ordered = [s.name for s in seq.spec.timeline]
+    i = ordered.index(shot)
+    return ordered[max(0, i - 1) : i] + ordered[i + 1 : i + 2]
+
+
+def _choices(seq: SequenceState, shots: set[str]) -> list[Command]:
+    """A take choice for each shot of several takes that can now be judged (its takes and neighbours rendered)."""
+    if not any(seq.has_takes(s) for s in shots):
+        return []
+    return [ChooseTake(seq.sequence_id, s) for s in sorted(seq.takes_to_choose(shots))]
+
+
+def _after_choice(seq: SequenceState, event: ev.TakeChosen) -> list[Command]:
+    """The accepted take's frames are the shot's now: its cuts are checked, the next choice may follow."""
+    if not seq.take_current(event.shot) or seq.chosen[event.shot] is not event or seq.status not in _ACTIVE:
+        return []  # a stale choice, ignored by evolve too
+    checks = [CheckCut(seq.sequence_id, c.name) for c in seq.cuts_to_check({event.shot})]
+    return checks + _choices(seq, set(_beside(seq, event.shot))) + _stitch_ready(seq, {event.shot})
+
+
+def _regenerate(seq: SequenceState, event: ev.ShotRequeued) -> list[Command]:
+    """Shots generated from a frame of the requeued shot are generated again, from its new version.
+
+    A dependent still held waits for the new frame by itself; one already
+    released (queued, rendering or rendered) was made from the old frame.
+    """
+    if seq.status not in _ACTIVE:
+        return []
+    return [
+        Regenerate(seq.sequence_id, d, f"generated from a frame of {event.shot}, which renders again as version {event.version}")
+        for d in seq.spec.conditioned_on(event.shot)
+        if d not in seq.held
+    ]
+
+
+def _stale_at_nodes(state: FarmState, event: ev.ShotRequeued) -> list[Command]:
+    """Take back the old version's attempts still waiting in a node's queue: they would render frames nobody uses.
+
+    The attempt a node is rendering (first in its queue) finishes and is ignored:
+    a node cannot be interrupted mid-chunk.
+    """
+    seq = state.sequences[event.sequence_id]
+    out: list[Command] = []
+    for node in state.nodes.values():
+        for key in node.queue[1:]:
+            if key.sequence_id != seq.sequence_id:
+                continue
+            chunk = seq.chunks.get(key.chunk_id)
+            current = chunk is not None and chunk.status is ChunkStatus.RUNNING and chunk.attempt == key.attempt
+            if not current:  # superseded: by this re-render, or an earlier one
+                out.append(Preempt(seq.sequence_id, key.chunk_id, node.node_id, key.attempt, f"{event.shot} renders again as version {event.version}"))
+    return out
 
 
 def _stitch_ready(seq: SequenceState, shots: set[str]) -> list[Command]:
@@ -185,6 +248,7 @@ def _resume(state: FarmState) -> list[Command]:
                 if cut.status is CutStatus.FIXING and cut.fingerprint == seq.cut_fingerprint(cut):
                     out += _fixes(seq, cut)  # proposed before the restart, never took effect
             out += [CheckCut(seq.sequence_id, c.name) for c in seq.cuts_to_check() if c.status is not CutStatus.FIXING]
+            out += [ChooseTake(seq.sequence_id, s) for s in seq.takes_to_choose()]
             out += [StitchSegment(seq.sequence_id, s.name) for s in seq.segments_to_stitch()]
             out += _deliver_if_ready(seq)
     return out

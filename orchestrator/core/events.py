@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from pipelines.chunking import ChunkPlan
 from pipelines.color.cdl import CDL
-from pipelines.continuity.findings import Finding, Fix
+from pipelines.continuity.findings import Finding, Fix, TakeScore
 from pipelines.spec.sequence import FrameRange
 
 
@@ -69,6 +69,17 @@ class PoolStarted(_Event):
 
     type: Literal["PoolStarted"] = "PoolStarted"
     nodes: tuple[NodeInfo, ...]
+
+
+class NodeJoined(_Event):
+    """A render node came up after its pool started (its worker joined the Ray cluster mid-run).
+
+    It takes work from now on. Unlike PoolStarted it abandons nothing: the
+    nodes already up keep what they hold.
+    """
+
+    type: Literal["NodeJoined"] = "NodeJoined"
+    node: NodeInfo
 
 
 class ChunkQueued(_Event):
@@ -155,6 +166,19 @@ class ShotRequeued(_Event):
     version: int = Field(ge=2)
     shot_spec: dict[str, Any] = Field(description="The patched shot, validated, as JSON.")
     chunks: tuple[ChunkPlan, ...]
+    reason: str | None = Field(None, max_length=1024, description="Why, when neither a cut nor a person asked (a neighbour it is generated from changed).")
+
+
+class TakeChosen(_Event):
+    """The continuity rules scored every take of a generated shot and accepted the best; the rest stay stored."""
+
+    type: Literal["TakeChosen"] = "TakeChosen"
+    shot: str
+    version: int = Field(ge=1)
+    take: int = Field(ge=1)
+    fingerprint: str = Field(description="The shot's version and the neighbour frames the takes were judged against.")
+    scores: tuple[TakeScore, ...]
+    reason: str = Field(max_length=4096)
 
 
 class SegmentStitched(_Event):
@@ -246,6 +270,7 @@ Event = Annotated[
     SequenceSubmitted
     | ShotsPlanned
     | PoolStarted
+    | NodeJoined
     | ChunkQueued
     | ChunkStarted
     | ChunkRendered
@@ -255,6 +280,7 @@ Event = Annotated[
     | FixProposed
     | FixApplied
     | ShotRequeued
+    | TakeChosen
     | SegmentStitched
     | MasterStitched
     | SequenceCompleted

@@ -100,7 +100,12 @@ def _cuts(spec: Sequence) -> list[CutState]:
 @_fold(ev.ShotsPlanned)
 def _planned(state: FarmState, e: ev.ShotsPlanned) -> FarmState:
     seq = _seq(state, e.sequence_id)
-    chunks = {c.chunk_id: ChunkState(plan=c, version=e.versions[c.shot]) for c in e.chunks}
+    waits = {s.name for s in seq.spec.shots if seq.spec.conditioning(s)}
+    chunks = {c.chunk_id: ChunkState(plan=c, version=e.versions[c.shot]) for c in e.chunks if c.shot not in waits}
+    held: dict[str, tuple[ChunkState, ...]] = {}
+    for c in e.chunks:
+        if c.shot in waits:
+            held[c.shot] = (*held.get(c.shot, ()), ChunkState(plan=c, version=e.versions[c.shot]))
     return _put_seq(
         state,
         replace(
@@ -108,8 +113,25 @@ def _planned(state: FarmState, e: ev.ShotsPlanned) -> FarmState:
             status=check_sequence(seq.sequence_id, seq.status, SequenceStatus.RENDERING),
             versions=MappingProxyType(dict(e.versions)),
             chunks=ChunkTable.of(chunks),
+            held=MappingProxyType(held),
         ),
     )
+
+
+def _queue_released(seq: SequenceState) -> SequenceState:
+    """Queue the held chunks of every shot whose neighbour frames now exist (an O(chunks) re-plan, once per such shot)."""
+    ready = [shot for shot in seq.held if seq.conditioning_frames(shot) is not None]
+    if not ready:
+        return seq
+    chunks = dict(seq.chunks.items())
+    for shot in ready:
+        for chunk in seq.held[shot]:
+            chunks[chunk.plan.chunk_id] = chunk
+    held = {shot: plans for shot, plans in seq.held.items() if shot not in ready}
+    status = seq.status
+    if status is SequenceStatus.STITCHING:
+        status = check_sequence(seq.sequence_id, status, SequenceStatus.RENDERING)
+    return replace(seq, chunks=ChunkTable.of(chunks), held=MappingProxyType(held), status=status)
 
 
 @_fold(ev.PoolStarted)
@@ -129,6 +151,15 @@ def _pool_started(state: FarmState, e: ev.PoolStarted) -> FarmState:
             seq = replace(seq, chunks=ChunkTable.of(requeued))
         sequences[sid] = seq
     return replace(state, nodes=MappingProxyType(nodes), sequences=MappingProxyType(sequences))
+
+
+@_fold(ev.NodeJoined)
+def _node_joined(state: FarmState, e: ev.NodeJoined) -> FarmState:
+    n = e.node
+    if n.node_id in state.nodes:
+        return state  # already in the pool: it holds what it holds
+    nodes = {**state.nodes, n.node_id: NodeState(n.node_id, n.gpu_class, n.slots)}
+    return replace(state, nodes=MappingProxyType(nodes))
 
 
 @_fold(ev.ChunkQueued)
@@ -188,6 +219,11 @@ def _rendered(state: FarmState, e: ev.ChunkRendered) -> FarmState:
         ),
     )
     seq = _seq(state, e.sequence_id)
+    if seq.held:
+        released = _queue_released(seq)
+        if released is not seq:
+            seq = released
+            state = _put_seq(state, seq)
     if seq.all_rendered and seq.status is SequenceStatus.RENDERING:
         state = _put_seq(state, replace(seq, status=SequenceStatus.STITCHING))
     return state
@@ -296,27 +332,42 @@ def _shot_requeued(state: FarmState, e: ev.ShotRequeued) -> FarmState:
         raise IllegalTransition(f"shot {e.shot}: version {e.version} follows version {seq.versions[e.shot]}")
     old = {cid: c for cid, c in seq.chunks.items() if c.plan.shot == e.shot}
     chunks = {cid: c for cid, c in seq.chunks.items() if c.plan.shot != e.shot}
+    old_held = {c.plan.chunk_id: c for c in seq.held.get(e.shot, ())}
+    renewed = []
     for plan in e.chunks:
         # Attempt numbers carry on, so a late answer for the old version is fenced off.
-        last = old[plan.chunk_id].attempt if plan.chunk_id in old else 0
-        chunks[plan.chunk_id] = ChunkState(plan=plan, version=e.version, attempt=last)
+        before = old.get(plan.chunk_id) or old_held.get(plan.chunk_id)
+        renewed.append(ChunkState(plan=plan, version=e.version, attempt=before.attempt if before else 0))
+    spec = _with_shot(seq, Shot.model_validate(e.shot_spec))
+    held = {shot: waiting for shot, waiting in seq.held.items() if shot != e.shot}
+    if spec.conditioning(spec.shot(e.shot)):
+        held[e.shot] = tuple(renewed)  # generated from a neighbour's frame: it waits for it again
+    else:
+        chunks.update((c.plan.chunk_id, c) for c in renewed)
     status = seq.status
     if status in (SequenceStatus.STITCHING, SequenceStatus.COMPLETED):
         status = check_sequence(seq.sequence_id, status, SequenceStatus.RENDERING)
-    return _put_seq(
-        state,
-        replace(
-            seq,
-            master=None,  # the deliverables are made again from the new segments
-            finished_at=None,
-            spec=_with_shot(seq, Shot.model_validate(e.shot_spec)),
-            versions=_with(seq.versions, e.shot, e.version),
-            chunks=ChunkTable.of(chunks),
-            status=status,
-            retired_node_seconds=seq.retired_node_seconds + sum(c.node_seconds for c in old.values()),
-            retired_cost_usd=seq.retired_cost_usd + sum(c.cost_usd for c in old.values()),
-        ),
+    seq = replace(
+        seq,
+        master=None,  # the deliverables are made again from the new segments
+        finished_at=None,
+        spec=spec,
+        versions=_with(seq.versions, e.shot, e.version),
+        chunks=ChunkTable.of(chunks),
+        held=MappingProxyType(held),
+        status=status,
+        retired_node_seconds=seq.retired_node_seconds + sum(c.node_seconds for c in old.values()),
+        retired_cost_usd=seq.retired_cost_usd + sum(c.cost_usd for c in old.values()),
     )
+    return _put_seq(state, _queue_released(seq))
+
+
+@_fold(ev.TakeChosen)
+def _take_chosen(state: FarmState, e: ev.TakeChosen) -> FarmState:
+    seq = _seq(state, e.sequence_id)
+    if e.version != seq.versions.get(e.shot) or e.fingerprint != seq.take_fingerprint(e.shot):
+        return state  # judged against frames that have since changed; a newer choice follows
+    return _put_seq(state, _queue_released(replace(seq, chosen=_with(seq.chosen, e.shot, e))))
 
 
 @_fold(ev.SegmentStitched)

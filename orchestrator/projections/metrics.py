@@ -44,6 +44,7 @@ from orchestrator.core.snapshot import board_of
 from orchestrator.core.state import ChunkState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
 from orchestrator.scheduling.board import Board
+from orchestrator.projections.takes import usd_per_second
 from orchestrator.scheduling.waiting import WaitReason, explain
 
 
@@ -65,6 +66,9 @@ class MetricNames:
     BUDGET_REMAINING = "shotfarm_budget_remaining_usd"
     LAST_EVENT = "shotfarm_last_event_timestamp_seconds"
     BUILD_INFO = "shotfarm_build_info"
+    TAKES = "shotfarm_takes_total"
+    TAKE_COST_USD = "shotfarm_take_cost_usd_total"
+    PICTURE_COST = "shotfarm_cost_per_picture_second_usd"
 
 
 EXPORTED: tuple[str, ...] = tuple(v for k, v in vars(MetricNames).items() if k.isupper())
@@ -139,6 +143,13 @@ class FarmMetrics:
             self.budget_remaining, self.last_event,
         ]  # fmt: skip
         # Set once, never cleared by rebuild: which release is scraped, for dashboards comparing before and after an upgrade.
+        self.takes = Counter(n.TAKES, "Takes of generated shots judged, by outcome (accepted or rejected).", [*_SEQ, "outcome"], registry=r)
+        self.take_cost = Counter(
+            n.TAKE_COST_USD, "USD spent on takes of generated shots, by outcome (accepted or rejected).", [*_SEQ, "outcome"], registry=r
+        )
+        self.picture_cost = Gauge(
+            n.PICTURE_COST, "USD spent so far per second of the sequence's picture, rejected takes and replaced versions included.", _SEQ, registry=r
+        )
         self.build_info = Gauge(n.BUILD_INFO, "Always 1; the labels say which shotfarm, Python and Ray run.", ["version", "python", "ray"], registry=r)
         self.build_info.labels(**build_labels()).set(1)
         self._state = FarmState()
@@ -172,8 +183,11 @@ class FarmMetrics:
                 cut = seq.cuts.get(event.cut)
                 if cut is not None and event.fingerprint == seq.cut_fingerprint(cut):  # evolve's own test
                     self.record_findings(seq.spec.show, seq.spec.sequence, event.findings)
-            case ev.PoolStarted():
+            case ev.PoolStarted() | ev.NodeJoined():
                 self._pool(state)
+            case ev.TakeChosen() if (seq := state.sequences.get(event.sequence_id)) is not None:
+                if seq.chosen.get(event.shot) is event:  # evolve took it: not a stale choice
+                    self._chosen(seq, event)
         if event.sequence_id == ev.FARM:
             touched = [s for s in state.sequences.values() if s.status in _ACTIVE]
         else:
@@ -223,6 +237,9 @@ class FarmMetrics:
                 self.master_frames.labels(**labels).inc(len(seq.master.frames))
             for cut in seq.cuts.values():
                 self.record_findings(seq.spec.show, seq.spec.sequence, cut.findings)
+            for shot, choice in seq.chosen.items():
+                if seq.take_current(shot):
+                    self._chosen(seq, choice)
             # The replayed state does not say when this sequence last moved; its
             # submission is a lower bound, and the PoolStarted a restart records
             # next refreshes every active sequence.
@@ -331,11 +348,24 @@ class FarmMetrics:
             budget = self._budgets.get(seq.sequence_id, seq.spec.budget_usd)
             if budget is not None:
                 self.budget_remaining.labels(**labels).set(budget - seq.cost_usd)
+            self.picture_cost.labels(**labels).set(usd_per_second(seq))
+            held = sum(len(chunks) for chunks in seq.held.values())
+            if held:
+                waiting = waiting + Tally({WaitReason.NEIGHBOUR_FRAME.value: held})
         else:
-            for gauge in (self.queue_depth, self.running, self.last_event, self.budget_remaining):
+            for gauge in (self.queue_depth, self.running, self.last_event, self.budget_remaining, self.picture_cost):
                 _drop(gauge, labels)
         self._waiting_by_seq[seq.sequence_id] = (seq.spec.show, waiting)
         self._sum_waiting(seq.spec.show)
+
+    def _chosen(self, seq: SequenceState, event: ev.TakeChosen) -> None:
+        chunks = {c.plan.take: c for c in seq.take_chunks(event.shot)}
+        for score in event.scores:
+            outcome = "accepted" if score.take == event.take else "rejected"
+            self.takes.labels(**_labels(seq), outcome=outcome).inc()
+            chunk = chunks.get(score.take)
+            if chunk is not None:
+                self.take_cost.labels(**_labels(seq), outcome=outcome).inc(chunk.cost_usd)
 
     def _sum_waiting(self, show: str) -> None:
         total: Tally[str] = Tally({reason: 0 for reason in WAIT_REASONS})
