@@ -2,8 +2,9 @@
 
 `KubeClusterAPI` is the only module in the farm that imports the official
 `kubernetes` client; `FakeClusterAPI` keeps the same contract in memory for
-tests. The contract is three calls: list nodes (labels and allocatable
-GPUs), get a RayCluster, JSON-patch a RayCluster. Errors come back typed:
+tests. The contract is four calls: list nodes (labels and allocatable
+GPUs), list a RayCluster's worker pods (what a scale-down chooses among),
+get a RayCluster, JSON-patch a RayCluster. Errors come back typed:
 `NotFound`, and `Conflict` when a patch's `test` operation no longer holds
 (someone changed the object since it was read; read again next pass).
 
@@ -24,6 +25,12 @@ from kubernetes.client.exceptions import ApiException
 GPU_RESOURCE = "nvidia.com/gpu"
 RAY_GROUP, RAY_VERSION, RAY_CLUSTERS = "ray.io", "v1", "rayclusters"
 JSON_PATCH = "application/json-patch+json"
+CLUSTER_LABEL, GROUP_LABEL, NODE_TYPE_LABEL = "ray.io/cluster", "ray.io/group", "ray.io/node-type"
+
+
+def worker_selector(raycluster: str) -> str:
+    """The label selector of a RayCluster's worker pods, as KubeRay labels them."""
+    return f"{CLUSTER_LABEL}={raycluster},{NODE_TYPE_LABEL}=worker"
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,21 @@ class ClusterNode:
     labels: Mapping[str, str] = field(default_factory=dict)
     gpus: int = 0
     """Allocatable `nvidia.com/gpu` on the node."""
+
+
+@dataclass(frozen=True)
+class WorkerPod:
+    """A RayCluster's worker pod as KubeRay labels it."""
+
+    name: str
+    group: str
+    """Its worker group (label `ray.io/group`)."""
+    ip: str | None = None
+    """The pod IP once it has one: a Ray node started in the pod has it as its address."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    phase: str = "Pending"
+    deleting: bool = False
+    """Has a deletion timestamp: already on its way out, whatever its phase."""
 
 
 class ClusterError(RuntimeError):
@@ -48,6 +70,10 @@ class Conflict(ClusterError):
 
 class ClusterAPI(Protocol):
     def list_nodes(self) -> list[ClusterNode]: ...
+
+    def list_worker_pods(self, name: str, namespace: str) -> list[WorkerPod]:
+        """The worker pods KubeRay made for the RayCluster (labels `ray.io/cluster`, `ray.io/node-type=worker`)."""
+        ...
 
     def get_raycluster(self, name: str, namespace: str) -> dict[str, Any]: ...
 
@@ -99,6 +125,30 @@ class KubeClusterAPI:
             if not token:
                 return nodes
 
+    def list_worker_pods(self, name: str, namespace: str) -> list[WorkerPod]:
+        pods: list[WorkerPod] = []
+        token: str | None = None
+        while True:
+            page = self._core.list_namespaced_pod(
+                namespace, label_selector=worker_selector(name), limit=self._page_size, _continue=token
+            )
+            for item in page.items:
+                labels = dict(item.metadata.labels or {})
+                status = item.status
+                pods.append(
+                    WorkerPod(
+                        name=item.metadata.name,
+                        group=labels.get(GROUP_LABEL, ""),
+                        ip=(status.pod_ip if status else None) or None,
+                        labels=labels,
+                        phase=(status.phase if status else None) or "Pending",
+                        deleting=item.metadata.deletion_timestamp is not None,
+                    )
+                )
+            token = page.metadata._continue if page.metadata else None
+            if not token:
+                return pods
+
     def get_raycluster(self, name: str, namespace: str) -> dict[str, Any]:
         try:
             return self._custom.get_namespaced_custom_object(RAY_GROUP, RAY_VERSION, namespace, RAY_CLUSTERS, name)
@@ -124,15 +174,29 @@ def _typed(e: ApiException, what: str) -> ClusterError:
 
 
 class FakeClusterAPI:
-    """In memory: nodes and RayClusters the test sets up, and every patch applied."""
+    """In memory: nodes, worker pods and RayClusters the test sets up, and every patch applied.
 
-    def __init__(self, nodes: list[ClusterNode] | None = None, rayclusters: dict[tuple[str, str], dict] | None = None):
+    `pods` are by namespace; a pod belongs to a RayCluster by its labels, as
+    on the real API server (`worker_pod` labels one the way KubeRay does).
+    """
+
+    def __init__(
+        self,
+        nodes: list[ClusterNode] | None = None,
+        rayclusters: dict[tuple[str, str], dict] | None = None,
+        pods: dict[str, list[WorkerPod]] | None = None,
+    ):
         self.nodes = list(nodes or [])
         self.rayclusters = {k: copy.deepcopy(v) for k, v in (rayclusters or {}).items()}
+        self.pods = {ns: list(found) for ns, found in (pods or {}).items()}
         self.patches: list[tuple[str, str, list[dict[str, Any]]]] = []
 
     def list_nodes(self) -> list[ClusterNode]:
         return list(self.nodes)
+
+    def list_worker_pods(self, name: str, namespace: str) -> list[WorkerPod]:
+        wanted = dict(part.split("=", 1) for part in worker_selector(name).split(","))
+        return [p for p in self.pods.get(namespace, []) if all(p.labels.get(k) == v for k, v in wanted.items())]
 
     def get_raycluster(self, name: str, namespace: str) -> dict[str, Any]:
         try:
@@ -146,6 +210,12 @@ class FakeClusterAPI:
         self.rayclusters[(namespace, name)] = patched
         self.patches.append((namespace, name, copy.deepcopy(patch)))
         return copy.deepcopy(patched)
+
+
+def worker_pod(raycluster: str, group: str, name: str, ip: str | None = None, phase: str = "Running", **labels: str) -> WorkerPod:
+    """A worker pod labelled as KubeRay labels the pods it makes for `raycluster`'s `group`."""
+    kuberay = {CLUSTER_LABEL: raycluster, GROUP_LABEL: group, NODE_TYPE_LABEL: "worker"}
+    return WorkerPod(name=name, group=group, ip=ip, labels={**kuberay, **labels}, phase=phase)
 
 
 def apply_json_patch(doc: dict[str, Any], patch: list[dict[str, Any]], what: str = "object") -> dict[str, Any]:

@@ -11,20 +11,33 @@ granted one at a time, the cheapest replica first, round after round, so
 every class makes progress and the bill stays under the cap. minReplicas
 is a floor the budget cannot lower (the cluster's owner set it).
 
+Scale-down never takes a busy GPU. With enableInTreeAutoscaling false,
+KubeRay meets a lowered `replicas` by deleting the pods named in the
+group's `scaleStrategy.workersToDelete` first, then random ones. So a
+lowered group names exactly the pods to go, all idle (no render node on
+their Ray node holds a chunk), and its replicas never drop below its busy
+pods: nothing is left for KubeRay to choose at random. A pod is matched
+to its Ray node by the Ray node label `shotfarm.io/pod` (the pod's name,
+which the manifests set), else by the pod IP, the address a Ray node in a
+pod has.
+
 It must never read the cluster or the clock.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.cluster.adapter import WorkerPod
 from orchestrator.config.cost import PriceBook
 
 CLASS_LABEL = "shotfarm.io/gpu-class"
 GPU_RESOURCE = "nvidia.com/gpu"
+POD_LABEL = "shotfarm.io/pod"
+"""The Ray node label naming the pod a Ray node runs in (`ray start --labels`)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,31 @@ class ScalePlan:
 
 class GroupConfigError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class RayNode:
+    node_id: str
+    address: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the farm's work is, as a scale-down needs it."""
+
+    ray_nodes: tuple[RayNode, ...]
+    """The Ray nodes alive."""
+    holding: frozenset[str]
+    """Ray node ids where a render node holds a chunk in flight (rendering, or sent and waiting)."""
+
+
+@dataclass(frozen=True)
+class ScaleDown:
+    replicas: Mapping[str, int]
+    """The plan's replicas, a lowered group's kept at or above its busy pods."""
+    workers_to_delete: Mapping[str, tuple[str, ...]]
+    """Pods to remove, by group name: for each lowered group, exactly as many idle pods as it sheds."""
 
 
 def worker_groups(raycluster: Mapping[str, Any]) -> list[WorkerGroup]:
@@ -129,17 +167,59 @@ def plan_replicas(
     return ScalePlan(replicas=replicas, usd_per_hour=spend, over_budget=over)
 
 
-def replicas_patch(groups: list[WorkerGroup], replicas: Mapping[str, int]) -> list[dict[str, Any]]:
+def replicas_patch(
+    groups: list[WorkerGroup], replicas: Mapping[str, int], workers_to_delete: Mapping[str, Sequence[str]] | None = None
+) -> list[dict[str, Any]]:
     """A JSON patch setting `replicas` on the groups that change, each guarded by a test of its name.
 
     The test makes the API server refuse the whole patch if the groups were
     reordered since they were read, instead of scaling the wrong group.
-    `add` sets the member whether or not the group spec had one.
+    `add` sets the member whether or not the group spec had one. A group
+    with pods to delete gets its `scaleStrategy.workersToDelete` in the same
+    patch, so KubeRay never sees the lower replicas without the names.
     """
     ops: list[dict[str, Any]] = []
+    going = workers_to_delete or {}
     for g in groups:
         if g.name in replicas and replicas[g.name] != g.replicas:
             base = f"/spec/workerGroupSpecs/{g.index}"
             ops.append({"op": "test", "path": f"{base}/groupName", "value": g.name})
             ops.append({"op": "add", "path": f"{base}/replicas", "value": replicas[g.name]})
+            if going.get(g.name):
+                ops.append({"op": "add", "path": f"{base}/scaleStrategy", "value": {"workersToDelete": list(going[g.name])}})
     return ops
+
+
+def busy_pods(pods: Sequence[WorkerPod], placement: Placement) -> frozenset[str]:
+    """Names of the pods whose Ray node holds a chunk in flight (matched by the pod label, else the pod IP)."""
+    by_label = {n.labels[POD_LABEL]: n.node_id for n in placement.ray_nodes if POD_LABEL in n.labels}
+    by_address = {n.address: n.node_id for n in placement.ray_nodes}
+    busy = set()
+    for pod in pods:
+        node = by_label.get(pod.name) or (by_address.get(pod.ip) if pod.ip else None)
+        if node is not None and node in placement.holding:
+            busy.add(pod.name)
+    return frozenset(busy)
+
+
+def scale_down(groups: list[WorkerGroup], replicas: Mapping[str, int], pods: Sequence[WorkerPod], busy: Collection[str]) -> ScaleDown:
+    """Lower each group no further than its busy pods, naming the idle pods that go.
+
+    A group keeps `max(planned, busy)` replicas and names every pod beyond
+    that: after KubeRay deletes them the pods left are exactly its replicas,
+    so it deletes none at random. Pods already being deleted are not
+    counted. Pods not running yet go first, then idle ones by name.
+    """
+    kept = dict(replicas)
+    named: dict[str, tuple[str, ...]] = {}
+    for g in groups:
+        if g.name not in replicas or replicas[g.name] >= g.replicas:
+            continue
+        members = [p for p in pods if p.group == g.name and not p.deleting]
+        idle = sorted((p for p in members if p.name not in busy), key=lambda p: (p.phase == "Running", p.name))
+        keep = min(g.replicas, max(replicas[g.name], len(members) - len(idle)))
+        kept[g.name] = keep
+        going = tuple(p.name for p in idle[: max(0, len(members) - keep)])
+        if going:
+            named[g.name] = going
+    return ScaleDown(kept, named)

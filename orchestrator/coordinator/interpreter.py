@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from nodes.pool import ClassPool, NodeSlot, class_slots, local_slots, start_check_node, start_master_node, start_render_nodes, stop_render_nodes
 from nodes.storage import open_store
 from nodes.storage.base import Store
+from orchestrator.cluster.raynodes import hosts
 from orchestrator.config.settings import FarmSettings
 from orchestrator.coordinator import effects
 from orchestrator.core import admission, layout
@@ -296,8 +297,12 @@ class Coordinator:
             self.store.discard_partial(layout.sequence_prefix(seq.spec.show, seq.spec.sequence))
         started = self.pools.start(slots, gpus)
         self.nodes, self.master, self.checker = started.render, started.master, started.checker
-        infos = tuple(ev.NodeInfo(node_id=s.node_id, gpu_class=s.gpu_class, slots=per_node[s.gpu_class]) for s in slots)
-        self.emit(ev.PoolStarted(at=time.time(), sequence_id=ev.FARM, nodes=infos))
+        infos = [ev.NodeInfo(node_id=s.node_id, gpu_class=s.gpu_class, slots=per_node[s.gpu_class]) for s in slots]
+        # Nodes not waited for join the pool when they answer (their worker may join the Ray cluster mid-run).
+        up = infos if pool.wait_for_nodes else []
+        self.emit(ev.PoolStarted(at=time.time(), sequence_id=ev.FARM, nodes=tuple(up)))
+        for info in infos[len(up) :]:
+            self._spawn(lambda info=info: effects.join(self, info))
         return [s.node_id for s in slots]
 
     async def submit(self, spec: dict[str, Any]) -> str:
@@ -342,6 +347,11 @@ class Coordinator:
     async def demand(self) -> dict[str, int]:
         """Chunks wanting each node class now (core.demand): what cluster mode scales to."""
         return demand_on(self.live.board)
+
+    async def holding(self) -> list[str]:
+        """Ray nodes where a render node holds a chunk in flight: what cluster mode must not scale away."""
+        busy = {n: self.nodes[n] for n, node in self.state.nodes.items() if node.running and n in self.nodes}
+        return sorted(set((await asyncio.to_thread(hosts, busy)).values()))
 
     async def sequences(self) -> list[str]:
         return list(self.state.sequences)

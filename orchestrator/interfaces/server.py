@@ -41,6 +41,8 @@ from orchestrator.api.settings import ApiSettings, MiB
 from orchestrator.cluster.adapter import ClusterAPI
 from orchestrator.cluster.mode import cluster_api, join_ray, namespace
 from orchestrator.cluster.operator import Scaler
+from orchestrator.cluster.raynodes import placement
+from orchestrator.cluster.scaling import Placement
 from orchestrator.config.farm_file import load_farm
 from orchestrator.config.settings import FarmSettings, PoolSettings
 from orchestrator.coordinator.failures import cause_of
@@ -208,6 +210,9 @@ def _scaler(api: ClusterAPI, coordinator: Any, settings: FarmSettings, args: arg
     def demand() -> dict[str, int]:
         return ray.get(coordinator.demand.remote(), timeout=settings.timeouts.call)
 
+    def where() -> Placement:  # read only by a pass that lowers a group: which pods it must spare
+        return placement(ray.get(coordinator.holding.remote(), timeout=settings.timeouts.call))
+
     return Scaler(
         api,
         demand,
@@ -216,6 +221,7 @@ def _scaler(api: ClusterAPI, coordinator: Any, settings: FarmSettings, args: arg
         args.scale_interval,
         name=args.raycluster,
         namespace=namespace(args.namespace),
+        placement=where,
     )
 
 

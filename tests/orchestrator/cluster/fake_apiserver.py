@@ -3,6 +3,7 @@
 It serves what the real one would for these paths, so the official client's
 requests (paths, query, content type, body) and its parsing of responses
 are exercised for real: GET /api/v1/nodes (paged with `limit`/`continue`),
+GET /api/v1/namespaces/{ns}/pods (paged, filtered by an equality `labelSelector`),
 GET and PATCH (JSON patch only) /apis/ray.io/v1/namespaces/{ns}/rayclusters/{name}.
 Every request is recorded for assertions.
 """
@@ -18,12 +19,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 RAYCLUSTER = re.compile(r"^/apis/ray\.io/v1/namespaces/([^/]+)/rayclusters/([^/]+)$")
+PODS = re.compile(r"^/api/v1/namespaces/([^/]+)/pods$")
 
 
 class FakeApiServer:
     def __init__(self) -> None:
         self.nodes: list[dict[str, Any]] = []
         self.rayclusters: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pods: dict[str, list[dict[str, Any]]] = {}
+        """Pod objects by namespace."""
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -51,6 +55,16 @@ class FakeApiServer:
         more = start + limit < len(self.nodes)
         metadata = {"resourceVersion": "1", **({"continue": str(start + limit)} if more else {})}
         return 200, {"kind": "NodeList", "apiVersion": "v1", "metadata": metadata, "items": page}
+
+    def list_pods(self, ns: str, query: dict[str, list[str]]) -> tuple[int, dict]:
+        selector = query.get("labelSelector", [""])[0]
+        wanted = dict(part.split("=", 1) for part in selector.split(",") if part)
+        found = [p for p in self.pods.get(ns, []) if all(p["metadata"]["labels"].get(k) == v for k, v in wanted.items())]
+        limit = int(query.get("limit", ["0"])[0]) or len(found) or 1
+        start = int(query.get("continue", ["0"])[0] or 0)
+        more = start + limit < len(found)
+        metadata = {"resourceVersion": "1", **({"continue": str(start + limit)} if more else {})}
+        return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": metadata, "items": found[start : start + limit]}
 
     def get_raycluster(self, ns: str, name: str) -> tuple[int, dict]:
         found = self.rayclusters.get((ns, name))
@@ -102,8 +116,11 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                     {"method": method, "path": url.path, "query": query, "content_type": content_type, "body": body}
                 )
                 match = RAYCLUSTER.match(url.path)
+                pods = PODS.match(url.path)
                 if method == "GET" and url.path == "/api/v1/nodes":
                     code, payload = server.list_nodes(query)
+                elif method == "GET" and pods:
+                    code, payload = server.list_pods(pods.group(1), query)
                 elif method == "GET" and match:
                     code, payload = server.get_raycluster(*match.groups())
                 elif method == "PATCH" and match:
@@ -136,3 +153,14 @@ def node_json(name: str, labels: dict[str, str], gpus: int) -> dict[str, Any]:
         "metadata": {"name": name, "labels": labels, "uid": f"uid-{name}"},
         "status": {"allocatable": allocatable, "capacity": allocatable},
     }
+
+
+def pod_json(name: str, labels: dict[str, str], ip: str | None, phase: str, deleting: bool = False) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": "shotfarm", "labels": labels, "uid": f"uid-{name}"}
+    if deleting:
+        metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    status: dict[str, Any] = {"phase": phase}
+    if ip:
+        status["podIP"] = ip
+    container = {"name": "ray-worker", "image": "shotfarm"}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": {"containers": [container]}, "status": status}
