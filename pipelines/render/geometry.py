@@ -57,8 +57,18 @@ def unit(a: Vec3) -> Vec3:
     return (a[0] / n, a[1] / n, a[2] / n)
 
 
-def _column(v: Vec3, like: Tensor) -> Tensor:
-    return torch.tensor(v, dtype=like.dtype, device=like.device).view(3, 1)
+def constant(v: Vec3, like: Tensor) -> Tensor:
+    """v at every position of a (3, N) batch like `like`.
+
+    Built from fills rather than torch.tensor so a compiled tracer takes the
+    numbers as arguments and does not recompile when an object moves.
+    """
+    return torch.stack([torch.full_like(like[0], v[i]) for i in range(3)])
+
+
+def minus(a: Tensor, v: Vec3) -> Tensor:
+    """a - v for a (3, N) batch and one point."""
+    return torch.stack([a[0] - v[0], a[1] - v[1], a[2] - v[2]])
 
 
 class _Surface:
@@ -104,10 +114,10 @@ class Sphere(_Surface):
         return torch.where((disc >= 0) & (t > T_MIN), t, INF)  # a NaN is a miss too
 
     def normal(self, p: Tensor) -> Tensor:
-        return (p - _column(self.center, p)) / self.radius
+        return minus(p, self.center) / self.radius
 
     def _cone(self, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        to_center = _column(self.center, p) - p
+        to_center = -minus(p, self.center)
         dist_sq = dot(to_center, to_center)
         omc = cone_one_minus_cos((self.radius**2 / dist_sq).clamp_max(1.0))
         return to_center, dist_sq, omc
@@ -142,7 +152,7 @@ class Plane(_Surface):
         return torch.where(t > T_MIN, t, INF)
 
     def normal(self, p: Tensor) -> Tensor:
-        return _column(self.unit_normal, p).expand(3, p.shape[1])
+        return constant(self.unit_normal, p)
 
 
 @dataclass(frozen=True)
@@ -174,12 +184,13 @@ class Box:
         return near.clamp_min(T_MIN) <= torch.minimum(far, reach)
 
     def normal(self, p: Tensor) -> Tensor:
-        center = [(a + b) / 2 for a, b in zip(self.lo, self.hi)]
-        half = [(b - a) / 2 for a, b in zip(self.lo, self.hi)]
-        local = torch.stack([(p[i] - center[i]) / half[i] for i in range(3)])
-        axis = local.abs().argmax(0, keepdim=True)
-        n = torch.zeros_like(p)
-        return n.scatter_(0, axis, torch.sign(local.gather(0, axis)))
+        # The face is the axis where the point is furthest out, relative to
+        # the half size; a tie goes to the first axis.
+        x, y, z = ((p[i] - (lo + hi) / 2) / ((hi - lo) / 2) for i, (lo, hi) in enumerate(zip(self.lo, self.hi)))
+        on_x = (x.abs() >= y.abs()) & (x.abs() >= z.abs())
+        on_y = ~on_x & (y.abs() >= z.abs())
+        on_z = ~on_x & ~on_y
+        return torch.stack([torch.sign(x) * on_x, torch.sign(y) * on_y, torch.sign(z) * on_z])
 
 
 @dataclass(frozen=True)
@@ -219,7 +230,7 @@ class Rect(_Surface):
         return torch.where(inside, t, INF)
 
     def normal(self, p: Tensor) -> Tensor:
-        return _column(self.unit_normal, p).expand(3, p.shape[1])
+        return constant(self.unit_normal, p)
 
     def sample_toward(self, p: Tensor, u1: Tensor, u2: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Directions from p to uniform points of the rectangle: (wi, distance, pdf).
@@ -227,8 +238,8 @@ class Rect(_Surface):
         The pdf is in solid angle, and inf (an impossible sample) where p is
         behind the emitting side.
         """
-        c, u, v = (_column(x, p) for x in (self.corner, self.u, self.v))
-        to = c + u * u1 + v * u2 - p
+        c, u, v = self.corner, self.u, self.v
+        to = torch.stack([c[i] + u[i] * u1 + v[i] * u2 - p[i] for i in range(3)])
         dist = dot(to, to).sqrt()
         wi = to / dist
         cos_light = -dot_const(wi, self.unit_normal)
@@ -246,9 +257,12 @@ Shape = Sphere | Plane | Box | Rect
 def at(x: Tensor, index: Tensor) -> Tensor:
     """x at the given positions of its last axis.
 
-    index_select is several times faster than advanced indexing on a CPU.
+    For a (K, N) batch, gather is several times faster than index_select or
+    advanced indexing on a CPU (which walk the rows with a stride).
     """
-    return x.index_select(-1, index)
+    if x.dim() == 1:
+        return x.index_select(0, index)
+    return x.gather(-1, index.expand(*x.shape[:-1], index.shape[0]))
 
 
 @dataclass(frozen=True)
@@ -264,7 +278,7 @@ class Shapes:
         which = torch.full(best.shape, -1, dtype=torch.long, device=d.device)
         for i, shape in enumerate(self.items):
             t = shape.hit(rays)
-            which.masked_fill_(t < best, i)
+            which = torch.where(t < best, i, which)
             best = torch.minimum(best, t)
         return best, which
 
@@ -280,21 +294,21 @@ class Shapes:
         return blocked
 
     def normals(self, which: Tensor, p: Tensor) -> Tensor:
-        """Outward normals at points p on the shapes `which`."""
-        n = torch.empty_like(p)
-        for i, shape in enumerate(self.items):
-            sel = (which == i).nonzero().squeeze(1)
-            if sel.numel():
-                n.index_copy_(1, sel, shape.normal(at(p, sel)))
+        """Outward normals at points p on the shapes `which` (each point on one of them).
+
+        Every shape's normal is computed at every point and the right one
+        kept: no data-dependent shapes, so a compiled tracer fuses it all.
+        """
+        n = self.items[-1].normal(p)
+        for i in range(len(self.items) - 2, -1, -1):
+            n = torch.where(which == i, self.items[i].normal(p), n)
         return n
 
 
 # -- rays --------------------------------------------------------------------
 
 
-def camera_rays(
-    position: Vec3, look_at: Vec3, fov: float, x: Tensor, y: Tensor, aspect: float
-) -> tuple[Tensor, Tensor]:
+def camera_rays(position: Vec3, look_at: Vec3, fov: float, x: Tensor, y: Tensor, aspect: float) -> tuple[Tensor, Tensor]:
     """Pinhole rays through image coordinates x, y in [0, 1] (y down), world up +Y.
 
     fov is vertical, in degrees; aspect is width / height.
@@ -307,7 +321,7 @@ def camera_rays(
     half_h = math.tan(math.radians(fov) / 2)
     sx, sy = (2 * x - 1) * half_h * aspect, (1 - 2 * y) * half_h
     d = torch.stack([forward[i] + sx * right[i] + sy * up[i] for i in range(3)])
-    return _column(position, d).expand_as(d), normalize(d)
+    return constant(position, d), normalize(d)
 
 
 # -- sampling ----------------------------------------------------------------
@@ -329,9 +343,7 @@ def around(axis: Tensor, one_minus_cos: Tensor, u: Tensor) -> Tensor:
     m = ax * ay * k
     tx, ty, tz = 1 + sign * ax * ax * k, sign * m, -sign * ax
     bx, by, bz = m, sign + ay * ay * k, -ay
-    return torch.stack(
-        (x * tx + y * bx + z * ax, x * ty + y * by + z * ay, x * tz + y * bz + z * az)
-    )
+    return torch.stack((x * tx + y * bx + z * ax, x * ty + y * by + z * ay, x * tz + y * bz + z * az))
 
 
 def cosine_one_minus_cos(u: Tensor) -> Tensor:

@@ -34,21 +34,20 @@ class Sun:
     irradiance: tuple[float, float, float]
 
     def sample(self, p: Tensor, u1: Tensor, u2: Tensor) -> LightSample:
-        axis = torch.tensor(self.direction, device=p.device).view(3, 1).expand_as(p)
-        m = p.shape[1]
+        axis = geo.constant(self.direction, p)
         wi = geo.around(axis, u1 * self.one_minus_cos, u2) if self.one_minus_cos else axis
         solid_angle = 2 * math.pi * self.one_minus_cos
-        pdf = torch.full((m,), 1 / solid_angle if solid_angle else INF, device=p.device)
+        pdf = torch.full_like(p[0], 1 / solid_angle if solid_angle else INF)
         # radiance * solid angle = irradiance, whatever the disc size.
-        e = torch.tensor(self.irradiance, device=p.device).view(3, 1).expand(3, m)
-        return LightSample(wi, torch.full((m,), INF, device=p.device), e, pdf)
+        e = geo.constant(self.irradiance, p)
+        return LightSample(wi, torch.full_like(p[0], INF), e, pdf)
 
     def radiance(self, d: Tensor) -> tuple[Tensor, Tensor]:
         """Disc radiance seen along escaping rays d, and the pdf NEE has for them."""
         solid_angle = 2 * math.pi * self.one_minus_cos
         inside = geo.dot_const(d, self.direction) >= 1 - self.one_minus_cos
-        e = torch.tensor(self.irradiance, device=d.device).view(3, 1) / solid_angle
-        return e * inside, torch.full_like(d[0], 1 / solid_angle)
+        e = self.irradiance
+        return torch.stack([inside * (e[i] / solid_angle) for i in range(3)]), torch.full_like(d[0], 1 / solid_angle)
 
 
 @dataclass(frozen=True)
@@ -61,8 +60,9 @@ class ShapeLight:
 
     def sample(self, p: Tensor, u1: Tensor, u2: Tensor) -> LightSample:
         wi, dist, pdf = self.shape.sample_toward(p, u1, u2)
-        le = torch.tensor(self.radiance, device=p.device).view(3, 1)
-        return LightSample(wi, dist, le / pdf, pdf)  # an impossible sample has pdf inf
+        le = self.radiance
+        over_pdf = torch.stack([le[i] / pdf for i in range(3)])
+        return LightSample(wi, dist, over_pdf, pdf)  # an impossible sample has pdf inf
 
     def pdf(self, o: Tensor, d: Tensor, t: Tensor) -> Tensor:
         return self.shape.pdf_toward(o, d, t)

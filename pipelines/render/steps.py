@@ -1,0 +1,72 @@
+"""The path tracer's bounce steps, op by op or compiled into fused C++.
+
+Op by op, every elementwise op of a bounce is its own pass over the batch;
+torch.compile (inductor) fuses each step into a few vectorised loops. The
+compiled steps are built once per process and cached on disk by inductor;
+a new scene structure (which shapes and lights, whether anything is glossy)
+compiles once more, moving objects and new frames do not.
+
+Without a C++ compiler and the Python headers the steps run op by op, and a
+warning says so once: the pictures then differ from compiled ones by float
+rounding only, never from run to run on the same machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import sysconfig
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from pipelines.render import world
+
+log = logging.getLogger("shotfarm.render.pathtracer")
+
+# Distinct scene structures one process may compile for before torch would
+# quietly fall back to op by op (its default is 8).
+STRUCTURES = 64
+
+
+@dataclass(frozen=True)
+class Steps:
+    arrive: Callable[[world.World, Tensor], tuple[Tensor, Tensor, Tensor, Tensor]]
+    scatter: Callable[[world.World, Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
+    compiled: bool
+
+
+EAGER = Steps(world.arrive, world.scatter, compiled=False)
+
+
+def missing_toolchain() -> str | None:
+    """What inductor's CPU backend lacks on this machine, or None."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        compiler = get_cpp_compiler()
+    except Exception as err:  # torch raises its own types for "no compiler"
+        return f"no C++ compiler ({err})"
+    if shutil.which(compiler) is None:
+        return f"no C++ compiler ({compiler} not found)"
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+        return "no Python headers (Python.h; Debian: python3-dev)"
+    return None
+
+
+@functools.cache
+def compiled() -> Steps:
+    """The compiled steps, or the op-by-op ones (with a warning) where they cannot compile."""
+    missing = missing_toolchain()
+    if missing is not None:
+        log.warning("path tracer: %s, so bounces run op by op (slower)", missing)
+        return EAGER
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, STRUCTURES)
+    # Batch sizes and the scene's numbers are arguments of the kernels, not constants.
+    arrive = torch.compile(world.arrive, dynamic=True)
+    scatter = torch.compile(world.scatter, dynamic=True)
+    return Steps(arrive, scatter, compiled=True)
