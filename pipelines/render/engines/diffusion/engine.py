@@ -54,6 +54,8 @@ class DiffusionEngine:
             torch.set_num_threads(max(1, context.threads))  # a node is one process per slot: more threads fight its neighbours
         self.context = context
         self._pipe: Any = None
+        self._task: Any = None
+        """The pipeline a shot runs: the loaded one, or a text-and-image model's other task over the same components."""
         self._model_digest: str | None = None
         self._setup: ShotSetup | None = None
         self._options: DiffusionOptions | None = None
@@ -66,10 +68,13 @@ class DiffusionEngine:
     def load(self, setup: ShotSetup) -> None:
         options = options_of(setup)
         folder = model.local_folder(options.model, self.context.scratch, self.context.fetch)
-        kind = model.index(folder)["_class_name"]
-        if options.conditioned and kind != model.IMAGE_TO_VIDEO:
+        index = model.index(folder)
+        kind, either = index["_class_name"], model.text_and_image(index)
+        if either and options.last_image is not None:
+            raise ValueError(f"model folder {folder} starts its clip from text or from one picture (Wan 2.2 TI2V): the shot takes no engine.options.last_image")
+        if options.conditioned and kind != model.IMAGE_TO_VIDEO and not either:
             raise ValueError(f"model folder {folder} holds a {kind}, which takes no conditioning image; use an image-to-video model")
-        if kind == model.IMAGE_TO_VIDEO:
+        if kind == model.IMAGE_TO_VIDEO and not either:
             if options.image is None:
                 raise ValueError(f"model folder {folder} is image-to-video: the shot needs engine.options.image (store:KEY)")
             last = model.takes_last_image(folder)
@@ -79,9 +84,10 @@ class DiffusionEngine:
         digest = model.digest(folder)
         images = {name: self._picture(ref, options) for name, ref in (("image", options.image), ("last_image", options.last_image)) if ref}
         if digest != self._model_digest:
-            self._pipe, self._model_digest = None, None  # free the old model before the new one loads
+            self._pipe, self._task, self._model_digest = None, None, None  # free the old model before the new one loads
             self._pipe = model.load_pipeline(folder, self.context.device)
             self._model_digest = digest
+        self._task = model.for_task(self._pipe, image="image" in images) if either else self._pipe
         self._setup, self._options, self._images = setup, options, {k: v[0] for k, v in images.items()}
         self._provenance = self._record(folder, options, {k: v[1] for k, v in images.items()})
 
@@ -97,7 +103,7 @@ class DiffusionEngine:
             yield RenderedFrame(frame=frame, pixels=clip[i], attributes={**self._provenance, "clipFrame": str(i)})
 
     def close(self) -> None:
-        self._pipe, self._model_digest, self._clip, self._images = None, None, None, {}
+        self._pipe, self._task, self._model_digest, self._clip, self._images = None, None, None, None, {}
 
     # -- generation --
 
@@ -120,7 +126,7 @@ class DiffusionEngine:
         }
         call.update(self._images)
         with torch.inference_mode():
-            out = self._pipe(**call)
+            out = self._task(**call)
         return np.asarray(out.frames[0], dtype=np.float32)
 
     def _generate(self, frames: int) -> list[np.ndarray]:
@@ -157,14 +163,14 @@ class DiffusionEngine:
         import diffusers
         import torch
 
-        scheduler = self._pipe.scheduler
+        scheduler = self._task.scheduler
         config = json.dumps(dict(scheduler.config), sort_keys=True, default=str)
         record = {
             "engine": "diffusion",
             "diffusers": diffusers.__version__,
             "torch": torch.__version__,
             "device": self.context.device,
-            "pipeline": type(self._pipe).__name__,
+            "pipeline": type(self._task).__name__,
             "model": o.model,
             "modelFolder": str(folder),
             "modelDigest": self._model_digest or "",

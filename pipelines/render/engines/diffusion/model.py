@@ -114,6 +114,33 @@ def index(folder: Path) -> dict[str, Any]:
     return raw
 
 
+def text_and_image(raw_index: dict[str, Any]) -> bool:
+    """Whether the model makes a clip from text alone or from a first picture too (Wan 2.2 TI2V, `expand_timesteps`).
+
+    Such a model keeps the picture's VAE encoding as the clip's first latent
+    frame (no image encoder): the same weights run as a WanPipeline without
+    a picture and as a WanImageToVideoPipeline with one, and never take a
+    last picture (that pipeline does not read one in this mode).
+    """
+    return raw_index.get("expand_timesteps") is True
+
+
+def for_task(pipe: Any, image: bool) -> Any:
+    """A text-and-image model's pipeline for one task, sharing every loaded component with `pipe`."""
+    import inspect
+
+    import diffusers
+
+    kind = diffusers.WanImageToVideoPipeline if image else diffusers.WanPipeline
+    if isinstance(pipe, kind):
+        return pipe
+    accepted = inspect.signature(kind).parameters
+    parts = {name: part for name, part in pipe.components.items() if name in accepted}
+    other = kind(**parts, expand_timesteps=True, boundary_ratio=pipe.config.get("boundary_ratio"))
+    other.set_progress_bar_config(disable=True)
+    return other
+
+
 def takes_last_image(folder: Path) -> bool:
     """Whether the model ends its clip on a second picture (Wan 2.1 FLF2V: the two pictures' tokens side by side).
 

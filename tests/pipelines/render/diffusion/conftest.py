@@ -33,3 +33,11 @@ def image_to_video(tmp_path_factory) -> Path:
 
     offline()
     return _builder().build(tmp_path_factory.mktemp("wan") / "i2v", image_to_video=True)
+
+
+@pytest.fixture(scope="session")
+def conditioned(tmp_path_factory) -> Path:
+    from pipelines.render.engines.diffusion.model import offline
+
+    offline()
+    return _builder().build(tmp_path_factory.mktemp("wan") / "ti2v", conditioned=True)
