@@ -11,7 +11,7 @@ from fractions import Fraction
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.color.cdl import CDL
-from pipelines.continuity.findings import Finding
+from pipelines.continuity.findings import Finding, TakeScore
 from pipelines.master.delivered_cut import DeliveredCut
 from pipelines.spec.setup import ShotSetup
 
@@ -143,3 +143,34 @@ class CheckResult(_Msg):
     fingerprint: str
     findings: tuple[Finding, ...]
     report_key: str
+
+
+class TakeFrames(_Msg):
+    take: int
+    chunk_id: str
+    first: StoredFrame = Field(description="The take's first cut frame (it meets the shot before).")
+    last: StoredFrame = Field(description="The take's last cut frame (it meets the shot after).")
+
+
+class TakesOrder(_Msg):
+    """Score every take of a generated shot against the boundary frames of the shots beside it."""
+
+    sequence_id: str
+    shot: str
+    version: int
+    fingerprint: str
+    spec: dict = Field(description="The Sequence as JSON, patched by every fix so far.")
+    takes: tuple[TakeFrames, ...]
+    left: str | None = None
+    left_frame: StoredFrame | None = Field(None, description="The last cut frame of the shot before, when the takes are judged against it.")
+    right: str | None = None
+    right_frame: StoredFrame | None = Field(None, description="The first cut frame of the shot after, when the takes are judged against it.")
+
+
+class TakesResult(_Msg):
+    shot: str
+    version: int
+    fingerprint: str
+    take: int
+    scores: tuple[TakeScore, ...]
+    reason: str

@@ -12,6 +12,7 @@ import math
 
 from pydantic import Field
 
+from pipelines.spec.generated import MAX_TAKES
 from pipelines.spec.scene import Frozen
 from pipelines.spec.sequence import FrameRange, Sequence, Shot
 
@@ -21,6 +22,7 @@ class ChunkPlan(Frozen):
     shot: str
     frames: FrameRange
     cost: float = Field(ge=0, description="Estimated cost in reference units (pixel-samples x bounces).")
+    take: int = Field(0, ge=0, le=MAX_TAKES, description="Which take of a shot generated as several (1..N); 0 for a shot that has one.")
 
 
 def frame_cost(sequence: Sequence, shot: Shot) -> float:
@@ -35,6 +37,12 @@ def chunk_shot(sequence: Sequence, shot: Shot, target_cost: float) -> list[Chunk
     frames = shot.render_range
     per_chunk = max(1, round(target_cost / per_frame))
     if shot.engine is not None and shot.engine.makes_clips:
+        takes = sequence.takes(shot)
+        if takes > 1:  # each take is a whole clip of its own, rendered as its own chunk
+            return [
+                ChunkPlan(chunk_id=take_chunk_id(shot.name, k, frames), shot=shot.name, frames=frames, cost=per_frame * len(frames), take=k)
+                for k in range(1, takes + 1)
+            ]
         per_chunk = len(frames)  # a generated clip is one piece of work: split, its parts would not join
     count = math.ceil(len(frames) / per_chunk)
     # Spread the frames evenly rather than leaving a runt chunk at the end.
@@ -48,6 +56,11 @@ def chunk_shot(sequence: Sequence, shot: Shot, target_cost: float) -> list[Chunk
         )
         first += size
     return chunks
+
+
+def take_chunk_id(shot: str, take: int, frames: FrameRange) -> str:
+    """The chunk that generates take `take` of a shot (its whole render range)."""
+    return f"{shot}.t{take}.{frames.first}-{frames.last}"
 
 
 def plan_chunks(sequence: Sequence, chunk_frames: int = 8) -> list[ChunkPlan]:

@@ -15,6 +15,7 @@ def ray_session():
     import ray
 
     ray.init(
+        address="local",  # never a cluster that a multi-node test (or `ray start`) left running on this machine
         num_cpus=2,
         resources={"gpu_class_h100": 1, "gpu_class_l40s": 1},
         include_dashboard=False,

@@ -18,9 +18,10 @@ import hashlib
 import numpy as np
 import torch
 
-from nodes.protocol import CheckOrder, CheckResult, StoredFrame
+from nodes.protocol import CheckOrder, CheckResult, StoredFrame, TakesOrder, TakesResult
 from nodes.storage import open_store
 from nodes.storage.base import DigestMismatch, ObjectMissing, Store, get_verified
+from pipelines.continuity import takes
 from pipelines.continuity.check import check_cut
 from pipelines.continuity.cut import Cut
 from pipelines.continuity.report import CutReport
@@ -77,3 +78,27 @@ class CheckNode:
         key = f"{order.report_prefix}/{order.left}-{order.right}/{tag}.json"
         self.store.put(key, row.model_dump_json().encode())
         return CheckResult(cut=order.cut, fingerprint=order.fingerprint, findings=tuple(findings), report_key=key)
+
+    def score_takes(self, order: TakesOrder) -> TakesResult:
+        """Cut every take against the shots beside it and score it with the continuity rules (pipelines.continuity.takes)."""
+        sequence = Sequence.model_validate(order.spec)
+        left = self._frame(order.left_frame)
+        right = self._frame(order.right_frame)
+        scores = []
+        for take in order.takes:
+            cuts = []
+            if order.left is not None:
+                first = self._frame(take.first)
+                cuts.append(
+                    Cut.between(sequence, order.left, order.shot, left[0], first[0], device=self.device, reported=(left[1], first[1]))
+                )
+            if order.right is not None:
+                last = self._frame(take.last)
+                cuts.append(
+                    Cut.between(sequence, order.shot, order.right, last[0], right[0], device=self.device, reported=(last[1], right[1]))
+                )
+            scores.append(takes.score(take.take, take.chunk_id, cuts))
+        best, reason = takes.choose(scores)
+        return TakesResult(
+            shot=order.shot, version=order.version, fingerprint=order.fingerprint, take=best.take, scores=tuple(scores), reason=reason
+        )

@@ -16,7 +16,8 @@ from orchestrator.core.state import ChunkState, CutState, SequenceState
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
 from orchestrator.projections.progress import progress_of
 from pipelines.color.cdl import CDL
-from pipelines.continuity.findings import Finding, Severity
+from orchestrator.projections.takes import picture_seconds, take_rows, usd_per_second
+from pipelines.continuity.findings import Finding, Severity, TakeRow
 from pipelines.spec.sequence import FrameRange
 
 
@@ -104,6 +105,12 @@ class ShotView(_View):
     notes: tuple[str, ...] = ()
     thumbnail: str | None
     """Preview of the middle cut frame, once it is rendered."""
+    waiting: str | None = None
+    """Why a generated shot is not queued yet (it waits for a neighbour's frame it is generated from)."""
+    takes: tuple[TakeRow, ...] = ()
+    """A shot generated as several takes: each take's score and cost, the accepted one marked."""
+    usd_per_second: float = 0.0
+    """This shot's spend per second of its cut, rejected takes and replaced versions included."""
 
 
 class ShotDetail(ShotView):
@@ -139,6 +146,13 @@ class CostView(_View):
     by_gpu_class: dict[str, GpuClassCost]
     replaced_versions_usd: float
     """Spent on shot versions that a re-render replaced (included in the totals)."""
+    takes: tuple[TakeRow, ...] = ()
+    """Every take of the generated shots, accepted or not, with its cost."""
+    rejected_takes_usd: float = 0.0
+    """Spent on takes the continuity rules did not accept (included in the totals)."""
+    picture_seconds: float = 0.0
+    usd_per_second: float = 0.0
+    """Total spend per second of accepted picture."""
 
 
 def summary(seq: SequenceState) -> dict:
@@ -211,7 +225,12 @@ def _shot_status(chunks: list[ChunkState]) -> str:
 
 def shot_view(seq: SequenceState, name: str, retired: float, notes: tuple[str, ...] = (), detail: bool = False) -> ShotView:
     shot = seq.spec.shot(name)
-    chunks = sorted((c for c in seq.chunks.values() if c.plan.shot == name), key=lambda c: c.plan.frames.first)
+    chunks = sorted(
+        (*(c for c in seq.chunks.values() if c.plan.shot == name), *seq.held.get(name, ())),
+        key=lambda c: (c.plan.frames.first, c.plan.take),
+    )
+    waiting = seq.waiting_for_neighbours().get(name) if name in seq.held else None
+    cost = retired + sum(c.cost_usd for c in chunks)
     middle = (shot.frames.first + shot.frames.last) // 2
     fields = dict(
         name=name,
@@ -220,17 +239,20 @@ def shot_view(seq: SequenceState, name: str, retired: float, notes: tuple[str, .
         handles=shot.handles,
         dissolve=shot.dissolve,
         version=seq.versions.get(name, 0),
-        status=_shot_status(chunks),
+        status="waiting" if waiting else _shot_status(chunks),
         chunks_total=len(chunks),
         chunks_rendered=sum(c.status is ChunkStatus.RENDERED for c in chunks),
         chunks_running=sum(c.status is ChunkStatus.RUNNING for c in chunks),
-        frames_total=len(shot.render_range),
+        frames_total=sum(len(c.plan.frames) for c in chunks) or len(shot.render_range),  # every take's frames are work
         frames_rendered=sum(len(c.frames) for c in chunks if c.status is ChunkStatus.RENDERED),
         node_seconds=sum(c.node_seconds for c in chunks),
-        cost_usd=retired + sum(c.cost_usd for c in chunks),
+        cost_usd=cost,
         grade=shot.grade,
         notes=notes,
         thumbnail=frame_preview(seq.sequence_id, name, middle) if seq.frame_record(name, middle) else None,
+        waiting=waiting,
+        takes=tuple(r for r in take_rows(seq) if r.shot == name) if seq.has_takes(name) else (),
+        usd_per_second=cost / (len(shot.frames) / float(seq.spec.fps)),
     )
     if detail:
         return ShotDetail(**fields, chunks=tuple(chunk_view(c) for c in chunks))
@@ -264,6 +286,7 @@ def cut_view(seq: SequenceState, cut: CutState) -> CutView:
 
 
 def cost_view(seq: SequenceState, retired: dict[str, float], by_class: dict[str, list[float]]) -> CostView:
+    takes = take_rows(seq)
     by_shot = {s.name: retired.get(s.name, 0.0) for s in seq.spec.timeline}
     for c in seq.chunks.values():
         by_shot[c.plan.shot] = by_shot.get(c.plan.shot, 0.0) + c.cost_usd
@@ -274,4 +297,8 @@ def cost_view(seq: SequenceState, retired: dict[str, float], by_class: dict[str,
         by_shot=by_shot,
         by_gpu_class={k: GpuClassCost(node_seconds=v[0], cost_usd=v[1]) for k, v in by_class.items()},
         replaced_versions_usd=seq.retired_cost_usd,
+        takes=tuple(takes),
+        rejected_takes_usd=sum(t.cost_usd for t in takes if not t.accepted),
+        picture_seconds=picture_seconds(seq),
+        usd_per_second=usd_per_second(seq),
     )

@@ -48,6 +48,7 @@ from orchestrator.core.admission import BadRequest
 from orchestrator.core.commands import (
     ApplyFix,
     CheckCut,
+    ChooseTake,
     Command,
     Deliver,
     Dispatch,
@@ -57,6 +58,7 @@ from orchestrator.core.commands import (
     Forgive,
     Plan,
     Preempt,
+    Regenerate,
     RetryLater,
     StitchSegment,
 )
@@ -69,7 +71,7 @@ from orchestrator.eventlog.location import is_server_log, open_log
 from orchestrator.eventlog.sqlite import LogOwned, LogWriteFailed, own_log
 from orchestrator.projections.progress import Progress, progress_of
 from orchestrator.scheduling.ids import AttemptKey
-from orchestrator.scheduling.waiting import explain
+from orchestrator.scheduling.waiting import WaitReason, explain
 from pipelines.spec.sequence import Sequence
 
 logger = logging.getLogger(__name__)
@@ -258,6 +260,10 @@ class Coordinator:
                 self._spawn(lambda: effects.forgive_after(self, command))
             case CheckCut(sequence_id=sid, cut=cut):
                 self._spawn(lambda: effects.check(self, sid, cut))
+            case ChooseTake(sequence_id=sid, shot=shot):
+                self._spawn(lambda: effects.choose_take(self, sid, shot))
+            case Regenerate(sequence_id=sid, shot=shot, reason=reason):
+                yield admission.requeue(self.state, sid, shot, {}, None, s.chunk_frames, now, reason)
             case ApplyFix():
                 proposed, applied, requeue = admission.fix(self.state, command, now)
                 yield proposed
@@ -342,7 +348,12 @@ class Coordinator:
     async def waiting(self, sequence_id: str) -> dict[str, int]:
         """How many of the sequence's chunks wait, by the policy's reason (scheduling.waiting)."""
         counts = explain(self.live.board, time.time()).get(sequence_id, {})
-        return {reason.value: n for reason, n in counts.items() if n}
+        out = {reason.value: n for reason, n in counts.items() if n}
+        seq = self.state.sequences.get(sequence_id)
+        held = sum(len(chunks) for chunks in seq.held.values()) if seq is not None else 0
+        if held:  # not on the board: a generated shot waits for its neighbour's frame
+            out[WaitReason.NEIGHBOUR_FRAME.value] = held
+        return out
 
     async def demand(self) -> dict[str, int]:
         """Chunks wanting each node class now (core.demand): what cluster mode scales to."""

@@ -17,16 +17,20 @@ from nodes.protocol import (
     SourceFrame,
     SourceLayer,
     StoredFrame,
+    TakeFrames,
+    TakesOrder,
 )
 from orchestrator.core import layout
 from orchestrator.core.commands import Dispatch
 from orchestrator.core.events import FrameRecord
 from orchestrator.core.state import SequenceState
+from pipelines.chunking import ChunkPlan
 from pipelines.master.conform import conform
 from pipelines.master.delivered_cut import DeliveredCut, DeliveredShot, media_runs
 from pipelines.master.segments import segment_frames
 from pipelines.spec.sequence import Sequence
-from pipelines.spec.setup import shot_setup
+from pipelines.spec.setup import ShotSetup, shot_setup
+from pipelines.spec.sources import STORE_PREFIX
 
 
 def master_prefix(spec: Sequence) -> str:
@@ -38,14 +42,19 @@ def _stored(record: FrameRecord) -> StoredFrame:
 
 
 def _rendered_frames(seq: SequenceState) -> dict[tuple[str, int], StoredFrame]:
-    """(shot, frame) -> the frame the log accepted, for every rendered chunk."""
-    return {(chunk.plan.shot, f.frame): _stored(f) for chunk in seq.chunks.values() for f in chunk.frames}
+    """(shot, frame) -> the frame the log accepted, for every rendered chunk (of a shot's takes, the chosen one's)."""
+    return {
+        (chunk.plan.shot, f.frame): _stored(f)
+        for chunk in seq.chunks.values()
+        if not chunk.plan.take or seq.chunk_holding(chunk.plan.shot, chunk.plan.frames.first) is chunk
+        for f in chunk.frames
+    }
 
 
 def chunk_order(seq: SequenceState, command: Dispatch, engine: str) -> ChunkOrder:
     chunk = seq.chunks[command.chunk_id]
     spec = seq.spec
-    setup = shot_setup(spec, chunk.plan.shot, engine)
+    setup = _generated(seq, chunk.plan, shot_setup(spec, chunk.plan.shot, engine))
     return ChunkOrder(
         sequence_id=seq.sequence_id,
         chunk_id=chunk.plan.chunk_id,
@@ -53,11 +62,51 @@ def chunk_order(seq: SequenceState, command: Dispatch, engine: str) -> ChunkOrde
         setup=setup,
         first=chunk.plan.frames.first,
         last=chunk.plan.frames.last,
-        key_prefix=layout.attempt_prefix(spec.show, spec.sequence, chunk.plan.shot, chunk.version, command.attempt),
+        key_prefix=layout.attempt_prefix(spec.show, spec.sequence, chunk.plan.shot, chunk.version, command.attempt, chunk.plan.take),
         fps=spec.fps,
         start_timecode=spec.start_timecode,
         timeline_first=spec.timeline[0].frames.first,
         engine=setup.engine,
+    )
+
+
+def _generated(seq: SequenceState, plan: ChunkPlan, setup: ShotSetup) -> ShotSetup:
+    """A generated shot's setup as this chunk generates it: its take's seed, its neighbours' frames.
+
+    `image: previous` becomes the neighbour's frame as the log accepted it
+    (store:KEY@SHA256, so the node checks the bytes); the shot was held until
+    that frame existed (core.state).
+    """
+    options = dict(setup.options)
+    if plan.take:
+        options["seed"] = (int(options.get("seed", setup.seed)) + plan.take - 1) % 2**63  # type: ignore[call-overload]
+    for option, record in (seq.conditioning_frames(plan.shot) or {}).items():
+        options[option] = f"{STORE_PREFIX}{record.key}@{record.digest}"
+    return setup if options == setup.options else setup.model_copy(update={"options": options})
+
+
+def takes_order(seq: SequenceState, shot: str) -> TakesOrder:
+    """Every rendered take of `shot` with the neighbour frames it is judged against (SequenceState.take_neighbours)."""
+    spec = seq.spec
+    cut = spec.shot(shot).frames
+    takes = []
+    for chunk in seq.take_chunks(shot):
+        frames = {f.frame: f for f in chunk.frames}
+        takes.append(TakeFrames(take=chunk.plan.take, chunk_id=chunk.plan.chunk_id, first=_stored(frames[cut.first]), last=_stored(frames[cut.last])))
+    left, right = seq.take_neighbours(shot)
+    left_record = seq.frame_record(left, spec.shot(left).frames.last) if left else None
+    right_record = seq.frame_record(right, spec.shot(right).frames.first) if right else None
+    return TakesOrder(
+        sequence_id=seq.sequence_id,
+        shot=shot,
+        version=seq.versions[shot],
+        fingerprint=seq.take_fingerprint(shot),
+        spec=spec.model_dump(mode="json"),
+        takes=tuple(takes),
+        left=left,
+        left_frame=_stored(left_record) if left_record else None,
+        right=right,
+        right_frame=_stored(right_record) if right_record else None,
     )
 
 

@@ -100,7 +100,14 @@ def plan(state: FarmState, sid: str, chunk_frames: int, now: float) -> ev.ShotsP
 
 
 def requeue(
-    state: FarmState, sid: str, shot: str, patch: dict[str, Any], cut: str | None, chunk_frames: int, now: float
+    state: FarmState,
+    sid: str,
+    shot: str,
+    patch: dict[str, Any],
+    cut: str | None,
+    chunk_frames: int,
+    now: float,
+    reason: str | None = None,
 ) -> ev.ShotRequeued:
     """A new version of the shot, patched, and the chunks it renders as."""
     seq = state.sequences[sid]
@@ -115,6 +122,7 @@ def requeue(
         version=seq.versions[shot] + 1,
         shot_spec=patched.model_dump(mode="json"),
         chunks=tuple(chunks_for(state, spec, chunk_frames, {shot})),
+        reason=reason,
     )
 
 

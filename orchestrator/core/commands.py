@@ -127,7 +127,25 @@ class Forgive:
     delay: float
 
 
+
+@dataclass(frozen=True)
+class ChooseTake:
+    """Score every take of a generated shot against its neighbours and record the best (TakeChosen)."""
+
+    sequence_id: str
+    shot: str
+
+
+@dataclass(frozen=True)
+class Regenerate:
+    """Record a new version of a generated shot whose conditioning frame changed (ShotRequeued)."""
+
+    sequence_id: str
+    shot: str
+    reason: str
+
+
 Command = (
     Plan | Dispatch | RetryLater | CheckCut | ApplyFix | StitchSegment | Deliver | Finish | Fail
-    | Preempt | ExceedBudget | Forgive
+    | Preempt | ExceedBudget | Forgive | ChooseTake | Regenerate
 )  # fmt: skip

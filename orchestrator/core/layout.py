@@ -16,9 +16,13 @@ def sequence_prefix(show: str, sequence: str) -> str:
     return f"{show}/{sequence}"
 
 
-def attempt_prefix(show: str, sequence: str, shot: str, version: int, attempt: int) -> str:
-    """An attempt's own folder: a late, superseded attempt can never overwrite the frames the log accepted."""
-    return f"{sequence_prefix(show, sequence)}/shots/{shot}/v{version}/a{attempt}"
+def attempt_prefix(show: str, sequence: str, shot: str, version: int, attempt: int, take: int = 0) -> str:
+    """An attempt's own folder: a late, superseded attempt can never overwrite the frames the log accepted.
+
+    Each take of a generated shot has a folder of its own (…/v1/t2/a1).
+    """
+    version_prefix = f"{sequence_prefix(show, sequence)}/shots/{shot}/v{version}"
+    return f"{version_prefix}/t{take}/a{attempt}" if take else f"{version_prefix}/a{attempt}"
 
 
 def master_prefix(show: str, sequence: str) -> str:

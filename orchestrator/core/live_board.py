@@ -75,6 +75,8 @@ class LiveBoard:
             return isinstance(event, ev.SequenceSubmitted) and now is not None and sid not in after.unfoldable
         if was.status is not now.status and not _done_rendering(was, now, event):
             return False
+        if len(was.chunks) != len(now.chunks):
+            return False  # held chunks of a generated shot were queued (its neighbour's frame arrived)
         if isinstance(event, _CHUNK_EVENTS):
             return self._chunk(before, after, was, now, event)
         lane = self.board.lanes.get(sid)

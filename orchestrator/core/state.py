@@ -11,12 +11,12 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from orchestrator.core.chunks import ChunkTable
-from orchestrator.core.events import FrameRecord, MasterStitched, SegmentStitched
+from orchestrator.core.events import FrameRecord, MasterStitched, SegmentStitched, TakeChosen
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
 from orchestrator.scheduling.farm import FarmConfig
 from orchestrator.scheduling.ids import AttemptKey
 from orchestrator.scheduling.runtime import RuntimeModel
-from pipelines.chunking import ChunkPlan
+from pipelines.chunking import ChunkPlan, take_chunk_id
 from pipelines.color.cdl import CDL
 from pipelines.continuity.findings import Finding
 from pipelines.master.segments import Segment, fingerprint
@@ -119,6 +119,11 @@ class SequenceState:
     reason: str | None = None
     over_budget: float | None = None
     """Projected USD a BudgetExceeded recorded; dispatch for the sequence is paused while set."""
+    held: Mapping[str, tuple[ChunkState, ...]] = field(default_factory=_empty)
+    """Chunks of generated shots planned at their current version but not queued yet: each waits
+    for a neighbour's frame it is generated from (Sequence.conditioning)."""
+    chosen: Mapping[str, TakeChosen] = field(default_factory=_empty)
+    """The last take chosen for each shot generated as several takes (current while its fingerprint holds)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.chunks, ChunkTable):
@@ -136,7 +141,88 @@ class SequenceState:
         return " ".join(c.as_asc_sop() for c in self.grades(shot)) or "none"
 
     def shot_rendered(self, shot: str) -> bool:
-        return self.chunks.shot_rendered(shot)
+        """Every chunk of its current version rendered, and for a shot of several takes, one chosen."""
+        if shot in self.held or not self.chunks.shot_rendered(shot):
+            return False
+        return not self.has_takes(shot) or self.take_current(shot)
+
+    # -- generated shots: neighbour frames and takes --
+
+    def has_takes(self, shot: str) -> bool:
+        return self.spec.takes(self.spec.shot(shot)) > 1
+
+    def conditioning_frames(self, shot: str) -> dict[str, FrameRecord] | None:
+        """option -> the neighbour's frame the shot is generated from; None while one of them is missing."""
+        out = {}
+        for option, (neighbour, frame) in self.spec.conditioning(self.spec.shot(shot)).items():
+            record = self.frame_record(neighbour, frame)
+            if record is None:
+                return None
+            out[option] = record
+        return out
+
+    def waiting_for_neighbours(self) -> dict[str, str]:
+        """shot -> why its held chunks wait, for each shot whose chunks are held."""
+        out = {}
+        for shot in self.held:
+            missing = [
+                f"{neighbour}'s frame {frame}"
+                for neighbour, frame in self.spec.conditioning(self.spec.shot(shot)).values()
+                if self.frame_record(neighbour, frame) is None
+            ]
+            out[shot] = f"generated from {' and '.join(missing) or 'neighbour frames'}, not rendered yet"
+        return out
+
+    def take_neighbours(self, shot: str) -> tuple[str | None, str | None]:
+        """The shots before and after whose boundary frames the takes are judged against.
+
+        Not a neighbour that is generated from this shot's frames (it waits for
+        the choice), nor a following shot of several takes (its own choice is
+        judged against this one's, left to right).
+        """
+        ordered = self.spec.timeline
+        i = next(k for k, s in enumerate(ordered) if s.name == shot)
+        dependents = self.spec.conditioned_on(shot)
+        left = ordered[i - 1].name if i > 0 and ordered[i - 1].name not in dependents else None
+        right = None
+        if i + 1 < len(ordered):
+            after = ordered[i + 1].name
+            right = after if after not in dependents and not self.has_takes(after) else None
+        return left, right
+
+    def take_fingerprint(self, shot: str) -> str:
+        """What a take choice holds for: the shot's version and its left neighbour's (cuts settle left to right)."""
+        left, _ = self.take_neighbours(shot)
+        parts = [f"{shot}:{self.versions.get(shot, 0)}"]
+        if left is not None:
+            parts.append(f"{left}:{self.versions.get(left, 0)}")
+        return "|".join(parts)
+
+    def take_current(self, shot: str) -> bool:
+        choice = self.chosen.get(shot)
+        return choice is not None and choice.fingerprint == self.take_fingerprint(shot)
+
+    def takes_to_choose(self, shots: set[str] | None = None) -> list[str]:
+        """Shots of several takes, all rendered, without a current choice, whose neighbours' boundary frames exist."""
+        out = []
+        for shot in self.versions if shots is None else shots:
+            if not self.has_takes(shot) or shot in self.held or self.take_current(shot):
+                continue
+            if not self.chunks.shot_rendered(shot):
+                continue
+            left, right = self.take_neighbours(shot)
+            spec = self.spec
+            if left is not None and self.frame_record(left, spec.shot(left).frames.last) is None:
+                continue
+            if right is not None and self.frame_record(right, spec.shot(right).frames.first) is None:
+                continue
+            out.append(shot)
+        return out
+
+    def take_chunks(self, shot: str) -> list[ChunkState]:
+        """The take chunks of a shot at its current version, take 1 first."""
+        frames = self.spec.shot(shot).render_range
+        return [self.chunks[take_chunk_id(shot, k, frames)] for k in range(1, self.spec.takes(self.spec.shot(shot)) + 1)]
 
     def shot_final(self, shot: str) -> bool:
         """Rendered at its current version, and every cut it is part of has a verdict."""
@@ -216,15 +302,22 @@ class SequenceState:
         )
 
     def chunk_holding(self, shot: str, frame: int) -> ChunkState | None:
-        return self.chunks.holding(shot, frame)
+        """The chunk whose frames are the shot's frame: for a shot of several takes, the chosen take's."""
+        if not self.has_takes(shot):
+            return self.chunks.holding(shot, frame)
+        choice = self.chosen.get(shot)
+        if choice is None or not self.take_current(shot):
+            return None
+        chunk = self.chunks.get(take_chunk_id(shot, choice.take, self.spec.shot(shot).render_range))
+        return chunk if chunk is not None and chunk.plan.frames.first <= frame <= chunk.plan.frames.last else None
 
     @property
     def all_rendered(self) -> bool:
-        return bool(self.chunks) and self.chunks.count(ChunkStatus.RENDERED) == len(self.chunks)
+        return not self.held and bool(self.chunks) and self.chunks.count(ChunkStatus.RENDERED) == len(self.chunks)
 
     @property
     def frames_total(self) -> int:
-        return self.chunks.frames_total
+        return self.chunks.frames_total + sum(len(c.plan.frames) for waiting in self.held.values() for c in waiting)
 
     @property
     def frames_rendered(self) -> int:

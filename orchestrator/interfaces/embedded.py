@@ -75,7 +75,8 @@ def ensure_ray(cpus: int | None, farm: FarmConfig | None = None, address: str | 
         ray.init(address=address, **options)  # the cluster decides CPUs, GPUs and resources
     else:
         fake = {c.resource: float(c.count) for c in (farm.classes if farm else ()) if c.resource and c.gpus == 0}
-        ray.init(num_cpus=cpus or os.cpu_count() or 1, resources=fake or None, include_dashboard=False, **options)
+        # address="local": a Ray of its own, even when `ray start` left a cluster running on this machine.
+        ray.init(address="local", num_cpus=cpus or os.cpu_count() or 1, resources=fake or None, include_dashboard=False, **options)
     logs.forward_worker_output(worker_logs or sys.stderr)
 
 

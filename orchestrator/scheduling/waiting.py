@@ -32,6 +32,8 @@ class WaitReason(str, Enum):
     """No node in the pool can run it (class, engine, frame size)."""
     BACKOFF = "retry_backoff"
     """It failed and waits out its backoff before the next attempt."""
+    NEIGHBOUR_FRAME = "neighbour_frame"
+    """A generated shot waits for the neighbour's frame it is generated from (it is not on the board yet)."""
 
 
 def explain(board: Board, now: float) -> dict[str, Counter[WaitReason]]:

@@ -105,3 +105,27 @@ def merge_patch(target: Any, patch: Any) -> Any:
 def apply_patch(shot: Shot, patch: dict[str, Any]) -> Shot:
     """The shot with `patch` merged into its JSON form, validated again (raises on a bad patch)."""
     return Shot.model_validate(merge_patch(shot.model_dump(mode="json"), patch))
+
+
+class TakeScore(BaseModel):
+    """How well one take cuts with its neighbours: lower is better."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    take: int = Field(ge=1)
+    chunk_id: str
+    score: float = Field(ge=0)
+    findings: tuple[str, ...] = Field(default=(), description="'cut rule severity' for each broken rule, e.g. 'sh010>sh020 exposure warn'.")
+    distances: dict[str, float] = Field(default_factory=dict, description="'cut rule' -> how far from a match, in tolerances.")
+
+
+class TakeRow(TakeScore):
+    """One take as the report and the API show it: its score, what it cost, and whether it was accepted."""
+
+    shot: str
+    version: int = Field(ge=1)
+    seed: int | None = None
+    accepted: bool
+    node_seconds: float = Field(ge=0)
+    cost_usd: float = Field(ge=0)
+    reason: str = Field("", description="Why the accepted take won (on the accepted take's row).")

@@ -10,6 +10,13 @@ downscale, then the transformer's 2x2 patches). The clip length is not an
 option: a shot's frames are its render range, and the engine generates the
 shortest clip Wan can make (4k+1 frames) that covers them, trimming the rest.
 
+A generated shot may start from its neighbour's picture: `image: previous`
+is the last cut frame of the shot before it on the timeline, `last_image:
+next` the first cut frame of the shot after it. The farm resolves the word to
+that frame in its store before the engine sees the shot, and holds the shot
+until the frame exists (core.state). `takes: N` generates N takes with seeds
+seed, seed+1, ...; the continuity rules pick one (pipelines.continuity.takes).
+
 This module must never import torch or diffusers.
 """
 
@@ -18,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from pipelines.spec.sources import STORE_PREFIX
 
@@ -26,6 +33,10 @@ SIZE_STEP = 16
 MAX_SIDE = 4096
 MAX_STEPS = 500
 MAX_PROMPT = 2000
+MAX_TAKES = 16
+PREVIOUS, NEXT = "previous", "next"
+NEIGHBOUR_OPTIONS = {"image": PREVIOUS, "last_image": NEXT}
+"""The conditioning options that may name a neighbour's frame, and the word each accepts."""
 _Side = Annotated[int, Field(ge=SIZE_STEP, le=MAX_SIDE, multiple_of=SIZE_STEP)]
 
 
@@ -42,19 +53,44 @@ class GeneratedOptions(BaseModel):
     guidance: float = Field(5.0, ge=0.0, le=50.0, description="Classifier-free guidance scale; 1 or less turns it off.")
     width: _Side
     height: _Side
-    image: str | None = Field(None, max_length=4096, description="store:KEY of the picture the clip starts from (image-to-video).")
-    last_image: str | None = Field(None, max_length=4096, description="store:KEY of the picture the clip ends on (image-to-video).")
+    image: str | None = Field(
+        None,
+        max_length=4096,
+        description="The picture the clip starts from (image-to-video): store:KEY, or `previous` for the last cut frame of the shot before.",
+    )
+    last_image: str | None = Field(
+        None,
+        max_length=4096,
+        description="The picture the clip ends on (image-to-video): store:KEY, or `next` for the first cut frame of the shot after.",
+    )
+    takes: int = Field(1, ge=1, le=MAX_TAKES, description="Takes to generate (seeds seed, seed+1, ...); the continuity rules accept one.")
 
     @field_validator("image", "last_image")
     @classmethod
-    def _from_store(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(STORE_PREFIX):
-            raise ValueError(f"a conditioning image is read from the farm's store: give {STORE_PREFIX}KEY, got {v[:64]!r}")
+    def _from_store(cls, v: str | None, info: ValidationInfo) -> str | None:
+        word = NEIGHBOUR_OPTIONS[str(info.field_name)]
+        if v is not None and v != word and not v.startswith(STORE_PREFIX):
+            raise ValueError(f"a conditioning image is {word!r} or read from the farm's store ({STORE_PREFIX}KEY), got {v[:64]!r}")
         return v
 
     @property
     def conditioned(self) -> bool:
         return self.image is not None or self.last_image is not None
+
+    def take_seed(self, take: int) -> int:
+        """The seed of take `take` (1-based): take 1 is the shot's own seed."""
+        return (self.seed + take - 1) % 2**63
+
+
+def neighbours(options: Mapping[str, object]) -> dict[str, str]:
+    """option -> `previous`/`next`, for the conditioning options of a generated shot that name a neighbour."""
+    return {name: word for name, word in NEIGHBOUR_OPTIONS.items() if options.get(name) == word}
+
+
+def takes(options: Mapping[str, object]) -> int:
+    """How many takes a generated shot asks for (its options already checked)."""
+    n = options.get("takes", 1)
+    return n if isinstance(n, int) and not isinstance(n, bool) else 1
 
 
 def generated_size(resolution: tuple[int, int]) -> tuple[int, int]:

@@ -174,6 +174,7 @@ class Sequence(Frozen):
         if frames > limits.MAX_SEQUENCE_FRAMES:
             raise ValueError(too_many("frames rendered by the sequence", frames, "MAX_SEQUENCE_FRAMES"))
         ordered = self.timeline
+        _check_neighbour_conditioning(ordered)
         if ordered[0].dissolve:
             raise ValueError(f"shot {ordered[0].name} opens the sequence and cannot dissolve from a previous shot")
         for left, right in zip(ordered, ordered[1:]):
@@ -229,6 +230,29 @@ class Sequence(Frozen):
         """The engine that renders `shot`: its own choice, its scene file's engine, else `default`."""
         return engine_of(shot, self.scenes[shot.scene], default)
 
+    def takes(self, shot: Shot) -> int:
+        """Takes the shot is generated as (1 for anything that is not generated)."""
+        return generated.takes(shot.engine.options) if _generated(shot) else 1
+
+    def conditioning(self, shot: Shot) -> dict[str, tuple[str, int]]:
+        """option -> (neighbour shot, its frame) for each picture of a neighbour the shot is generated from."""
+        if not _generated(shot):
+            return {}
+        ordered = self.timeline
+        i = ordered.index(shot)
+        out = {}
+        for option, word in generated.neighbours(shot.engine.options).items():  # type: ignore[union-attr]
+            other = ordered[i - 1] if word == generated.PREVIOUS else ordered[i + 1]
+            out[option] = (other.name, other.frames.last if word == generated.PREVIOUS else other.frames.first)
+        return out
+
+    def conditioned_on(self, name: str) -> tuple[str, ...]:
+        """Shots generated from one of this shot's frames: they wait for it, and a new version of it regenerates them."""
+        ordered = self.timeline
+        i = next(k for k, s in enumerate(ordered) if s.name == name)
+        beside = ordered[max(0, i - 1) : i] + ordered[i + 1 : i + 2]
+        return tuple(s.name for s in beside if any(n == name for n, _ in self.conditioning(s).values()))
+
     def engines(self, default: str = DEFAULT_ENGINE) -> tuple[str, ...]:
         """Every engine the sequence needs, the first shot's first (it keys the sequence's runtime estimate)."""
         return tuple(dict.fromkeys(self.engine_for(s, default) for s in self.timeline))
@@ -242,6 +266,29 @@ def engine_of(shot: Shot, scene: Scene, default: str = DEFAULT_ENGINE) -> str:
     if scene.command is not None:
         return "command"
     return default
+
+
+def _generated(shot: Shot) -> bool:
+    return shot.engine is not None and shot.engine.makes_clips
+
+
+def _check_neighbour_conditioning(ordered: tuple[Shot, ...]) -> None:
+    """`image: previous` needs a shot before, `last_image: next` one after, and two shots must not wait for each other."""
+    for i, shot in enumerate(ordered):
+        if not _generated(shot):
+            continue
+        words = generated.neighbours(shot.engine.options)  # type: ignore[union-attr]
+        if generated.PREVIOUS in words.values() and i == 0:
+            raise ValueError(f"shot {shot.name} is generated from the previous shot's last frame, but it opens the sequence")
+        if generated.NEXT in words.values():
+            if i == len(ordered) - 1:
+                raise ValueError(f"shot {shot.name} is generated to end on the next shot's first frame, but it ends the sequence")
+            after = ordered[i + 1]
+            if _generated(after) and generated.PREVIOUS in generated.neighbours(after.engine.options).values():  # type: ignore[union-attr]
+                raise ValueError(
+                    f"shot {shot.name} ends on {after.name}'s first frame and {after.name} starts from {shot.name}'s "
+                    "last frame: each would wait for the other; condition one of them on a store picture"
+                )
 
 
 def _check_source(shot: Shot, scene: Scene) -> None:
