@@ -20,6 +20,7 @@ pixels it is given.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -79,12 +80,13 @@ def pq_decode_f32(signal: np.ndarray) -> np.ndarray:
     return p
 
 
-_MEAN_STEPS = 65535  # PQ signal steps of the mean-luminance table: indices fit 16 bits
+MEAN_STEPS = 65535
+"""PQ signal steps of the mean-luminance table (pq_mean_nits): indices fit 16 bits."""
 
 
 @functools.cache
 def _nits_table() -> np.ndarray:
-    table = pq_decode(np.arange(_MEAN_STEPS + 1) / _MEAN_STEPS).astype(np.float32)
+    table = pq_decode(np.arange(MEAN_STEPS + 1) / MEAN_STEPS).astype(np.float32)
     table.flags.writeable = False  # shared by every thread that measures
     return table
 
@@ -103,10 +105,14 @@ def pq_mean_nits(signal: np.ndarray) -> float:
     if s.size == 0:
         raise ValueError("no pixels to average")
     scaled = np.clip(s, np.float32(0.0), np.float32(1.0))  # a fresh buffer: the input is not modified
-    scaled *= np.float32(_MEAN_STEPS)
+    scaled *= np.float32(MEAN_STEPS)
     # rint straight into 16-bit indices: no float copy of the rounded values.
-    index = np.rint(scaled, out=np.empty(scaled.shape, np.uint16), casting="unsafe")
-    return float(_nits_table().take(index).mean(dtype=np.float64))
+    return mean_nits_of_steps(np.rint(scaled, out=np.empty(scaled.shape, np.uint16), casting="unsafe"))
+
+
+def mean_nits_of_steps(steps: np.ndarray) -> float:
+    """Mean cd/m^2 of PQ signals given as uint16 steps, ``rint(signal * MEAN_STEPS)`` (pq_mean_nits)."""
+    return float(_nits_table().take(steps).mean(dtype=np.float64))
 
 
 def narrow_code(value: np.ndarray | float, *, bits: int = 10, chroma: bool = False) -> np.ndarray:
@@ -144,23 +150,61 @@ def planar_ycbcr420(
     h, w = r.shape
     if h % 2 or w % 2:
         raise ValueError(f"4:2:0 needs an even width and height, got {w}x{h}")
-    scale = float(1 << (bits - 8))
-    kg = 1.0 - kr - kb
-    y = _weighted((r, g, b), np.array([kr, kg, kb]) * 219.0 * scale, 16.0 * scale)
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    planes = (np.empty((h, w), dtype), np.empty((h // 2, w // 2), dtype), np.empty((h // 2, w // 2), dtype))
+    ycbcr420_into(r, g, b, planes, kr=kr, kb=kb, bits=bits)
+    return planes
+
+
+def ycbcr420_into(
+    r: np.ndarray, g: np.ndarray, b: np.ndarray, out: tuple[np.ndarray, ...], *, kr: float, kb: float, bits: int
+) -> None:
+    """``planar_ycbcr420`` written into ``out``: Y' (H, W), Cb and Cr (H/2, W/2) integer planes.
+
+    Rows are converted in pairs, so a band of rows (an even number, starting
+    at an even row) gives the codes of those rows of the whole frame; the
+    output planes may be strided views (an encoder frame's padded rows).
+    """
+    m = _matrix(kr, kb, bits)
+    y = _weighted((r, g, b), m.luma, m.luma_offset)
     filtered = [_cosited(c) for c in (r, g, b)]
-    # Cb = (B' - Y') / 2(1 - kb), Cr = (R' - Y') / 2(1 - kr), scaled to codes;
-    # the 1/8 undoes the filter's gain (2 rows x [1 2 1]).
-    chroma_scale = 224.0 * scale / 8.0
-    cb = _weighted(filtered, np.array([-kr, -kg, 1.0 - kb]) / (2.0 * (1.0 - kb)) * chroma_scale, 128.0 * scale)
-    cr = _weighted(filtered, np.array([1.0 - kr, -kg, -kb]) / (2.0 * (1.0 - kr)) * chroma_scale, 128.0 * scale)
-    dtype, top = (np.uint8 if bits <= 8 else np.uint16), (1 << bits) - 1
-    planes = []
-    for plane in (y, cb, cr):
+    cb = _weighted(filtered, m.cb, m.chroma_offset)
+    cr = _weighted(filtered, m.cr, m.chroma_offset)
+    for plane, dst in zip((y, cb, cr), out, strict=True):
         # Clip to the integer limits first, then round straight into the
         # integer plane: the same codes as rint, clip, astype, one pass fewer.
-        np.clip(plane, 0, top, out=plane)
-        planes.append(np.rint(plane, out=np.empty(plane.shape, dtype), casting="unsafe"))
-    return planes[0], planes[1], planes[2]
+        np.clip(plane, 0, m.top, out=plane)
+        np.rint(plane, out=dst, casting="unsafe")
+
+
+class _Matrix(NamedTuple):
+    luma: tuple[np.float32, np.float32, np.float32]
+    cb: tuple[np.float32, np.float32, np.float32]
+    cr: tuple[np.float32, np.float32, np.float32]
+    luma_offset: np.float32
+    chroma_offset: np.float32
+    top: int
+
+
+@functools.cache
+def _matrix(kr: float, kb: float, bits: int) -> _Matrix:
+    """Narrow-range code weights: Y' = 16 + 219 (kr R' + kg G' + kb B'), scaled to ``bits``;
+    Cb = (B' - Y') / 2(1 - kb), Cr = (R' - Y') / 2(1 - kr), around 128, on 8x-filtered chroma."""
+    scale = float(1 << (bits - 8))
+    kg = 1.0 - kr - kb
+    chroma_scale = 224.0 * scale / 8.0  # the 1/8 undoes the filter's gain (2 rows x [1 2 1])
+
+    def f32(weights: np.ndarray) -> tuple[np.float32, np.float32, np.float32]:
+        return (np.float32(weights[0]), np.float32(weights[1]), np.float32(weights[2]))
+
+    return _Matrix(
+        luma=f32(np.array([kr, kg, kb]) * 219.0 * scale),
+        cb=f32(np.array([-kr, -kg, 1.0 - kb]) / (2.0 * (1.0 - kb)) * chroma_scale),
+        cr=f32(np.array([1.0 - kr, -kg, -kb]) / (2.0 * (1.0 - kr)) * chroma_scale),
+        luma_offset=np.float32(16.0 * scale),
+        chroma_offset=np.float32(128.0 * scale),
+        top=(1 << bits) - 1,
+    )
 
 
 def _cosited(channel: np.ndarray) -> np.ndarray:
@@ -174,11 +218,15 @@ def _cosited(channel: np.ndarray) -> np.ndarray:
     return out
 
 
-def _weighted(channels: tuple[np.ndarray, ...] | list[np.ndarray], weights: np.ndarray, offset: float) -> np.ndarray:
+def _weighted(
+    channels: tuple[np.ndarray, ...] | list[np.ndarray], weights: tuple[np.float32, ...], offset: np.float32
+) -> np.ndarray:
     # Per-channel multiply-adds: ~2x faster than an (N, 3) @ (3,) matmul,
-    # whose inner dimension is too short for BLAS to help.
-    out = channels[0] * np.float32(weights[0])
-    out += channels[1] * np.float32(weights[1])
-    out += channels[2] * np.float32(weights[2])
-    out += np.float32(offset)
+    # whose inner dimension is too short for BLAS to help. One product
+    # buffer is reused for the second and third terms.
+    out = channels[0] * weights[0]
+    term = np.multiply(channels[1], weights[1])
+    out += term
+    out += np.multiply(channels[2], weights[2], out=term)
+    out += offset
     return out

@@ -163,16 +163,34 @@ def to_display_planar(rgb: np.ndarray, view: View, *, exact: bool = False, out: 
     """
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) array, got {getattr(rgb, 'shape', type(rgb))}")
-    proc = _exact(view) if exact else _baked(view)
     h, w, _ = rgb.shape
-    # Never the caller's pixels: OCIO works in place.
     planes = _planar_buffer(out, (3, h, w))
-    for c in range(3):  # channel by channel: faster than one transposed copy
-        np.copyto(planes[c], rgb[..., c], casting="unsafe")
-    _refuse_non_finite(planes)
-    proc.apply(ocio.PlanarImageDesc(planes[0], planes[1], planes[2], w, h))
+    display_into(rgb, view, planes, exact=exact)
+    return planes
+
+
+def display_into(rgb: np.ndarray, view: View, planes: np.ndarray, *, exact: bool = False) -> None:
+    """``to_display_planar`` of (n, W, 3) rows into float32 planes (3, n, W), each plane C-contiguous.
+
+    Pixels are independent, so a band of a frame's rows gives that band of
+    the frame's display signal, bit for bit. Packed float32 rows go straight
+    from the caller's buffer into the planes (OCIO reads one and writes the
+    other); anything else is copied in channel by channel first.
+    """
+    proc = _exact(view) if exact else _baked(view)
+    n, w, _ = rgb.shape
+    desc = ocio.PlanarImageDesc(planes[0], planes[1], planes[2], w, n)
+    if rgb.dtype == np.float32 and rgb.flags.c_contiguous:
+        _refuse_non_finite(rgb, channels=2)
+        proc.apply(ocio.PackedImageDesc(rgb, w, n, 3), desc)
+    else:
+        # Never the caller's pixels: OCIO works in place.
+        for c in range(3):  # channel by channel: faster than one transposed copy
+            np.copyto(planes[c], rgb[..., c], casting="unsafe")
+        _refuse_non_finite(planes, channels=0)
+        proc.apply(desc)
     # Extreme out-of-gamut inputs can leave the view slightly outside [0, 1].
-    return np.clip(planes, 0.0, 1.0, out=planes)
+    np.clip(planes, 0.0, 1.0, out=planes)
 
 
 def to_display(rgb: np.ndarray, view: View, *, exact: bool = False) -> np.ndarray:
@@ -188,11 +206,12 @@ def _planar_buffer(out: np.ndarray | None, shape: tuple[int, int, int]) -> np.nd
     return out
 
 
-def _refuse_non_finite(planes: np.ndarray) -> None:
+def _refuse_non_finite(pixels: np.ndarray, channels: int) -> None:
+    """``channels``: the axis of R, G, B (0 for planes, 2 for packed pixels)."""
     # One cheap pass: NaN and inf propagate through a sum. Only a sum that
     # overflows from huge finite values needs the exact per-pixel look.
-    if np.isfinite(planes.sum()):
+    if np.isfinite(pixels.sum()):
         return
-    bad = int((~np.isfinite(planes)).any(axis=0).sum())
+    bad = int((~np.isfinite(pixels)).any(axis=channels).sum())
     if bad:
         raise ValueError(f"{bad} pixels are not finite (NaN or inf); the master must not contain them")

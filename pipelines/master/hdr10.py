@@ -33,8 +33,9 @@ import av
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.color.pq import BT2020_KB, BT2020_KR, planar_ycbcr420, pq_decode, pq_mean_nits
-from pipelines.color.views import describe, hdr_pq, to_display_planar
+from pipelines.color.pq import BT2020_KB, BT2020_KR, pq_decode, pq_mean_nits
+from pipelines.color.views import describe, hdr_pq
+from pipelines.master.convert import FrameConverter, Picture
 
 # SMPTE ST 2086 primaries of a P3-D65 display, in the 1/50000 units x265 wants.
 _P3_D65 = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)"
@@ -193,18 +194,16 @@ class DecodeOrder:
         return packets
 
 
-def encode_planes(
+def encode_frames(
     container: av.container.OutputContainer,
     stream: av.VideoStream,
-    planes: Iterable[tuple[np.ndarray, ...]],
-    pix_fmt: str,
+    frames: Iterable[av.VideoFrame],
     vui: tuple[int, int, int, int],
 ) -> int:
-    """Encode Y'CbCr frames in order, muxing every packet, then flush; returns how many frames."""
+    """Encode frames in order, muxing every packet, then flush; returns how many frames."""
     in_order = DecodeOrder()
     count = 0
-    for frame_planes in planes:
-        vf = video_frame(frame_planes, pix_fmt, stream.width, stream.height)
+    for vf in frames:
         set_vui(vf, vui)
         vf.pts = count
         container.mux(in_order(stream.encode(vf)))
@@ -273,25 +272,21 @@ def encode_hdr10(
             stream.codec_tag = "hvc1"  # what Apple players and most MP4 validators require
             set_vui(stream.codec_context, HDR10_VUI)
 
-            # One display buffer for the whole encode: convert runs on one worker
-            # thread, one frame at a time, and hands on only the Y'CbCr planes.
-            scratch = np.empty((3, height, width), dtype=np.float32)
+            # The converter runs on one worker thread, a frame at a time, and
+            # hands on the encoder's frame and the light levels it measured.
+            convert = FrameConverter(view, width=width, height=height, kr=BT2020_KR, kb=BT2020_KB, bits=10, exact=exact, levels=True)
 
-            def convert(rgb: np.ndarray) -> tuple[tuple[float, float], tuple[np.ndarray, ...]]:
-                if rgb.shape != (height, width, 3):
-                    raise ValueError(f"a frame is {rgb.shape}, expected ({height}, {width}, 3)")
-                r, g, b = to_display_planar(rgb, view, exact=exact, out=scratch)
-                return planar_light_levels(r, g, b), planar_ycbcr420(r, g, b, kr=BT2020_KR, kb=BT2020_KB, bits=10)
-
-            def measured(converted: Iterable[tuple[tuple[float, float], tuple[np.ndarray, ...]]]):
+            def measured(pictures: Iterable[Picture]) -> Iterator[av.VideoFrame]:
                 nonlocal seen_cll, seen_fall
-                for (c, a), planes in converted:
+                for picture in pictures:
+                    assert picture.levels is not None
+                    c, a = picture.levels
                     seen_cll, seen_fall = max(seen_cll, c), max(seen_fall, a)
-                    yield planes
+                    yield picture.frame
 
             # closing(): stop the worker now if encoding fails, not when the traceback dies.
-            with contextlib.closing(prefetched(frames, convert)) as converted:
-                count = encode_planes(container, stream, measured(converted), "yuv420p10le", HDR10_VUI)
+            with contextlib.closing(prefetched(frames, convert)) as pictures:
+                count = encode_frames(container, stream, measured(pictures), HDR10_VUI)
         if _cta_round(seen_cll) > maxcll or _cta_round(seen_fall) > maxfall:
             raise LightLevelError(
                 f"content reaches MaxCLL={_cta_round(seen_cll)} MaxFALL={_cta_round(seen_fall)}, "
@@ -337,14 +332,9 @@ def hdr10_from_master(
     def frames() -> Iterator[np.ndarray]:
         return (read_frame(i) for i in range(count))
 
-    scratch = np.empty((3, height, width), dtype=np.float32)  # one worker thread, a frame at a time
-
-    def levels(rgb: np.ndarray) -> tuple[float, float]:
-        if rgb.shape != (height, width, 3):
-            raise ValueError(f"a frame is {rgb.shape}, expected ({height}, {width}, 3)")
-        return planar_light_levels(*to_display_planar(rgb, view, exact=exact, out=scratch))
-
-    with contextlib.closing(prefetched(frames(), levels)) as per_frame:
+    # One worker thread, a frame at a time.
+    measure = FrameConverter(view, width=width, height=height, kr=BT2020_KR, kb=BT2020_KB, bits=10, exact=exact, levels=True)
+    with contextlib.closing(prefetched(frames(), measure.light_levels)) as per_frame:
         maxcll, maxfall = _combine(per_frame)
     return encode_hdr10(
         frames(),

@@ -30,9 +30,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.color.pq import planar_ycbcr420
-from pipelines.color.views import SDR_REC1886, describe, to_display_planar
-from pipelines.master.hdr10 import encode_planes, prefetched, set_vui
+from pipelines.color.views import SDR_REC1886, describe
+from pipelines.master.convert import FrameConverter, Overlay
+from pipelines.master.hdr10 import encode_frames, prefetched, set_vui
 
 BT709_KR, BT709_KB = 0.2126, 0.0722
 # VUI code points (ITU-T H.273): BT.709 primaries, transfer and matrix; limited range.
@@ -77,11 +77,19 @@ def burn_planes(planes: np.ndarray, text: str) -> np.ndarray:
     keeps its full precision until the Y'CbCr conversion.
     """
     h = planes.shape[1]
-    rows = slice(h - _strip_height(h), h)
-    strip8 = np.ascontiguousarray(np.rint(planes[:, rows].transpose(1, 2, 0) * 255.0), dtype=np.uint8)
-    _burn_strip(strip8, text)
-    planes[:, rows] = strip8.transpose(2, 0, 1) * np.float32(1 / 255)
+    _burn_strip_planes(planes[:, h - _strip_height(h) :], text)
     return planes
+
+
+def burn_overlay(height: int, text: str) -> Overlay:
+    """``burn_planes`` for a frame ``height`` rows tall, as a converter's overlay on its bottom rows."""
+    return Overlay(rows=_strip_height(height), draw=lambda strip: _burn_strip_planes(strip, text))
+
+
+def _burn_strip_planes(strip: np.ndarray, text: str) -> None:
+    strip8 = np.ascontiguousarray(np.rint(strip.transpose(1, 2, 0) * 255.0), dtype=np.uint8)
+    _burn_strip(strip8, text)
+    strip[:] = strip8.transpose(2, 0, 1) * np.float32(1 / 255)
 
 
 def _burn_strip(strip: np.ndarray, text: str) -> None:
@@ -126,21 +134,17 @@ def encode_sdr_proxy(
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             set_vui(stream.codec_context, BT709_VUI)
             labels = itertools.count()  # the worker numbers frames as it converts them
-            # One display buffer for the whole encode: convert runs on one worker
-            # thread, one frame at a time, and hands on only the Y'CbCr planes.
-            scratch = np.empty((3, height, width), dtype=np.float32)
+            # The converter runs on one worker thread, a frame at a time.
+            converter = FrameConverter(SDR_REC1886, width=width, height=height, kr=BT709_KR, kb=BT709_KB, bits=8, exact=exact)
 
-            def convert(rgb: np.ndarray) -> tuple[np.ndarray, ...]:
+            def convert(rgb: np.ndarray) -> av.VideoFrame:
                 i = next(labels)
                 if rgb.shape != (height, width, 3):
                     raise ValueError(f"frame {i} is {rgb.shape}, expected ({height}, {width}, 3)")
-                planes = to_display_planar(rgb, SDR_REC1886, exact=exact, out=scratch)
-                if burn_in is not None:
-                    burn_planes(planes, burn_in(i))
-                return planar_ycbcr420(*planes, kr=BT709_KR, kb=BT709_KB, bits=8)
+                return converter(rgb, None if burn_in is None else burn_overlay(height, burn_in(i))).frame
 
             with contextlib.closing(prefetched(frames, convert)) as converted:
-                count = encode_planes(container, stream, converted, "yuv420p", BT709_VUI)
+                count = encode_frames(container, stream, converted, BT709_VUI)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
