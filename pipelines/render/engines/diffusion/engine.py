@@ -5,6 +5,8 @@ load() checks the shot's options (options.py), finds the model folder
 already loaded: consecutive shots from one model reuse it, as a render node
 reuses a parsed scene. render_chunk(first, last) generates one clip for the
 whole range and yields it frame by frame, converted to ACEScg (display.py).
+A Wan 2.2 TI2V model (text and image to video in one) is loaded once and
+run as whichever pipeline the shot needs, with or without its picture.
 
 Diffusion makes a clip, not independent frames, so a generated shot is
 planned as one chunk (pipelines.chunking gives a shot of a clip engine a
