@@ -136,7 +136,7 @@ def for_task(pipe: Any, image: bool) -> Any:
         return pipe
     accepted = inspect.signature(kind).parameters
     parts = {name: part for name, part in pipe.components.items() if name in accepted}
-    other = kind(**parts, expand_timesteps=True, boundary_ratio=pipe.config.get("boundary_ratio"))
+    other: Any = kind(**parts, expand_timesteps=True, boundary_ratio=pipe.config.get("boundary_ratio"))
     other.set_progress_bar_config(disable=True)
     return other
 
