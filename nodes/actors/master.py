@@ -10,6 +10,8 @@ frame in it.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +28,12 @@ from nodes.protocol import (
 )
 from nodes.storage import open_store
 from nodes.storage.base import DigestMismatch, ObjectMissing, get_verified
-from pipelines.continuity.report import CutReport, Verdict, report_html, report_json
+from pipelines.continuity.report import CutReport, Verdict, report_html, report_json, takes_json
 from pipelines.editorial.otio import conform_otio
 from pipelines.exr import PREFIX, FrameDecodeError, decode_frame, encode_frame, timecode
 from pipelines.master.contact_sheet import contact_sheet
 from pipelines.master.delivered_cut import grades_ccc
-from pipelines.master.hdr10 import hdr10_from_master
+from pipelines.master.hdr10 import HDR10Report, hdr10_from_master, master_light_levels
 from pipelines.master.sdr import encode_sdr_proxy
 
 
@@ -63,6 +65,9 @@ class SourceFrameBad(PermanentError):
 class MasterNode:
     def __init__(self, store_url: str):
         self.store = open_store(store_url)
+        self._levels: dict[str, tuple[float, float]] = {}
+        """HDR10 light levels (baked view) of the master frames stitched here, by digest, measured as each was written,
+        so the deliverables need not read the whole master once more to find MaxCLL and MaxFALL."""
 
     def _check(self, shot: str, src: StoredFrame) -> bytes:
         try:
@@ -126,52 +131,82 @@ class MasterNode:
                 attributes={"sequence": order.sequence_id, **attrs},
             )
             key = f"{order.key_prefix}/exr/{frame:06d}.exr"
-            written.append(StoredFrame(frame=frame, key=key, digest=self.store.put(key, data)))
+            digest = self.store.put(key, data)
+            self._measure(digest, data)
+            written.append(StoredFrame(frame=frame, key=key, digest=digest))
         return SegmentResult(segment=order.segment, fingerprint=order.fingerprint, frames=tuple(written))
 
+    def _measure(self, digest: str, data: bytes) -> None:
+        """Light levels of a frame as stored (decoded back from its EXR), while the farm still renders."""
+        pixels = decode_frame(data)[0]
+        height, width = pixels.shape[:2]
+        if height % 2 == 0 and width % 2 == 0:  # else the encode refuses the master, saying why
+            self._levels[digest] = master_light_levels(pixels)
+
     def deliver(self, order: DeliverOrder) -> DeliverResult:
-        tiles = [(t.label, self._read(t.shot, t.source)) for t in order.sheet]
-        png = contact_sheet(tiles, title=order.title, exact=order.exact)
-        sheet = self._put(f"{order.key_prefix}/contact_sheet.png", png)
-        deliverables, (maxcll, maxfall) = self._videos(order)
-        if order.cuts:
+        # The two encodes run side by side (the colour maths and x265/x264 release
+        # the GIL) while this thread makes the contact sheet. The pool is left
+        # (every encode finished or failed) before the folder is removed.
+        with tempfile.TemporaryDirectory(prefix="shotfarm-deliver-") as tmp, ThreadPoolExecutor(2, thread_name_prefix="deliver") as encoders:
+            hdr_path, sdr_path = Path(tmp) / "hdr10.mp4", Path(tmp) / "review.mp4"
+            hdr_done = encoders.submit(self._hdr10, order, hdr_path)
+            sdr_done = encoders.submit(self._sdr, order, sdr_path)
+            tiles = [(t.label, self._read(t.shot, t.source)) for t in order.sheet]
+            png = contact_sheet(tiles, title=order.title, exact=order.exact)
+            sheet = self._put(f"{order.key_prefix}/contact_sheet.png", png)
+            hdr = hdr_done.result()
+            sdr_done.result()
+            deliverables = {
+                "hdr10.mp4": self._put(f"{order.key_prefix}/hdr10.mp4", hdr_path.read_bytes()),
+                "review_sdr.mp4": self._put(f"{order.key_prefix}/review_sdr.mp4", sdr_path.read_bytes()),
+            }
+        maxcll, maxfall = hdr.maxcll, hdr.maxfall
+        if order.cuts or order.takes:
             rows = [self._final_row(c) for c in order.cuts]
             deliverables["continuity.json"] = self._put(f"{order.key_prefix}/continuity.json", report_json(rows).encode())
-            html = report_html(rows, title=f"Continuity: {order.title}")
+            html = report_html(rows, title=f"Continuity: {order.title}", takes=order.takes)
             deliverables["continuity.html"] = self._put(f"{order.key_prefix}/continuity.html", html.encode())
+        if order.takes:
+            deliverables["continuity.takes.json"] = self._put(f"{order.key_prefix}/continuity.takes.json", takes_json(order.takes).encode())
         if order.conform is not None:
             # The grades and the conform leave the farm with the master, the grade beside the raw frames.
             deliverables["grades.ccc"] = self._put(f"{order.key_prefix}/grades.ccc", grades_ccc(order.conform))
             deliverables["conform.otio"] = self._put(f"{order.key_prefix}/conform.otio", conform_otio(order.conform))
         return DeliverResult(contact_sheet=sheet, deliverables=deliverables, maxcll=maxcll, maxfall=maxfall)
 
-    def _videos(self, order: DeliverOrder) -> tuple[dict[str, StoredFrame], tuple[int, int]]:
-        """HDR10 and the SDR review proxy, encoded from the master EXRs as stored."""
-        width, height = order.resolution
+    def _master_reader(self, order: DeliverOrder) -> Callable[[int], np.ndarray]:
+        """Master frame i as stored, checked against its digest."""
         labels = order.labels or tuple("" for _ in order.frames)
 
         def read(i: int) -> np.ndarray:
             # A bad master frame names its shot: re-rendering it rebuilds its segment.
             return self._read(labels[i].split(" ")[0] or "master", order.frames[i])
 
-        with tempfile.TemporaryDirectory(prefix="shotfarm-deliver-") as tmp:
-            hdr = hdr10_from_master(
-                read, len(order.frames), Path(tmp) / "hdr10.mp4", fps=order.fps, width=width, height=height, exact=order.exact
-            )
-            encode_sdr_proxy(
-                (read(i) for i in range(len(order.frames))),
-                Path(tmp) / "review.mp4",
-                fps=order.fps,
-                width=width,
-                height=height,
-                burn_in=(lambda i: labels[i]) if order.labels else None,
-                exact=order.exact,
-            )
-            out = {
-                "hdr10.mp4": self._put(f"{order.key_prefix}/hdr10.mp4", (Path(tmp) / "hdr10.mp4").read_bytes()),
-                "review_sdr.mp4": self._put(f"{order.key_prefix}/review_sdr.mp4", (Path(tmp) / "review.mp4").read_bytes()),
-            }
-        return out, (hdr.maxcll, hdr.maxfall)
+        return read
+
+    def _hdr10(self, order: DeliverOrder, path: Path) -> HDR10Report:
+        width, height = order.resolution
+
+        def known(i: int) -> tuple[float, float] | None:
+            return self._levels.get(order.frames[i].digest)
+
+        return hdr10_from_master(
+            self._master_reader(order), len(order.frames), path, fps=order.fps, width=width, height=height,
+            exact=order.exact, known_levels=None if order.exact else known,
+        )  # fmt: skip
+
+    def _sdr(self, order: DeliverOrder, path: Path) -> None:
+        width, height = order.resolution
+        read = self._master_reader(order)
+        encode_sdr_proxy(
+            (read(i) for i in range(len(order.frames))),
+            path,
+            fps=order.fps,
+            width=width,
+            height=height,
+            burn_in=(lambda i: order.labels[i]) if order.labels else None,
+            exact=order.exact,
+        )
 
     def _put(self, key: str, data: bytes) -> StoredFrame:
         return StoredFrame(frame=0, key=key, digest=self.store.put(key, data))

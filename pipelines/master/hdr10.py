@@ -20,6 +20,7 @@ then renamed into place.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import queue
 import threading
@@ -75,6 +76,13 @@ def frame_light_levels(frame_pq: np.ndarray) -> tuple[float, float]:
     """(max, mean) over the frame of max(R, G, B) in cd/m^2, from PQ R'G'B' (H, W, 3)."""
     pq = np.asarray(frame_pq)
     return planar_light_levels(pq[..., 0], pq[..., 1], pq[..., 2])
+
+
+def master_light_levels(rgb: np.ndarray, *, peak_nits: int = 1000, exact: bool = False) -> tuple[float, float]:
+    """``frame_light_levels`` of a scene-linear ACEScg (H, W, 3) master frame through the HDR10 view."""
+    h, w = rgb.shape[:2]
+    meter = FrameConverter(hdr_pq(peak_nits), width=w, height=h, kr=BT2020_KR, kb=BT2020_KB, bits=10, exact=exact, levels=True)
+    return meter.light_levels(rgb)
 
 
 def planar_light_levels(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -318,26 +326,31 @@ def hdr10_from_master(
     preset: str = "fast",
     peak_nits: int = 1000,
     exact: bool = False,
+    known_levels: Callable[[int], tuple[float, float] | None] | None = None,
 ) -> HDR10Report:
     """Two passes over a master: measure MaxCLL/MaxFALL, then encode with them.
 
     ``read_frame(i)`` returns master frame i (0-based) as ACEScg (H, W, 3);
     it is called twice per frame, so nothing is kept between passes, and
     from a worker thread that reads and converts ahead of the consumer.
+    ``known_levels(i)``: frame i's ``frame_light_levels`` for this view when
+    measured already (as the frame was mastered), else None; only the others
+    are read in the first pass. The encode still checks every frame, so a
+    wrong known level fails the encode (LightLevelError) rather than
+    understating the file.
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     view = hdr_pq(peak_nits)
-
-    def frames() -> Iterator[np.ndarray]:
-        return (read_frame(i) for i in range(count))
+    known = [None if known_levels is None else known_levels(i) for i in range(count)]
+    unknown = [i for i, levels in enumerate(known) if levels is None]
 
     # One worker thread, a frame at a time.
     measure = FrameConverter(view, width=width, height=height, kr=BT2020_KR, kb=BT2020_KB, bits=10, exact=exact, levels=True)
-    with contextlib.closing(prefetched(frames(), measure.light_levels)) as per_frame:
-        maxcll, maxfall = _combine(per_frame)
+    with contextlib.closing(prefetched((read_frame(i) for i in unknown), measure.light_levels)) as per_frame:
+        maxcll, maxfall = _combine(itertools.chain((lv for lv in known if lv is not None), per_frame))
     return encode_hdr10(
-        frames(),
+        (read_frame(i) for i in range(count)),
         path,
         fps=fps,
         width=width,

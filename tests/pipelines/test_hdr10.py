@@ -16,7 +16,9 @@ from pipelines.master.hdr10 import (
     DecodeOrder,
     LightLevelError,
     encode_hdr10,
+    frame_light_levels,
     hdr10_from_master,
+    master_light_levels,
     measure_light_levels,
     prefetched,
 )
@@ -196,3 +198,34 @@ def test_two_frame_clips_encode_every_time(tmp_path):
     for i in range(8):  # the uninitialised DTS showed up in most runs on a busy machine
         encode_hdr10(frames, tmp_path / f"{i}.mp4", fps=FPS, width=W, height=H, maxcll=10000, maxfall=10000, preset="ultrafast")
     assert len(list(tmp_path.glob("*.mp4"))) == 8
+
+
+def test_frames_whose_light_levels_are_known_are_read_once_and_the_file_is_the_same(tmp_path):
+    frames = [master_frame(i) for i in range(4)]
+    reads: list[int] = []
+
+    def read(i: int) -> np.ndarray:
+        reads.append(i)
+        return frames[i]
+
+    measured = hdr10_from_master(read, 4, tmp_path / "measured.mp4", fps=FPS, width=W, height=H, preset="ultrafast")
+    assert sorted(reads) == [0, 0, 1, 1, 2, 2, 3, 3]
+    reads.clear()
+    known = {i: master_light_levels(frames[i]) for i in (0, 2, 3)}
+    given = hdr10_from_master(read, 4, tmp_path / "given.mp4", fps=FPS, width=W, height=H, preset="ultrafast", known_levels=known.get)
+    assert sorted(reads) == [0, 1, 1, 2, 3]
+    assert (given.maxcll, given.maxfall) == (measured.maxcll, measured.maxfall)
+    assert (tmp_path / "given.mp4").read_bytes() == (tmp_path / "measured.mp4").read_bytes()
+    assert known[3] == measure_light_levels_of(frames[3])
+
+
+def measure_light_levels_of(rgb: np.ndarray) -> tuple[float, float]:
+    return frame_light_levels(to_display(rgb, hdr_pq()))
+
+
+def test_known_light_levels_that_understate_a_frame_leave_no_file(tmp_path):
+    frames = [master_frame(i) for i in range(2)]
+    with pytest.raises(LightLevelError):
+        hdr10_from_master(frames.__getitem__, 2, tmp_path / "x.mp4", fps=FPS, width=W, height=H, preset="ultrafast",
+                          known_levels=lambda i: (100.0, 10.0))  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
