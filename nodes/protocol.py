@@ -11,7 +11,7 @@ from fractions import Fraction
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.color.cdl import CDL
-from pipelines.continuity.findings import Finding, TakeScore
+from pipelines.continuity.findings import Finding, TakeRow, TakeScore
 from pipelines.master.delivered_cut import DeliveredCut
 from pipelines.spec.setup import ShotSetup
 
@@ -107,6 +107,7 @@ class DeliverOrder(_Msg):
     fps: Fraction
     sheet: tuple[SheetTile, ...] = Field(description="One tile per shot for the contact sheet.")
     cuts: tuple[CutRow, ...] = ()
+    takes: tuple[TakeRow, ...] = Field((), description="Every take of the generated shots, scored, costed, the accepted one marked.")
     labels: tuple[str, ...] = Field((), description="Burn-in text per master frame for the review proxy.")
     resolution: tuple[int, int] = (0, 0)
     exact: bool = Field(False, description="OCIO's exact view processors for every deliverable, not the baked ones.")

@@ -24,6 +24,7 @@ from orchestrator.core import layout
 from orchestrator.core.commands import Dispatch
 from orchestrator.core.events import FrameRecord
 from orchestrator.core.state import SequenceState
+from orchestrator.projections.takes import take_rows
 from pipelines.chunking import ChunkPlan
 from pipelines.master.conform import conform
 from pipelines.master.delivered_cut import DeliveredCut, DeliveredShot, media_runs
@@ -192,6 +193,7 @@ def deliver_order(seq: SequenceState, burn_in: bool, exact: bool = False) -> Del
         fps=spec.fps,
         sheet=sheet,
         cuts=tuple(CutRow(cut=c.name, status=c.status.value, reports=c.reports) for c in seq.cuts.values() if c.reports),
+        takes=tuple(take_rows(seq)),
         labels=tuple(f"{m.shot or 'gap'} {m.frame}" for m in conform(spec)) if burn_in else (),
         resolution=spec.resolution,
         exact=exact,

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from pipelines.color.display import thumbnail
 from pipelines.continuity.check import FRAMES, PIXELS
 from pipelines.continuity.cut import Cut, CutSide
-from pipelines.continuity.findings import Finding, Grade, Requeue, Review, Severity
+from pipelines.continuity.findings import Finding, Grade, Requeue, Review, Severity, TakeRow
 from pipelines.continuity.report_style import CSS
 
 THUMB_WIDTH = 320
@@ -83,9 +83,7 @@ class CutReport(BaseModel):
     """What `after` shows: 'unchanged', 'graded', 're-rendered' or 're-render pending'."""
 
     @classmethod
-    def build(
-        cls, cut: Cut, findings: list[Finding], rerendered: np.ndarray | None = None, width: int = THUMB_WIDTH
-    ) -> CutReport:
+    def build(cls, cut: Cut, findings: list[Finding], rerendered: np.ndarray | None = None, width: int = THUMB_WIDTH) -> CutReport:
         """A row for a checked cut; `rerendered` is the right frame rendered again after a Requeue."""
         left, right = _graded(cut.left), _graded(cut.right)
         before = (_data_uri(left, width), _data_uri(right, width))
@@ -139,18 +137,19 @@ def report_json(rows: Iterable[CutReport]) -> str:
 # -- HTML ---------------------------------------------------------------------
 
 
-def report_html(rows: Iterable[CutReport], title: str = "Continuity report") -> str:
-    rows = list(rows)
+def takes_json(takes: Iterable[TakeRow]) -> str:
+    return json.dumps([t.model_dump(mode="json") for t in takes], indent=2)
+
+
+def report_html(rows: Iterable[CutReport], title: str = "Continuity report", takes: Iterable[TakeRow] = ()) -> str:
+    rows, takes = list(rows), list(takes)
     counts = Counter(row.verdict for row in rows)
-    summary = "".join(
-        f'<span class="pill {v.value}">{counts[v]} {v.value}</span>' for v in Verdict if counts[v]
-    )
-    index = "".join(
-        f'<a class="chip {r.verdict.value}" href="#{_id(r.cut)}">{_e(r.left)} › {_e(r.right)}</a>' for r in rows
-    )
+    summary = "".join(f'<span class="pill {v.value}">{counts[v]} {v.value}</span>' for v in Verdict if counts[v])
+    index = "".join(f'<a class="chip {r.verdict.value}" href="#{_id(r.cut)}">{_e(r.left)} › {_e(r.right)}</a>' for r in rows)
     body = "".join(_section(r) for r in rows) or '<p class="empty">No cuts were checked.</p>'
+    body += _takes(takes)
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
         f'<header class="top"><h1>{_e(title)}</h1><p class="summary">{len(rows)} cut'
@@ -163,12 +162,37 @@ def _section(r: CutReport) -> str:
     findings = "".join(_finding(f) for f in r.findings) or '<p class="clean">No continuity problems.</p>'
     return (
         f'<section class="cut" id="{_id(r.cut)}"><header>'
-        f"<h2>{_e(r.left)} <span class=\"arrow\">›</span> {_e(r.right)}</h2>"
+        f'<h2>{_e(r.left)} <span class="arrow">›</span> {_e(r.right)}</h2>'
         f'<span class="badge {r.verdict.value}">{r.verdict.value}</span>'
         f'<span class="where">frames {r.left_frame} | {r.right_frame}</span></header>'
         f'<div class="pairs">{_pair("Before", r.before, r)}{_pair("After · " + r.after_label, r.after, r)}</div>'
         f'<ol class="findings">{findings}</ol></section>'
     )
+
+
+def _takes(takes: list[TakeRow]) -> str:
+    """One table per generated shot: every take's score and cost, the accepted one first-class, and why it won."""
+    by_shot: dict[str, list[TakeRow]] = {}
+    for t in takes:
+        by_shot.setdefault(t.shot, []).append(t)
+    out = ""
+    for shot, rows in by_shot.items():
+        winner = next((t for t in rows if t.accepted), None)
+        body = "".join(
+            f'<tr class="{"accepted" if t.accepted else "rejected"}"><td>{t.take}</td><td>{t.seed if t.seed is not None else ""}</td>'
+            f"<td>{t.score:.2f}</td><td>{_e(', '.join(t.findings) or 'none')}</td>"
+            f"<td>{t.node_seconds:.1f}</td><td>${t.cost_usd:.4f}</td><td>{'accepted' if t.accepted else 'rejected'}</td></tr>"
+            for t in rows
+        )
+        total = sum(t.cost_usd for t in rows)
+        out += (
+            f'<section class="cut takes" id="takes-{_id(shot).removeprefix("cut-")}"><header><h2>{_e(shot)} takes</h2>'
+            f'<span class="where">v{rows[0].version} · {len(rows)} takes · ${total:.4f} in all</span></header>'
+            f"<p>{_e(winner.reason if winner else 'No take accepted.')}</p>"
+            "<table><thead><tr><th>take</th><th>seed</th><th>score</th><th>findings</th><th>node-s</th><th>cost</th><th></th>"
+            f"</tr></thead><tbody>{body}</tbody></table></section>"
+        )
+    return out
 
 
 def _pair(caption: str, uris: tuple[str | None, str | None], r: CutReport) -> str:
@@ -188,7 +212,7 @@ def _finding(f: Finding) -> str:
         f"<strong>{_e(name)}</strong>"
         f'<span class="threshold">threshold {f.threshold:.3g} {_e(unit)}</span></div>'
         f"<p>{_e(f.explanation)}</p>{_fix(f)}"
-        f'<details><summary>measured</summary><dl>{measured}</dl></details></li>'
+        f"<details><summary>measured</summary><dl>{measured}</dl></details></li>"
     )
 
 
@@ -198,10 +222,7 @@ def _fix(f: Finding) -> str:
         return ""
     if isinstance(fix, Grade):
         c = fix.cdl
-        sop = (
-            f"slope {_triple(c.slope)} · offset {_triple(c.offset)} · power {_triple(c.power)} · "
-            f"saturation {c.saturation:.3f}"
-        )
+        sop = f"slope {_triple(c.slope)} · offset {_triple(c.offset)} · power {_triple(c.power)} · saturation {c.saturation:.3f}"
         return f'<p class="fix grade"><b>Grade {_e(fix.shot)}</b> <code>{_e(sop)}</code></p>'
     if isinstance(fix, Requeue):
         changes = " and ".join(_PATCHED.get(k, f"a new {k}") for k in sorted(fix.patch)) or "nothing changed"

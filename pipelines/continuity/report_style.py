@@ -58,6 +58,10 @@ dl { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; marg
 dt { color: var(--dim); } dd { margin: 0; font-variant-numeric: tabular-nums; }
 .clean { color: var(--ok); margin: 4px 0 0; }
 .empty { color: var(--dim); }
+section.takes table { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
+section.takes th, section.takes td { text-align: left; padding: 4px 10px; border-bottom: 1px solid var(--line); }
+section.takes tr.accepted td { color: var(--ok); font-weight: 600; }
+section.takes tr.rejected td { color: var(--dim); }
 @media (max-width: 800px) { main, header.top { padding-left: 16px; padding-right: 16px; }
   .pairs { grid-template-columns: 1fr; } }
 """

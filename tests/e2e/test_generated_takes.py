@@ -11,6 +11,9 @@ take's cost is counted.
 
 from __future__ import annotations
 
+import html
+import json
+
 import pytest
 
 from orchestrator.config.settings import FarmSettings
@@ -89,3 +92,8 @@ def test_a_conditioned_shot_waits_for_its_neighbour_and_the_best_of_three_takes_
     assert [(r.take, r.accepted) for r in rows] == [(k, k == choice.take) for k in (1, 2, 3)]
     assert all(r.cost_usd > 0 and r.node_seconds > 0 for r in rows)
     assert seqstate.cost_usd >= sum(r.cost_usd for r in rows)
+
+    # The report beside the master shows every take, its score and cost, and why the winner won.
+    report = json.loads((out / "continuity.takes.json").read_text())
+    assert [(t["take"], t["accepted"], t["score"]) for t in report] == [(s.take, s.take == choice.take, s.score) for s in choice.scores]
+    assert choice.reason in html.unescape((out / "continuity.html").read_text())

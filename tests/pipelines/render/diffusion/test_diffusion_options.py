@@ -35,7 +35,7 @@ def test_wan_generates_at_the_sequence_size_rounded_to_multiples_of_16(resolutio
         ({"seed": -3}, "engine.options.seed"),
         ({"prompt": ""}, "engine.options.prompt"),
         ({"steps": "many"}, "engine.options.steps"),
-        ({"image": "/local/picture.png"}, "engine.options.image: a conditioning image is read from the farm's store"),
+        ({"image": "/local/picture.png"}, "engine.options.image: a conditioning image is 'previous' or read from the farm's store"),
         ({"last_image": "refs/b.png"}, "engine.options.last_image"),
         ({"frames": 81}, "engine.options.frames: unknown option; the engine reads model, prompt"),
     ],
