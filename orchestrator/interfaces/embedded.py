@@ -126,7 +126,9 @@ def render(
                 return progress
             if progress.chunks_running == 0 and progress.status.value == "rendering":
                 why: dict[str, int] = ray.get(coordinator.waiting.remote(sid), timeout=calls)
-                if why and set(why) <= STUCK:
+                # With nodes not waited for, "no capable node" may only mean none has joined yet.
+                stuck = STUCK if settings.pool.wait_for_nodes else STUCK - {"no_capable_node"}
+                if why and set(why) <= stuck:
                     # Paused or unrunnable: say so and stop instead of waiting for ever.
                     what = ", ".join(f"{n} chunks waiting: {reason}" for reason, n in sorted(why.items()))
                     return progress.model_copy(update={"reason": progress.reason or what})
