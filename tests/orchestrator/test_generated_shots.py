@@ -14,12 +14,15 @@ from typing import Any
 
 import pytest
 
+from orchestrator.api.views import cost_view, shot_view
+from orchestrator.config.cost import PriceBook
 from orchestrator.coordinator.orders import chunk_order, takes_order
 from orchestrator.core import events as ev
 from orchestrator.core.commands import CheckCut, ChooseTake, Dispatch, Preempt, Regenerate
 from orchestrator.core.decide import decide
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState
+from orchestrator.projections.metrics import FarmMetrics
 from pipelines.continuity.findings import TakeScore
 from pipelines.spec.errors import SpecError
 from tests.builders import SID, farm, planned, pool, rendered, sequence, shot, started, submitted
@@ -198,3 +201,44 @@ def test_neighbour_conditioning_and_takes_that_cannot_be_generated_are_refused_n
     with pytest.raises(SpecError) as e:
         sequence(*shots)
     assert message in str(e.value)
+
+
+def test_the_api_shows_why_a_held_shot_waits_and_every_takes_score_and_cost():
+    held = farm(pool(), submitted(CONDITIONED), planned(CONDITIONED)).sequences[SID]
+    view = shot_view(held, "sh020", retired=0.0)
+    assert (view.status, view.waiting, view.frames_total) == ("waiting", "generated from sh010's frame 1004, not rendered yet", 4)
+
+    state = farm(pool("cpu-0", slots=8), submitted(TAKES), planned(TAKES))
+    state = render_all(state, "sh010.1001-1004", *TAKE_IDS, "sh030.1009-1012")
+    seq = evolve(state, chosen(state, 2)).sequences[SID]
+    shot = shot_view(seq, "sh020", retired=0.0)
+    assert [(t.take, t.seed, t.accepted, t.cost_usd) for t in shot.takes] == [(1, 40, False, 0.001), (2, 41, True, 0.001), (3, 42, False, 0.001)]
+    assert shot.usd_per_second == pytest.approx(0.003 / (4 / 24))  # every take paid for by the seconds kept
+    cost = cost_view(seq, {}, {})
+    assert cost.rejected_takes_usd == pytest.approx(0.002)
+    assert cost.usd_per_second == pytest.approx(seq.cost_usd / (12 / 24))
+
+
+def test_prometheus_counts_takes_and_their_cost_by_outcome():
+    metrics = FarmMetrics(PriceBook())
+    state = FarmState()
+    events = [pool("cpu-0", slots=8), submitted(TAKES), planned(TAKES)]
+    for e in events:
+        state = evolve(state, e)
+        metrics.fold(e, state)
+    for cid in ["sh010.1001-1004", *TAKE_IDS, "sh030.1009-1012"]:
+        for e in (started(cid),):
+            state = evolve(state, e)
+            metrics.fold(e, state)
+        e = rendered(state, cid)
+        state = evolve(state, e)
+        metrics.fold(e, state)
+    e = chosen(state, 2)
+    state = evolve(state, e)
+    metrics.fold(e, state)
+    value = metrics.registry.get_sample_value
+    labels = {"show": "demo", "sequence": "sq010"}
+    assert value("shotfarm_takes_total", labels | {"outcome": "accepted"}) == 1
+    assert value("shotfarm_takes_total", labels | {"outcome": "rejected"}) == 2
+    assert value("shotfarm_take_cost_usd_total", labels | {"outcome": "rejected"}) == pytest.approx(0.002)
+    assert value("shotfarm_cost_per_picture_second_usd", labels) == pytest.approx(state.sequences[SID].cost_usd / 0.5)
