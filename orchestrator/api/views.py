@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict
 from orchestrator.core.state import ChunkState, CutState, SequenceState
 from orchestrator.core.status import ChunkStatus, CutStatus, SequenceStatus
 from orchestrator.projections.progress import progress_of
-from pipelines.color.cdl import CDL
 from orchestrator.projections.takes import picture_seconds, take_rows, usd_per_second
+from pipelines.color.cdl import CDL
 from pipelines.continuity.findings import Finding, Severity, TakeRow
 from pipelines.spec.sequence import FrameRange
 

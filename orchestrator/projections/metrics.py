@@ -43,8 +43,8 @@ from orchestrator.core import events as ev
 from orchestrator.core.snapshot import board_of
 from orchestrator.core.state import ChunkState, FarmState, SequenceState
 from orchestrator.core.status import ChunkStatus, SequenceStatus
-from orchestrator.scheduling.board import Board
 from orchestrator.projections.takes import usd_per_second
+from orchestrator.scheduling.board import Board
 from orchestrator.scheduling.waiting import WaitReason, explain
 
 
