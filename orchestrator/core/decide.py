@@ -105,7 +105,8 @@ def _after_render(state: FarmState, event: ev.ChunkRendered) -> list[Command]:
         for c in seq.cuts_to_check({shot})
         if (seq.boundary(c)[0] in holds and c.left == shot) or (seq.boundary(c)[1] in holds and c.right == shot)
     ]
-    return checks + _choices(seq, {shot, *_beside(seq, shot)}) + _stitch_ready(seq, {shot})
+    choices = _choices(seq, {shot, *_beside(seq, shot)}) if seq.spec.generated_shots else []
+    return checks + choices + _stitch_ready(seq, {shot})
 
 
 def _beside(seq: SequenceState, shot: str) -> list[str]:

@@ -100,7 +100,7 @@ def _cuts(spec: Sequence) -> list[CutState]:
 @_fold(ev.ShotsPlanned)
 def _planned(state: FarmState, e: ev.ShotsPlanned) -> FarmState:
     seq = _seq(state, e.sequence_id)
-    waits = {s.name for s in seq.spec.shots if seq.spec.conditioning(s)}
+    waits = {s.name for s in seq.spec.shots if s.name in seq.spec.generated_shots and seq.spec.conditioning(s)}
     chunks = {c.chunk_id: ChunkState(plan=c, version=e.versions[c.shot]) for c in e.chunks if c.shot not in waits}
     held: dict[str, tuple[ChunkState, ...]] = {}
     for c in e.chunks:

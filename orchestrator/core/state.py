@@ -149,11 +149,13 @@ class SequenceState:
     # -- generated shots: neighbour frames and takes --
 
     def has_takes(self, shot: str) -> bool:
-        return self.spec.takes(self.spec.shot(shot)) > 1
+        return shot in self.spec.generated_shots and self.spec.takes(self.spec.shot(shot)) > 1
 
     def conditioning_frames(self, shot: str) -> dict[str, FrameRecord] | None:
         """option -> the neighbour's frame the shot is generated from; None while one of them is missing."""
-        out = {}
+        out: dict[str, FrameRecord] = {}
+        if shot not in self.spec.generated_shots:
+            return out
         for option, (neighbour, frame) in self.spec.conditioning(self.spec.shot(shot)).items():
             record = self.frame_record(neighbour, frame)
             if record is None:

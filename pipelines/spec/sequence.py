@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from fractions import Fraction
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field, ValidationError, WithJsonSchema, field_validator, model_validator
@@ -229,6 +230,11 @@ class Sequence(Frozen):
     def engine_for(self, shot: Shot, default: str = DEFAULT_ENGINE) -> str:
         """The engine that renders `shot`: its own choice, its scene file's engine, else `default`."""
         return engine_of(shot, self.scenes[shot.scene], default)
+
+    @cached_property
+    def generated_shots(self) -> frozenset[str]:
+        """The shots an engine generates as clips: only these have takes or wait for a neighbour's frame."""
+        return frozenset(s.name for s in self.shots if _generated(s))
 
     def takes(self, shot: Shot) -> int:
         """Takes the shot is generated as (1 for anything that is not generated)."""

@@ -111,5 +111,5 @@ def test_each_chunk_can_say_why_it_waits_and_a_held_one_is_not_waiting():
 
 def test_the_reasons_are_the_metric_label_values_people_read():
     assert {r.value for r in WaitReason} == {
-        "no_free_slot", "priority", "share", "budget", "no_capable_node", "retry_backoff",
+        "no_free_slot", "priority", "share", "budget", "no_capable_node", "retry_backoff", "neighbour_frame",
     }  # fmt: skip
