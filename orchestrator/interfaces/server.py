@@ -142,7 +142,8 @@ def serve_main(args: argparse.Namespace) -> int:
         # Renewed from here on; a leader whose lease another serve took stops itself (SIGTERM: a clean stop).
         lease.keep(lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
     # A served farm logs to stdout, the stream a container's log collector reads (interfaces.logs).
-    ensure_ray(args.cpus, farm_settings.farm, address="auto" if args.join else None, worker_logs=sys.stdout)
+    # The cluster joined by its own address: "auto" would take whichever cluster this machine started last.
+    ensure_ray(args.cpus, farm_settings.farm, address=args.join, worker_logs=sys.stdout)
     actors: list[Any] = []
     scaler: Scaler | None = None
     try:
