@@ -6,8 +6,10 @@ coordinator side is the real loop: every ChunkStarted and ChunkRendered is
 appended to a SQLite event log (WAL, synchronous=FULL; events that arrive
 together share one commit) before it is acted on, folded by evolve, and
 every decision comes from decide (the scheduling policy, on the board the
-coordinator keeps up to date). The baseline is a driver that keeps the
-nodes' slots full with plain `render.remote` calls and nothing else.
+coordinator keeps up to date), and chunks it sends one node together travel
+in one call, as they do to a farm's render nodes. The baseline is a driver that
+keeps the nodes' slots full with plain `render.remote` calls, one per chunk,
+and nothing else.
 
 For each queue size (1,000, 10,000, 100,000, up to --chunks) it prints both
 rates, their ratio (goal >= 0.7) and the rate against the smallest size's
@@ -66,6 +68,15 @@ class NoopNode:
             time.sleep(self.work)
         frames = tuple(StoredFrame(frame=f, key=order.key(f), digest="-") for f in range(order.first, order.last + 1))
         return ChunkResult(chunk_id=order.chunk_id, attempt=order.attempt, frames=frames, seconds=self.work, device="cpu")
+
+    def render_many(self, orders: list[ChunkOrder], within: float) -> list[ChunkResult]:
+        """As a render node answers a call of several chunks (nodes.actors.render.RenderNode.render_many)."""
+        started, results = time.perf_counter(), [self.render(orders[0])]
+        for order in orders[1:]:
+            if time.perf_counter() - started >= within:
+                break
+            results.append(self.render(order))
+        return results
 
 
 class NoopMaster:

@@ -132,6 +132,28 @@ class RenderNode:
             device=self.device,
         )
 
+    def render_many(self, orders: list[ChunkOrder], within: float) -> list[ChunkResult]:
+        """Render several chunks sent in one call, in turn; the results of those rendered, in order.
+
+        The next chunk starts only while less than `within` seconds have passed
+        since the call began, so a result rides back with its neighbours only
+        when they are quick (a call's overhead then matters); a long chunk comes
+        back alone. A failure of the first chunk is the call's; a later one
+        stops the call before it. The caller sends what did not come back again,
+        one call each.
+        """
+        started = time.perf_counter()
+        results = [self.render(orders[0])]
+        for order in orders[1:]:
+            if time.perf_counter() - started >= within:
+                break
+            try:
+                results.append(self.render(order))
+            except Exception as e:  # sent again alone, its failure is reported by that call
+                log.info("%s stops a call of %d chunks at %s: %s", self.node_id, len(orders), order.chunk_id, _sentence(e))
+                break
+        return results
+
     def _store(self, order: ChunkOrder, rendered: RenderedFrame) -> StoredFrame:
         frame = rendered.frame
         attributes: dict[str, str | int | float] = {

@@ -64,8 +64,45 @@ async def with_retries(farm: Interpreter, call: Callable[[], Any], timeout: floa
         await asyncio.sleep(backoff(farm.state, attempt))
 
 
-async def render(farm: Interpreter, command: Dispatch, gpu_class: str) -> None:
-    base = dict(sequence_id=command.sequence_id, chunk_id=command.chunk_id, attempt=command.attempt)
+BATCH_WITHIN_S = 0.05
+"""A node given several chunks in one call starts another only within this many seconds of the
+call's start (nodes.actors.render.RenderNode.render_many): quick chunks share a call, whose
+overhead would otherwise be most of their cost, while a long chunk's result is never held back
+behind its neighbour's render (it comes back alone, and the neighbour is sent again)."""
+
+
+async def render(farm: Interpreter, sent: list[tuple[Dispatch, str]]) -> None:
+    """Render chunks sent to one node in one batch, as (command, gpu class): one call carries them all."""
+    node_id = sent[0][0].node_id
+    many = getattr(farm.nodes[node_id], "render_many", None) if len(sent) > 1 else None
+    if many is None:  # one chunk, or a node that takes one chunk per call
+        await asyncio.gather(*(_render_one(farm, command, gpu_class) for command, gpu_class in sent))
+        return
+    try:
+        orders = [chunk_order(farm.state.sequences[c.sequence_id], c, farm.settings.engine) for c, _ in sent]
+        ref = many.remote(orders, BATCH_WITHIN_S)
+        for command, _ in sent:
+            farm.calls[command.key] = ref
+        results: list[ChunkResult] = await asyncio.wait_for(_answer(ref), farm.settings.timeouts.chunk * len(sent))
+    except TaskCancelledError:
+        return  # every chunk of the call was preempted (interpreter: a call is cancelled only then)
+    except Exception as e:
+        for command, _ in sent:
+            farm.calls.pop(command.key, None)
+        if isinstance(e, RayActorError):
+            await node_back(farm, node_id)
+        for command, _ in sent:
+            _failed(farm, command, e)
+        return
+    for (command, gpu_class), result in zip(sent, results):
+        farm.calls.pop(command.key, None)
+        _rendered(farm, command, gpu_class, result)
+    # Not rendered by the call (its time was up, or one before failed): sent again alone, unless taken back meanwhile.
+    rest = [(c, g) for c, g in sent[len(results) :] if farm.calls.pop(c.key, None) is ref]
+    await asyncio.gather(*(_render_one(farm, command, gpu_class) for command, gpu_class in rest))
+
+
+async def _render_one(farm: Interpreter, command: Dispatch, gpu_class: str) -> None:
     key = command.key
     try:
         order = chunk_order(farm.state.sequences[command.sequence_id], command, farm.settings.engine)
@@ -75,33 +112,48 @@ async def render(farm: Interpreter, command: Dispatch, gpu_class: str) -> None:
         return  # preempted: ChunkPreempted already put the chunk back in the queue
     except Exception as e:  # classified once, here, into a retry policy
         farm.calls.pop(key, None)
-        retryable, message = classify(e)
-        lost = isinstance(e, RayActorError)
-        if lost:
+        if isinstance(e, RayActorError):
             # Ray is restarting the node: its slots stay held by this attempt until it
             # answers again, so no chunk is sent there only to fail on arrival.
             await node_back(farm, command.node_id)
-        log.warning(
-            "chunk %s attempt %d failed on %s (%s): %s", command.chunk_id, command.attempt, command.node_id,
-            "will retry" if retryable else "permanent", message, extra={"sequence": command.sequence_id, "chunk": command.chunk_id},
-        )
-        farm.post(
-            ev.ChunkFailed(
-                at=time.time(), node_id=command.node_id, error=message, retryable=retryable, node_fault=blames_node(e), **base
-            )
-        )
+        _failed(farm, command, e)
         return
     farm.calls.pop(key, None)
-    frames = tuple(ev.FrameRecord(frame=f.frame, key=f.key, digest=f.digest) for f in result.frames)
+    _rendered(farm, command, gpu_class, result)
+
+
+def _failed(farm: Interpreter, command: Dispatch, e: Exception) -> None:
+    retryable, message = classify(e)
+    log.warning(
+        "chunk %s attempt %d failed on %s (%s): %s", command.chunk_id, command.attempt, command.node_id,
+        "will retry" if retryable else "permanent", message, extra={"sequence": command.sequence_id, "chunk": command.chunk_id},
+    )  # fmt: skip
+    farm.post(
+        ev.ChunkFailed(
+            at=time.time(),
+            sequence_id=command.sequence_id,
+            chunk_id=command.chunk_id,
+            attempt=command.attempt,
+            node_id=command.node_id,
+            error=message,
+            retryable=retryable,
+            node_fault=blames_node(e),
+        )
+    )
+
+
+def _rendered(farm: Interpreter, command: Dispatch, gpu_class: str, result: ChunkResult) -> None:
     farm.post(
         ev.ChunkRendered(
             at=time.time(),
+            sequence_id=command.sequence_id,
+            chunk_id=command.chunk_id,
+            attempt=command.attempt,
             node_id=command.node_id,
             gpu_class=gpu_class,
-            frames=frames,
+            frames=tuple(ev.FrameRecord(frame=f.frame, key=f.key, digest=f.digest) for f in result.frames),
             node_seconds=result.seconds,
             cost_usd=farm.settings.prices.cost(gpu_class, result.seconds),
-            **base,
         )
     )
 

@@ -157,6 +157,8 @@ class Coordinator:
         self._draining = False
         self._held: list[Callable[[], None]] | None = None
         """Effects of the batch being handled, started once it is committed."""
+        self._sending: dict[str, list[tuple[Dispatch, str]]] = {}
+        """node -> the chunks the batch being handled sends it: one call carries them (effects.render)."""
         self._started = time.time()
         self._baseline: dict[str, int] = {}
         self._observers: list[Callable[[ev.Event, FarmState], None]] = []
@@ -199,6 +201,7 @@ class Coordinator:
             raise
         finally:
             self._held = None
+            self._sending = {}
             for start in held:  # durable now: the effects may act on it
                 start()
 
@@ -237,6 +240,14 @@ class Coordinator:
 
         self._later(start)
 
+    def _send(self, command: Dispatch, gpu_class: str) -> None:
+        """Send a chunk to its node once the batch is committed, in one call with the batch's other chunks for that node."""
+        sending = self._sending.get(command.node_id)
+        if sending is None:
+            sending = self._sending[command.node_id] = []
+            self._spawn(lambda: effects.render(self, sending))
+        sending.append((command, gpu_class))
+
     def _execute(self, command: Command) -> Iterable[ev.Event]:
         """The events a command records now; effects it starts record theirs when they finish."""
         now, s = time.time(), self.settings
@@ -246,14 +257,14 @@ class Coordinator:
             case Dispatch():
                 gpu_class = self.state.nodes[command.node_id].gpu_class
                 yield command.started(now, gpu_class)
-                self._spawn(lambda: effects.render(self, command, gpu_class))
+                self._send(command, gpu_class)
             case RetryLater():
                 self._spawn(lambda: effects.requeue_after(self, command))
             case Preempt():
                 yield command.preempted(now)
                 call = self.calls.pop(command.key, None)
-                if call is not None:
-                    self._later(lambda: self.pools.cancel(call))
+                if call is not None and not any(other is call for other in self.calls.values()):
+                    self._later(lambda: self.pools.cancel(call))  # a call that carries a chunk still wanted renders on
             case ExceedBudget():
                 yield command.exceeded(now)
             case Forgive():

@@ -233,3 +233,28 @@ def test_standard_attributes_the_codec_cannot_write_faithfully_are_refused(stand
     with pytest.raises(ValueError, match=message):
         encode_frame(PIXELS, **META, standard=standard)
 
+
+def test_chunks_sent_in_one_call_render_in_turn_and_come_back_in_order(node):
+    setup = shot_setup(SEQ, "sh010")
+    results = node.render_many([order(setup, 1001, 1002), order(setup, 1003, 1004)], within=3600)
+    assert [r.chunk_id for r in results] == ["sh010-1001", "sh010-1003"]
+    assert [f.frame for r in results for f in r.frames] == [1001, 1002, 1003, 1004]
+
+
+def test_a_call_of_several_chunks_starts_no_other_once_its_time_is_up(node):
+    setup = shot_setup(SEQ, "sh010")
+    results = node.render_many([order(setup, 1001, 1001), order(setup, 1002, 1002)], within=0)
+    assert [r.chunk_id for r in results] == ["sh010-1001"]  # the caller sends the second again on its own
+
+
+def test_the_first_chunks_failure_is_the_calls(node, installed):
+    setup = shot_setup(SEQ, "sh010").model_copy(update={"options": {"stumble": 1001}})
+    with pytest.raises(RuntimeError, match="lost the device at frame 1001"):
+        node.render_many([order(setup, 1001, 1001, engine="stumbling"), order(setup, 1002, 1002, engine="stumbling")], within=3600)
+
+
+def test_a_later_chunks_failure_ends_the_call_with_the_chunks_before_it(node, installed):
+    setup = shot_setup(SEQ, "sh010").model_copy(update={"options": {"stumble": 1002}})
+    orders = [order(setup, 1001, 1001, engine="stumbling"), order(setup, 1002, 1002, engine="stumbling"), order(setup, 1003, 1003, engine="stumbling")]
+    results = node.render_many(orders, within=3600)
+    assert [r.chunk_id for r in results] == ["sh010-1001"]
