@@ -12,12 +12,19 @@ from typing import Any
 
 import ray
 
+from nodes import busy
 from nodes.actors import render
 from nodes.actors.master import MasterNode
+from nodes.protocol import ChunkOrder, ChunkResult
 
 
 class RenderNode(render.RenderNode):
-    """The render node as Ray hosts it: a graceful stop closes its engines and scratch folder."""
+    """The render node as Ray hosts it: a graceful stop closes its engines and scratch folder,
+    and its scratch folder is marked while it renders (what a pod's preStop hook waits on, nodes.busy)."""
+
+    def render(self, order: ChunkOrder) -> ChunkResult:
+        with busy.rendering(self.scratch):
+            return super().render(order)
 
     def __ray_shutdown__(self) -> None:  # called by Ray when the actor is terminated gracefully
         self.close()

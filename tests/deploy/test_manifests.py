@@ -158,7 +158,7 @@ def test_rbac_is_least_privilege_for_the_orchestrator(rendered):
     cluster_role, role = one(rendered, "ClusterRole"), one(rendered, "Role")
     assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]
     scaler = {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "resourceNames": ["shotfarm"]}
-    assert role["rules"] == [{**scaler, "verbs": ["get", "patch"]}]
+    assert role["rules"] == [{**scaler, "verbs": ["get", "patch"]}, {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]
     for binding in (one(rendered, "ClusterRoleBinding"), one(rendered, "RoleBinding")):
         subject = {"kind": "ServiceAccount", "name": "shotfarm-orchestrator", "namespace": "shotfarm"}
         assert binding["subjects"] == [subject]
@@ -246,6 +246,24 @@ def test_gpu_has_one_worker_group_per_class_that_the_scaler_and_discovery_agree_
         assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
         assert c["image"] == f"ghcr.io/shotfarm/shotfarm-cuda:{VERSION}"
         assert f'"gpu_class_{group.gpu_class}": 1' in spec["rayStartParams"]["resources"].replace("\\", "")
+
+
+def test_gpu_workers_are_never_evicted_mid_chunk_and_finish_the_chunk_when_told_to_stop(gpu):
+    from nodes.busy import main as busy_main
+
+    rc = one(gpu, "RayCluster")
+    assert rc["spec"]["enableInTreeAutoscaling"] is False, "KubeRay honours workersToDelete only without Ray's autoscaler"
+    for spec in rc["spec"]["workerGroupSpecs"]:
+        template = spec["template"]
+        assert template["metadata"]["annotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "false"
+        (c,) = template["spec"]["containers"]
+        command = c["lifecycle"]["preStop"]["exec"]["command"]
+        assert command[:3] == ["python", "-m", "nodes.busy"], spec["groupName"]
+        wait = float(command[command.index("--wait") + 1])
+        assert 0 < wait < template["spec"]["terminationGracePeriodSeconds"], "the wait ends inside the grace period"
+        with pytest.raises(SystemExit) as parsed:  # the command line is one the module accepts
+            busy_main([*command[3:], "--help"])
+        assert parsed.value.code == 0
 
 
 def test_network_policies_deny_by_default_and_admit_each_workload(rendered):
