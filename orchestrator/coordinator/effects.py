@@ -1,6 +1,7 @@
 """The coordinator's effects: calls to node actors, and what their answers record.
 
-Each effect is an async task the interpreter spawns for one command. It
+Each effect is an async task the interpreter spawns for one command (for
+renders, for the Dispatches one batch sends a node: they share a call). It
 builds the order from the state (coordinator.orders), calls the node with a
 timeout, and posts the event that records the outcome; the interpreter
 appends and folds it like any other, in one batch with whatever else
