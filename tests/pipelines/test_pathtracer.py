@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
 import torch
 
 from pipelines.color.temperature import kelvin_to_acescg
+from pipelines.render import steps
 from pipelines.render.engines import pathtracer, registry
 from pipelines.render.engines.base import EngineContext
 from pipelines.render.engines.pathtracer import PathTracer, frame_seed, tile_seed
@@ -195,9 +197,7 @@ def furnace(material: s.Diffuse | s.Glossy) -> torch.Tensor:
     sky = s.Sky(zenith=(SKY_RADIANCE,) * 3, horizon=(SKY_RADIANCE,) * 3, intensity=1.0)
     ball = s.Sphere(name="ball", material="m", center=(0.0, 0.0, 0.0), radius=1.0)
     keys = (key((0.0, 0.0, 4.0), (0.0, 0.0, 0.0)),)
-    setup = setup_of(
-        [ball], {"m": material}, (sky,), keys=keys, resolution=(32, 32), samples=64, bounces=3
-    )
+    setup = setup_of([ball], {"m": material}, (sky,), keys=keys, resolution=(32, 32), samples=64, bounces=3)
     return render(setup)
 
 
@@ -310,9 +310,7 @@ def test_low_kelvin_sun_is_redder_than_high_kelvin_sun() -> None:
 def test_a_box_between_sun_and_ground_casts_a_shadow() -> None:
     sun = s.Sun(direction=(1.0, 1.0, 0.0), intensity=2.0, angle=0.5)
     slab = s.Box(name="slab", material="m", min=(-0.3, 1.0, -0.3), max=(0.3, 1.2, 0.3))
-    setup = setup_of(
-        [s.Plane(name="ground", material="m"), slab], {"m": s.Diffuse()}, (sun,), LOOK_DOWN
-    )
+    setup = setup_of([s.Plane(name="ground", material="m"), slab], {"m": s.Diffuse()}, (sun,), LOOK_DOWN)
     image = render(setup).sum(2)
     # The sun is up and to +X at 45 degrees: the slab's shadow falls 1 unit to -X,
     # the left of this downward view; the same spot on the right is open ground.
@@ -337,9 +335,7 @@ def test_sky_is_zenith_straight_up_and_horizon_at_the_horizon() -> None:
 def test_emissive_box_lights_the_ground_through_bounce_rays() -> None:
     lamp = s.Box(name="lamp", material="glow", min=(1.2, 0.5, -0.5), max=(1.6, 0.9, 0.5))
     materials = {"grey": s.Diffuse(), "glow": s.Emissive(intensity=10.0)}
-    setup = setup_of(
-        [s.Plane(name="ground", material="grey"), lamp], materials, keys=LOOK_DOWN, samples=16
-    )
+    setup = setup_of([s.Plane(name="ground", material="grey"), lamp], materials, keys=LOOK_DOWN, samples=16)
     image = render(setup).sum(2)
     # The lamp is just off the right edge of the view: the right of the ground is brighter.
     assert image[:, 36:].mean() > 2 * image[:, :12].mean() > 0
@@ -387,9 +383,52 @@ def test_moving_emitter_moves_its_light_too() -> None:
     motion = (s.MotionKey(frame=0, offset=(-1.5, 0.0, 0.0)), s.MotionKey(frame=1, offset=(1.5, 0.0, 0.0)))
     orb = s.Sphere(name="orb", material="glow", center=(0.0, 0.6, 0.0), radius=0.2, motion=motion)
     materials = {"glow": s.Emissive(intensity=20.0), "m": s.Diffuse(albedo=(0.8, 0.8, 0.8))}
-    setup = setup_of(
-        [s.Plane(name="ground", material="m"), orb], materials, keys=LOOK_DOWN, samples=8
-    )
+    setup = setup_of([s.Plane(name="ground", material="m"), orb], materials, keys=LOOK_DOWN, samples=8)
     left, right = render(setup, CUT), render(setup, CUT + 1)
     assert left[:, :24].mean() > 2 * left[:, 24:].mean()
     assert right[:, 24:].mean() > 2 * right[:, :24].mean()
+
+
+# -- compiled bounce steps ---------------------------------------------------------
+
+
+@pytest.fixture
+def compiled_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every frame runs the compiled steps, however small (one compile per test process)."""
+    missing = steps.missing_toolchain()
+    if missing is not None:
+        pytest.skip(f"the compiled steps need a C++ toolchain: {missing}")
+    monkeypatch.setattr(pathtracer, "COMPILE_MIN_SAMPLES", 0)
+
+
+@pytest.mark.usefixtures("compiled_steps")
+def test_compiled_steps_render_what_op_by_op_steps_render_and_the_same_every_run() -> None:
+    compiled = render(lit_scene())
+    assert steps.compiled().compiled
+    eager = PathTracer("cpu", compile=False)
+    eager.load(lit_scene())
+    # Same random numbers, same paths: only float rounding differs (fused multiply-adds).
+    assert torch.allclose(compiled, eager.render(CUT), rtol=1e-3, atol=1e-3)
+    assert not torch.equal(compiled, render(lit_scene(seed=1)))
+    assert torch.equal(compiled, render(lit_scene()))
+
+
+@pytest.mark.usefixtures("compiled_steps")
+def test_compiled_kernels_let_go_of_the_gil_so_tiles_trace_in_parallel() -> None:
+    from torch._inductor.codecache import CppPythonBindingsCodeCache
+
+    steps.compiled()
+    assert CppPythonBindingsCodeCache.call_entry_function == steps.UNLOCKED_CALL
+
+
+def test_frames_below_the_compile_size_run_op_by_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    used = []
+    monkeypatch.setattr(pathtracer.PathTracer, "_trace", lambda self, *a: used.append(a[-1]) or a[2])
+    render(lit_scene(resolution=(16, 9)))
+    assert used and all(kernels is steps.EAGER for kernels in used)
+
+
+def test_without_a_compiler_the_steps_run_op_by_op_and_say_so(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="shotfarm.render.pathtracer"):
+        assert steps.build("no C++ compiler (g++ not found)") is steps.EAGER
+    assert "no C++ compiler" in caplog.text and "op by op" in caplog.text
