@@ -27,6 +27,9 @@ polled every --poll seconds, as a client watching the farm would.
 With --log, the coordinator also runs on a PostgreSQL event log (a fresh
 database per run, made beside the one named and dropped after it) and its
 rate is printed beside the SQLite log's, in the same run.
+
+On a machine others load, rates vary from run to run; the coordinator's CPU
+time per chunk (its process, every thread) varies much less, and is printed too.
 """
 
 from __future__ import annotations
@@ -129,6 +132,10 @@ class BenchCoordinator(CoordinatorActor):
         self.emit(ev.PoolStarted(at=started, sequence_id=ev.FARM, nodes=infos))
         return started
 
+    async def cpu(self) -> float:
+        """CPU seconds this process has used, all its threads (Ray's own included)."""
+        return time.process_time()
+
     async def resident(self) -> int:
         """Resident bytes of this process, after a collection."""
         gc.collect()
@@ -178,14 +185,16 @@ def through_coordinator(
         per_chunk = (ray.get(coordinator.resident.remote()) - before) / chunks
         if profile:
             ray.get(coordinator.profile.remote(f"{profile}.{chunks}"))
+        cpu = ray.get(coordinator.cpu.remote())
         started = ray.get(coordinator.start_noop.remote(nodes, slots, work))  # its clock stamps the events too
         while ray.get(coordinator.progress.remote(sid)).chunks_rendered < chunks:
             time.sleep(poll)
         took = ray.get(coordinator.finished_at.remote()) - started
+        cpu = ray.get(coordinator.cpu.remote()) - cpu  # includes the wait for the last poll, which costs next to nothing
         ray.get(coordinator.profile.remote(None))
         ray.get(coordinator.shutdown.remote())
         ray.kill(coordinator)
-        return chunks / took, per_chunk
+        return chunks / took, per_chunk, cpu / chunks
 
 
 def plain_calls(chunks: int, nodes: int, slots: int, work: float, poll: float) -> float:
@@ -250,14 +259,15 @@ def main() -> None:
         work, first = work_ms / 1000.0, None
         for n in sizes(args.chunks):
             plain = plain_calls(n, args.nodes, args.slots, work, args.poll)
-            ours, per_chunk = through_coordinator(n, args.nodes, args.slots, work, args.poll, args.profile)
+            ours, per_chunk, cpu = through_coordinator(n, args.nodes, args.slots, work, args.poll, args.profile)
             first = first or ours
             print(f"work {work_ms:4.1f} ms  {n:>7,} chunks: plain actor calls {plain:7.1f}/s  coordinator {ours:7.1f}/s  "
                   f"ratio {ours / plain:.2f}  vs {sizes(args.chunks)[0]:,} chunks {ours / first:.2f}  "
-                  f"memory {per_chunk / 1024:.2f} KiB per queued chunk", flush=True)  # fmt: skip
+                  f"memory {per_chunk / 1024:.2f} KiB per queued chunk  coordinator CPU {cpu * 1e3:.2f} ms per chunk",
+                  flush=True)  # fmt: skip
             if args.log:
                 with fresh_database(args.log) as url:
-                    pg, _ = through_coordinator(n, args.nodes, args.slots, work, args.poll, log=url)
+                    pg, _, _ = through_coordinator(n, args.nodes, args.slots, work, args.poll, log=url)
                 print(f"work {work_ms:4.1f} ms  {n:>7,} chunks: coordinator on PostgreSQL {pg:7.1f}/s  "
                       f"vs SQLite {pg / ours:.2f}  vs plain actor calls {pg / plain:.2f}", flush=True)  # fmt: skip
     ray.shutdown()
