@@ -14,9 +14,11 @@ BPY := bpy==5.0.1
 
 # Debian tools the suite drives for real: ffprobe (independent HDR check),
 # prometheus + promtool (scrape and rule tests), kubectl (kustomize), and
-# PostgreSQL (the server event log; Debian keeps initdb off PATH, so it is looked for apart).
+# PostgreSQL (the server event log; Debian keeps initdb off PATH, so it is looked for apart),
+# and g++ with the Python headers, which the path tracer compiles its fused kernels with.
 SYSTEM_TOOLS := ffprobe:ffmpeg promtool:prometheus prometheus:prometheus kubectl:kubectl \
-	radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd chromium:chromium
+	radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd chromium:chromium \
+	g++:g++ python3-config:python3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install install-dev blender system-deps lint clean
