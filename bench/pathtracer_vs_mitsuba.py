@@ -15,7 +15,8 @@ Fresnel-weighted Phong lobe against Mitsuba's Beckmann rough conductor of
 the same roughness, so the two pictures are alike, not equal: the bench
 prints the mean pixel of each and their relative difference.
 Speed is camera samples (pixels x spp) per second, best of ``--repeats``
-after one warm-up render each (Mitsuba compiles its kernels in the first).
+after one warm-up render each (both compile their kernels in the first;
+without a C++ compiler our bounce steps run op by op, and the bench says so).
 No threshold is asserted: the goal line only reports.
 """
 
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from pipelines.color.temperature import kelvin_to_acescg
+from pipelines.render import steps
 from pipelines.render.engines.pathtracer import PathTracer
 from pipelines.spec import scene as s
 from pipelines.spec.setup import ShotSetup
@@ -187,7 +189,9 @@ def main() -> None:
         t, img = theirs(variant, args.repeats)
         rates[f"mitsuba {variant}"] = (samples / t / 1e6, img)
 
-    print(f"{WIDTH}x{HEIGHT}, {SPP} spp, {BOUNCES} bounces, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}")
+    fused = "compiled" if steps.compiled().compiled else "op by op"
+    print(f"{WIDTH}x{HEIGHT}, {SPP} spp, {BOUNCES} bounces, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+          f"our bounce steps {fused}")  # fmt: skip
     # The whole frame is mostly sky; the lower half (ground, spheres, shadows)
     # is where the renderers' light transport differs, if it does.
     lower = slice(HEIGHT // 2, HEIGHT)
