@@ -4,6 +4,8 @@ Every pixel x sample path of a tile is traced at once as (3, N) tensors; the
 Python loops run over bounces, shapes and lights only. Paths end at emitters,
 when they escape, or after `setup.bounces` scattering events, and finished
 paths are dropped from the batch so later bounces cost less.
+Each bounce is two branch-free steps (pipelines.render.world), which frames
+big enough to pay for a compile run fused into C++ (pipelines.render.steps).
 
 Direct light is sampled explicitly (next-event estimation) from suns, area
 lights and emissive spheres, and combined with BSDF sampling by multiple
