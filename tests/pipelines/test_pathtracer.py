@@ -399,6 +399,14 @@ def compiled_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     if missing is not None:
         pytest.skip(f"the compiled steps need a C++ toolchain: {missing}")
     monkeypatch.setattr(pathtracer, "COMPILE_MIN_SAMPLES", 0)
+    monkeypatch.setenv(pathtracer.COMPILE_ENV, "1")
+
+
+def test_bounces_run_op_by_op_unless_compiling_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(pathtracer.COMPILE_ENV, raising=False)
+    assert not PathTracer("cpu").compile and PathTracer("cpu", compile=True).compile
+    monkeypatch.setenv(pathtracer.COMPILE_ENV, "1")
+    assert PathTracer("cpu").compile and not PathTracer("cpu", compile=False).compile
 
 
 @pytest.mark.usefixtures("compiled_steps")

@@ -4,8 +4,8 @@ Every pixel x sample path of a tile is traced at once as (3, N) tensors; the
 Python loops run over bounces, shapes and lights only. Paths end at emitters,
 when they escape, or after `setup.bounces` scattering events, and finished
 paths are dropped from the batch so later bounces cost less.
-Each bounce is two branch-free steps (pipelines.render.world), which frames
-big enough to pay for a compile run fused into C++ (pipelines.render.steps).
+Each bounce is two branch-free steps (pipelines.render.world), which can run
+fused into C++ (pipelines.render.steps) when SHOTFARM_PATHTRACER_COMPILE=1.
 
 Direct light is sampled explicitly (next-event estimation) from suns, area
 lights and emissive spheres, and combined with BSDF sampling by multiple
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -49,6 +50,18 @@ GPU_BATCH = 1 << 21
 # specialises on sizes 0 and 1 and would compile again for them.
 COMPILE_MIN_SAMPLES = 1 << 18
 SMALL = 64
+COMPILE_ENV = "SHOTFARM_PATHTRACER_COMPILE"
+
+
+def compile_by_default() -> bool:
+    """Whether bounces run compiled when the caller does not say: only with SHOTFARM_PATHTRACER_COMPILE=1.
+
+    Compiled, a frame costs about 0.6x the CPU, but each render-node process
+    first spends about 25 s compiling with inductor's cache warm, minutes with
+    it cold (a fresh machine or pod): worth it for long shows on nodes that
+    keep their cache, a loss for a short render or a first run.
+    """
+    return os.environ.get(COMPILE_ENV, "") == "1"
 
 
 def frame_seed(seed: int, shot: str, frame: int) -> int:
@@ -99,9 +112,9 @@ def _offset(v: spec.Vec3, by: spec.Vec3) -> spec.Vec3:
 class PathTracer:
     name = "pathtracer"
 
-    def __init__(self, device: str = "cpu", compile: bool = True) -> None:
+    def __init__(self, device: str = "cpu", compile: bool | None = None) -> None:
         self.device = torch.device(device)
-        self.compile = compile
+        self.compile = compile_by_default() if compile is None else compile
         self._setup: ShotSetup | None = None
 
     def load(self, setup: ShotSetup) -> None:
