@@ -131,10 +131,15 @@ def accepted_renders(events: list[ev.Event]) -> list[ev.ChunkRendered]:
     """The renders the log's state accounts for, in order: a superseded attempt's result is fenced off."""
     state, accepted = FarmState(), []
     for event in events:
-        before = state.sequences[event.sequence_id].cost_usd if event.sequence_id in state.sequences else 0.0
+        seq = state.sequences.get(event.sequence_id)
+        before = seq.chunks.get(event.chunk_id) if seq is not None and isinstance(event, ev.ChunkRendered) else None
         state = evolve(state, event)
-        if isinstance(event, ev.ChunkRendered) and state.sequences[event.sequence_id].cost_usd != before:
-            accepted.append(event)
+        if isinstance(event, ev.ChunkRendered):
+            after = state.sequences[event.sequence_id].chunks.get(event.chunk_id)
+            # A fenced result (a superseded attempt) leaves its chunk as it was; an accepted one
+            # records its frames, whatever the render cost (a class with no price costs nothing).
+            if after is not before and after is not None and after.frames == event.frames:
+                accepted.append(event)
     return accepted
 
 

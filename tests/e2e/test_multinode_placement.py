@@ -134,4 +134,5 @@ def test_a_worker_node_lost_mid_render_loses_nothing_and_its_chunks_render_on_th
     clean, _ = accepted_frames(tmp_path / "clean" / "shotfarm.db")
     killed, again = accepted_frames(tmp_path / "killed" / "shotfarm.db")
     assert again == [], "a chunk recorded rendered was started again"
+    assert clean, "the log accounts for the clean run's frames"
     assert killed == clean, "every frame rendered, bit for bit the frame of the uninterrupted run"
