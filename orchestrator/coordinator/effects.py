@@ -206,13 +206,22 @@ async def forgive_after(farm: Interpreter, command: Forgive) -> None:
     farm.post(ev.NodeForgiven(at=time.time(), sequence_id=command.sequence_id, node_id=command.node_id))
 
 
-async def check(farm: Interpreter, sequence_id: str, cut: str) -> None:
+async def _from_checker(farm: Interpreter, sequence_id: str, doing: str, call: Callable[[], Any]) -> Any:
+    """The check node's answer, or None once the sequence is recorded failed (its cuts cannot be judged)."""
     try:
-        order = check_order(farm.state.sequences[sequence_id], cut)
-        result: CheckResult = await with_retries(farm, lambda: farm.checker.check.remote(order), farm.settings.timeouts.chunk)
+        return await with_retries(farm, call, farm.settings.timeouts.chunk)
     except Exception as e:
         _, message = classify(e)
-        farm.post(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"checking {cut}: {message}"))
+        farm.post(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"{doing}: {message}"))
+        return None
+
+
+async def check(farm: Interpreter, sequence_id: str, cut: str) -> None:
+    def ask() -> Any:
+        return farm.checker.check.remote(check_order(farm.state.sequences[sequence_id], cut))
+
+    result: CheckResult | None = await _from_checker(farm, sequence_id, f"checking {cut}", ask)
+    if result is None:
         return
     farm.post(
         ev.CutChecked(
@@ -227,12 +236,11 @@ async def check(farm: Interpreter, sequence_id: str, cut: str) -> None:
 
 
 async def choose_take(farm: Interpreter, sequence_id: str, shot: str) -> None:
-    try:
-        order = takes_order(farm.state.sequences[sequence_id], shot)
-        result: TakesResult = await with_retries(farm, lambda: farm.checker.score_takes.remote(order), farm.settings.timeouts.chunk)
-    except Exception as e:
-        _, message = classify(e)
-        farm.post(ev.SequenceFailed(at=time.time(), sequence_id=sequence_id, reason=f"choosing a take of {shot}: {message}"))
+    def ask() -> Any:
+        return farm.checker.score_takes.remote(takes_order(farm.state.sequences[sequence_id], shot))
+
+    result: TakesResult | None = await _from_checker(farm, sequence_id, f"choosing a take of {shot}", ask)
+    if result is None:
         return
     farm.post(
         ev.TakeChosen(
