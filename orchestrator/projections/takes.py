@@ -32,6 +32,7 @@ def take_rows(seq: SequenceState) -> list[TakeRow]:
                     node_seconds=chunk.node_seconds if chunk else 0.0,
                     cost_usd=chunk.cost_usd if chunk else 0.0,
                     reason=choice.reason if score.take == choice.take else "",
+                    shot_seconds=len(shot.frames) / float(seq.spec.fps),
                 )
             )
     return rows

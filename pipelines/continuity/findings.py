@@ -129,3 +129,4 @@ class TakeRow(TakeScore):
     node_seconds: float = Field(ge=0)
     cost_usd: float = Field(ge=0)
     reason: str = Field("", description="Why the accepted take won (on the accepted take's row).")
+    shot_seconds: float = Field(0.0, ge=0, description="Seconds of picture the shot's cut holds: what its takes paid for.")

@@ -185,9 +185,11 @@ def _takes(takes: list[TakeRow]) -> str:
             for t in rows
         )
         total = sum(t.cost_usd for t in rows)
+        seconds = max(t.shot_seconds for t in rows)
+        per_second = f" · ${total / seconds:.4f} per second of accepted picture" if seconds > 0 else ""
         out += (
             f'<section class="cut takes" id="takes-{_id(shot).removeprefix("cut-")}"><header><h2>{_e(shot)} takes</h2>'
-            f'<span class="where">v{rows[0].version} · {len(rows)} takes · ${total:.4f} in all</span></header>'
+            f'<span class="where">v{rows[0].version} · {len(rows)} takes · ${total:.4f} in all{per_second}</span></header>'
             f"<p>{_e(winner.reason if winner else 'No take accepted.')}</p>"
             "<table><thead><tr><th>take</th><th>seed</th><th>score</th><th>findings</th><th>node-s</th><th>cost</th><th></th>"
             f"</tr></thead><tbody>{body}</tbody></table></section>"

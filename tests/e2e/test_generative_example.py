@@ -120,4 +120,5 @@ def test_the_best_of_three_takes_is_mastered_and_every_take_is_paid_for_and_repo
     # The report beside the master shows every take, its score and cost, and why the winner won.
     report = json.loads((out / "continuity.takes.json").read_text())
     assert [(t["take"], t["accepted"], t["score"]) for t in report] == [(s.take, s.take == choice.take, s.score) for s in choice.scores]
-    assert choice.reason in html.unescape((out / "continuity.html").read_text())
+    page = html.unescape((out / "continuity.html").read_text())
+    assert choice.reason in page and "per second of accepted picture" in page

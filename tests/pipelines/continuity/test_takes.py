@@ -47,10 +47,10 @@ def test_the_report_shows_every_take_with_its_score_and_cost_and_why_the_winner_
         TakeRow(take=1, chunk_id="t1", score=12.5, findings=("sh010>sh020 exposure warn",), shot="sh020", version=1, seed=42,
                 accepted=False, node_seconds=3.0, cost_usd=0.002),
         TakeRow(take=2, chunk_id="t2", score=0.4, shot="sh020", version=1, seed=43, accepted=True, node_seconds=3.1,
-                cost_usd=0.0021, reason="take 2 scores 0.40, the lowest of 2"),
+                cost_usd=0.0021, reason="take 2 scores 0.40, the lowest of 2", shot_seconds=0.5),
     ]  # fmt: skip
     page = report_html([], takes=rows)
     assert 'id="takes-sh020"' in page and "take 2 scores 0.40, the lowest of 2" in page
     assert '<tr class="accepted"><td>2</td><td>43</td><td>0.40</td>' in page
-    assert "sh010&gt;sh020 exposure warn" in page and "$0.0041 in all" in page
+    assert "sh010&gt;sh020 exposure warn" in page and "$0.0041 in all" in page and "$0.0082 per second of accepted picture" in page
     assert [t["accepted"] for t in json.loads(takes_json(rows))] == [False, True]
