@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 from typing import Any
 
@@ -151,3 +152,8 @@ def with_value(tree: Any, path: tuple, value: Any) -> Any:
         where = where[key]
     where[path[-1]] = value
     return tree
+
+
+def last_document(stdout: str) -> Any:
+    """The last JSON object a child process printed: Ray's own log lines may land on its stdout after it."""
+    return next(json.loads(line) for line in reversed(stdout.strip().splitlines()) if line.startswith("{"))

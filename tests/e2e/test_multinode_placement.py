@@ -7,7 +7,6 @@ session's Ray instance (tests/conftest.py).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.builders import last_document
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ def test_render_nodes_of_each_class_are_placed_on_the_ray_nodes_that_offer_that_
         timeout=900,
     )  # fmt: skip
     assert child.returncode == 0, child.stderr[-3000:]
-    found = json.loads(child.stdout.strip().splitlines()[-1])
+    found = last_document(child.stdout)
     placed, workers = found["placed"], found["workers"]
     assert sorted(placed) == ["h100-0", "h100-1", "l40s-0", "l40s-1"]
     for node, ray_node in placed.items():
@@ -128,7 +129,7 @@ def test_a_worker_node_lost_mid_render_loses_nothing_and_its_chunks_render_on_th
         timeout=1500,
     )  # fmt: skip
     assert child.returncode == 0, child.stderr[-3000:]
-    found = json.loads(child.stdout.strip().splitlines()[-1])
+    found = last_document(child.stdout)
     assert found["lost"], "a worker node was removed mid-render"
     assert found["clean"] == found["killed"] == found["total"]
     clean, _ = accepted_frames(tmp_path / "clean" / "shotfarm.db")

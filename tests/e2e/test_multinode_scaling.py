@@ -9,7 +9,6 @@ it saw as one JSON line and the test reads the farm's log.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 
 from orchestrator.core import events as ev
 from orchestrator.eventlog.sqlite import SqliteEventLog
+from tests.builders import last_document
 from tests.e2e.test_multinode_placement import accepted_frames
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ def run_child(script: str, tmp_path: Path, timeout: float = 1500) -> dict:
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     assert child.returncode == 0, child.stderr[-3000:]
-    return json.loads(child.stdout.strip().splitlines()[-1])
+    return last_document(child.stdout)
 
 
 def events_of(db: Path) -> list[ev.Event]:

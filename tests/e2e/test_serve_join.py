@@ -23,7 +23,7 @@ import pytest
 from orchestrator.core import events as ev
 from orchestrator.eventlog.sqlite import SqliteEventLog
 from tests.api.support import DEMO, TOKENS, bearer
-from tests.builders import shot, spec
+from tests.builders import last_document, shot, spec
 from tests.e2e.test_standby import free_port
 from tests.serving import wait_until_healthy
 
@@ -93,7 +93,7 @@ def test_serve_joins_a_real_ray_head_renders_a_sequence_and_exits_cleanly(tmp_pa
         head.stdin.close()  # type: ignore[union-attr]
         stopped = head.stdout.read()  # type: ignore[union-attr]
         head.wait(timeout=120)
-    assert json.loads(stopped.strip().splitlines()[-1]) == {"stopped": True}
+    assert last_document(stopped) == {"stopped": True}
     assert head.returncode == 0
     log = SqliteEventLog(out / "shotfarm.db")
     events = [e for _, e in log.read()]
