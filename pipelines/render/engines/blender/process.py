@@ -170,7 +170,10 @@ class BlenderProcess:
         _kill(proc)
         for pipe in (proc.stdin, proc.stdout):
             if pipe is not None:
-                pipe.close()
+                try:
+                    pipe.close()
+                except OSError:  # a request still buffered for a process that is gone: nothing left to deliver
+                    pass
         if self._drainer is not None:
             self._drainer.join(timeout=5)
         if proc.stderr is not None:
@@ -198,7 +201,7 @@ class BlenderProcess:
             proc.stdin.write(json.dumps(message).encode() + b"\n")
             proc.stdin.flush()
         except OSError as e:
-            raise self._fail(f"Blender (pid {proc.pid}) stopped reading requests: {e}") from None
+            raise self._fail(f"Blender (pid {proc.pid}) died before the request to {op} could be sent: {e}") from None
         line = self._read_line(proc, time.monotonic() + timeout_s, op)
         try:
             answer = json.loads(line)
