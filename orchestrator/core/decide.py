@@ -111,9 +111,7 @@ def _after_render(state: FarmState, event: ev.ChunkRendered) -> list[Command]:
 
 def _beside(seq: SequenceState, shot: str) -> list[str]:
     """The shots either side of `shot` on the timeline."""
-    ordered = [s.name for s in seq.spec.timeline]
-    i = ordered.index(shot)
-    return ordered[max(0, i - 1) : i] + ordered[i + 1 : i + 2]
+    return [s.name for s in seq.spec.beside(shot) if s is not None]
 
 
 def _choices(seq: SequenceState, shots: set[str]) -> list[Command]:

@@ -182,14 +182,10 @@ class SequenceState:
         the choice), nor a following shot of several takes (its own choice is
         judged against this one's, left to right).
         """
-        ordered = self.spec.timeline
-        i = next(k for k, s in enumerate(ordered) if s.name == shot)
+        before, after = self.spec.beside(shot)
         dependents = self.spec.conditioned_on(shot)
-        left = ordered[i - 1].name if i > 0 and ordered[i - 1].name not in dependents else None
-        right = None
-        if i + 1 < len(ordered):
-            after = ordered[i + 1].name
-            right = after if after not in dependents and not self.has_takes(after) else None
+        left = before.name if before is not None and before.name not in dependents else None
+        right = after.name if after is not None and after.name not in dependents and not self.has_takes(after.name) else None
         return left, right
 
     def take_fingerprint(self, shot: str) -> str:

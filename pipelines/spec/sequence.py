@@ -252,12 +252,16 @@ class Sequence(Frozen):
             out[option] = (other.name, other.frames.last if word == generated.PREVIOUS else other.frames.first)
         return out
 
-    def conditioned_on(self, name: str) -> tuple[str, ...]:
-        """Shots generated from one of this shot's frames: they wait for it, and a new version of it regenerates them."""
+    def beside(self, name: str) -> tuple[Shot | None, Shot | None]:
+        """The shots just before and just after `name` on the timeline (None at either end)."""
         ordered = self.timeline
         i = next(k for k, s in enumerate(ordered) if s.name == name)
-        beside = ordered[max(0, i - 1) : i] + ordered[i + 1 : i + 2]
-        return tuple(s.name for s in beside if any(n == name for n, _ in self.conditioning(s).values()))
+        return (ordered[i - 1] if i > 0 else None), (ordered[i + 1] if i + 1 < len(ordered) else None)
+
+    def conditioned_on(self, name: str) -> tuple[str, ...]:
+        """Shots generated from one of this shot's frames: they wait for it, and a new version of it regenerates them."""
+        near = [s for s in self.beside(name) if s is not None]
+        return tuple(s.name for s in near if any(n == name for n, _ in self.conditioning(s).values()))
 
     def engines(self, default: str = DEFAULT_ENGINE) -> tuple[str, ...]:
         """Every engine the sequence needs, the first shot's first (it keys the sequence's runtime estimate)."""
