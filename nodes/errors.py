@@ -25,3 +25,12 @@ class StoreUnavailable(TransientError):
 
 class PermanentError(NodeError):
     pass
+
+
+class Draining(NodeError):
+    """The node's machine is being stopped (nodes.busy): it refuses a new chunk before starting it.
+
+    Neither a failure nor the node's fault: the farm records the node
+    draining, sends it nothing more, and queues the chunk again as if it had
+    never been sent.
+    """

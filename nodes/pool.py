@@ -15,16 +15,26 @@ import ray
 from nodes import busy
 from nodes.actors import render
 from nodes.actors.master import MasterNode
+from nodes.errors import Draining
 from nodes.protocol import ChunkOrder, ChunkResult
 
 
 class RenderNode(render.RenderNode):
     """The render node as Ray hosts it: a graceful stop closes its engines and scratch folder,
-    and its scratch folder is marked while it renders (what a pod's preStop hook waits on, nodes.busy)."""
+    its scratch folder is marked while it renders (what a pod's preStop hook waits on, nodes.busy),
+    and on a machine that drains it refuses every new chunk (nodes.errors.Draining)."""
 
     def render(self, order: ChunkOrder) -> ChunkResult:
+        # Marked before the drain is checked: a preStop that marks the machine draining and then
+        # finds no render mark knows that every chunk starting after it will see its mark.
         with busy.rendering(self.scratch):
+            if self.draining():
+                raise Draining(f"{self.node_id} refuses chunk {order.chunk_id}: its machine is being stopped")
             return super().render(order)
+
+    def draining(self) -> bool:
+        """Whether this node's machine is being stopped (a render node restarted on another machine is not)."""
+        return busy.draining(self.scratch.parent)
 
     def __ray_shutdown__(self) -> None:  # called by Ray when the actor is terminated gracefully
         self.close()

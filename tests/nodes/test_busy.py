@@ -10,6 +10,7 @@ import pytest
 
 from nodes import busy
 from nodes.actors.render import RenderNode as PlainRenderNode
+from nodes.errors import Draining
 from nodes.pool import RenderNode
 
 
@@ -78,10 +79,78 @@ def test_render_nodes_keep_their_scratch_where_the_wait_looks(tmp_path):
 def test_the_render_node_ray_hosts_is_marked_while_it_renders_a_chunk(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(PlainRenderNode, "render", lambda self, order: seen.append(busy.rendering_now(self.scratch.parent)))
+    monkeypatch.setattr(busy.tempfile, "gettempdir", lambda: str(tmp_path))  # no other node on this machine counts
     node = RenderNode("h100-0", str(tmp_path), "cpu")
     try:
         node.render(None)  # type: ignore[arg-type]  # the engine's part is replaced above
         assert seen == [[node.scratch.name]]
         assert node.scratch.name not in busy.rendering_now(node.scratch.parent)
+    finally:
+        node.close()
+
+
+def test_a_machine_drains_once_marked_and_takes_chunks_again_once_resumed(tmp_path):
+    root = tmp_path / "scratch"
+    assert not busy.draining(root)
+    busy.drain(root)
+    assert busy.draining(root)
+    busy.resume(root)
+    assert not busy.draining(root)
+    assert busy.main(["--resume", "--root", str(root)]) == 0, "resuming twice is harmless"
+
+
+def test_the_prestop_wait_marks_the_machine_draining_before_it_waits(tmp_path):
+    folder = node_folder(tmp_path, 1)
+    with busy.rendering(folder):
+        assert busy.main(["--wait", "0", "--root", str(tmp_path)]) == 1
+        assert busy.draining(tmp_path), "marked while the chunk still renders"
+
+
+def test_the_wait_ends_only_after_a_quiet_spell_so_a_chunk_on_its_way_is_seen(tmp_path):
+    folder = node_folder(tmp_path, 1)
+    first_started, first_done, second_sent, second_done = (threading.Event() for _ in range(4))
+    ended: list[bool] = []
+
+    def renders() -> None:
+        with busy.rendering(folder):
+            first_started.set()
+            first_done.wait(30)
+        # The farm sends the next chunk a moment after the first is done.
+        second_sent.wait(30)
+        with busy.rendering(folder):
+            second_done.wait(30)
+
+    renderer = threading.Thread(target=renders)
+    renderer.start()
+    first_started.wait(30)
+    waiter = threading.Thread(target=lambda: ended.append(busy.wait_idle(tmp_path, 60, poll=0.01, quiet=2.0)))
+    waiter.start()
+    first_done.set()
+    second_sent.set()
+    waiter.join(0.2)
+    assert waiter.is_alive(), "the wait goes on through the gap between two chunks"
+    second_done.set()
+    waiter.join(30)
+    renderer.join()
+    assert ended == [True]
+
+
+def test_the_render_node_ray_hosts_refuses_a_chunk_on_a_draining_machine(tmp_path, monkeypatch):
+    rendered = []
+    monkeypatch.setattr(PlainRenderNode, "render", lambda self, order: rendered.append(order))
+    monkeypatch.setattr(busy.tempfile, "gettempdir", lambda: str(tmp_path))
+    node = RenderNode("h100-0", str(tmp_path), "cpu")
+    try:
+        assert not node.draining()
+        busy.drain(node.scratch.parent)
+        assert node.draining()
+        order = type("Order", (), {"chunk_id": "sh010.1001-1004"})()
+        with pytest.raises(Draining, match="sh010.1001-1004"):
+            node.render(order)  # type: ignore[arg-type]  # only the chunk id is read before the refusal
+        assert rendered == [], "the engine never started"
+        assert busy.rendering_now(node.scratch.parent) == [], "the refusal leaves no render mark"
+        busy.resume(node.scratch.parent)
+        node.render(order)  # type: ignore[arg-type]
+        assert rendered == [order]
     finally:
         node.close()
