@@ -56,8 +56,10 @@ def decide(state: FarmState, event: ev.Event, board: Board | None = None) -> lis
             return _regenerate(seq, event) + dispatch(state, now, board) + _stale_at_nodes(state, event)
         case ev.TakeChosen():
             return _after_choice(state.sequences[event.sequence_id], event) + dispatch(state, now, board)
-        case ev.ChunkQueued() | ev.ChunkInvalidated() | ev.ChunkPreempted():
+        case ev.ChunkQueued() | ev.ChunkInvalidated() | ev.ChunkPreempted() | ev.ChunkRefused():
             return dispatch(state, now, board)
+        case ev.NodeDraining():
+            return _waiting_at(state, event.node_id, "its node drains")
         case ev.SchedulingChanged() | ev.NodeJoined():
             return dispatch(state, now, board)
         case ev.NodeForgiven():
@@ -160,6 +162,20 @@ def _stale_at_nodes(state: FarmState, event: ev.ShotRequeued) -> list[Command]:
             current = chunk is not None and chunk.status is ChunkStatus.RUNNING and chunk.attempt == key.attempt
             if not current:  # superseded: by this re-render, or an earlier one
                 out.append(Preempt(seq.sequence_id, key.chunk_id, node.node_id, key.attempt, f"{event.shot} renders again as version {event.version}"))
+    return out
+
+
+def _waiting_at(state: FarmState, node_id: str, reason: str) -> list[Command]:
+    """Take back the attempts waiting in the node's queue behind the one it renders (which finishes)."""
+    node = state.nodes.get(node_id)
+    if node is None:
+        return []
+    out: list[Command] = []
+    for key in node.queue[1:]:
+        seq = state.sequences.get(key.sequence_id)
+        chunk = seq.chunks.get(key.chunk_id) if seq is not None else None
+        if chunk is not None and chunk.status is ChunkStatus.RUNNING and chunk.attempt == key.attempt:
+            out.append(Preempt(key.sequence_id, key.chunk_id, node_id, key.attempt, reason))
     return out
 
 

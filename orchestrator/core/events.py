@@ -82,6 +82,32 @@ class NodeJoined(_Event):
     node: NodeInfo
 
 
+class NodeDraining(_Event):
+    """A render node's machine is being stopped (a pod in its preStop wait): the node takes no new chunk.
+
+    Recorded when the node first refuses a chunk (nodes.errors.Draining). What
+    it renders finishes; what waits at it is taken back. A render node that
+    comes back on another machine joins again (NodeJoined); a coordinator
+    that restarts starts its nodes anew (PoolStarted).
+    """
+
+    type: Literal["NodeDraining"] = "NodeDraining"
+    node_id: str
+
+
+class ChunkRefused(_Event):
+    """A draining node refused an attempt before starting it: the chunk queues again as if never sent.
+
+    Not a failure and not a retry: the attempt number is given back, nothing
+    counts against the node, and no backoff is waited.
+    """
+
+    type: Literal["ChunkRefused"] = "ChunkRefused"
+    chunk_id: str
+    attempt: int = Field(ge=1)
+    node_id: str
+
+
 class ChunkQueued(_Event):
     type: Literal["ChunkQueued"] = "ChunkQueued"
     chunk_id: str
@@ -271,6 +297,8 @@ Event = Annotated[
     | ShotsPlanned
     | PoolStarted
     | NodeJoined
+    | NodeDraining
+    | ChunkRefused
     | ChunkQueued
     | ChunkStarted
     | ChunkRendered

@@ -156,10 +156,32 @@ def _pool_started(state: FarmState, e: ev.PoolStarted) -> FarmState:
 @_fold(ev.NodeJoined)
 def _node_joined(state: FarmState, e: ev.NodeJoined) -> FarmState:
     n = e.node
-    if n.node_id in state.nodes:
+    node = state.nodes.get(n.node_id)
+    if node is not None and node.draining:  # back on another machine: it takes work again
+        return replace(state, nodes=_with(state.nodes, n.node_id, replace(node, draining=False)))
+    if node is not None:
         return state  # already in the pool: it holds what it holds
     nodes = {**state.nodes, n.node_id: NodeState(n.node_id, n.gpu_class, n.slots)}
     return replace(state, nodes=MappingProxyType(nodes))
+
+
+@_fold(ev.NodeDraining)
+def _node_draining(state: FarmState, e: ev.NodeDraining) -> FarmState:
+    node = state.nodes.get(e.node_id)
+    if node is None or node.draining:
+        return state  # not in this pool (a restart since), or already known
+    return replace(state, nodes=_with(state.nodes, e.node_id, replace(node, draining=True)))
+
+
+@_fold(ev.ChunkRefused)
+def _refused(state: FarmState, e: ev.ChunkRefused) -> FarmState:
+    state = _release(state, e.node_id, AttemptKey.of(e))
+    seq = _seq(state, e.sequence_id)
+    c = seq.chunks[e.chunk_id]
+    if not _is_current(c, e.attempt):
+        return state  # taken back before the refusal came: only its slot was held
+    queued = check_chunk(e.chunk_id, c.status, ChunkStatus.QUEUED)
+    return _put_chunk(state, seq, replace(c, status=queued, attempt=e.attempt - 1, node_id=None))
 
 
 @_fold(ev.ChunkQueued)

@@ -32,7 +32,7 @@ from orchestrator.core.status import ChunkStatus, SequenceStatus
 from orchestrator.scheduling.board import Board
 from orchestrator.scheduling.ids import AttemptKey
 
-_CHUNK_EVENTS = (ev.ChunkStarted, ev.ChunkRendered, ev.ChunkFailed, ev.ChunkPreempted)
+_CHUNK_EVENTS = (ev.ChunkStarted, ev.ChunkRendered, ev.ChunkFailed, ev.ChunkPreempted, ev.ChunkRefused)
 _NOTHING_TO_SCHEDULE = (
     ev.SequenceSubmitted,
     ev.CutChecked,
@@ -67,6 +67,9 @@ class LiveBoard:
         """Apply the event in place; False when only a rebuild will do."""
         if after.policy is not before.policy or after.nodes.keys() != before.nodes.keys():
             return False
+        if isinstance(event, ev.NodeDraining):
+            self.board.drain(event.node_id)
+            return True
         if after.runtime is not before.runtime:  # a render taught the model, whichever sequence it was for
             self.board.model = replace(after.runtime, prior=after.policy.farm.prior_seconds_per_unit)
         sid = event.sequence_id
@@ -107,7 +110,7 @@ class LiveBoard:
         after: FarmState,
         was: SequenceState,
         now: SequenceState,
-        event: ev.ChunkStarted | ev.ChunkRendered | ev.ChunkFailed | ev.ChunkPreempted,
+        event: ev.ChunkStarted | ev.ChunkRendered | ev.ChunkFailed | ev.ChunkPreempted | ev.ChunkRefused,
     ) -> bool:
         board, sid, cid = self.board, event.sequence_id, event.chunk_id
         old, new = was.chunks.get(cid), now.chunks.get(cid)
@@ -141,6 +144,8 @@ class LiveBoard:
                     lane.failures[event.node_id] = record
             case ev.ChunkPreempted():
                 board.preempt(sid, cid)
+            case ev.ChunkRefused():
+                board.unassign(sid, cid)  # as if never sent: its attempt number too
         return True
 
     def _unscheduled(self, before: FarmState, after: FarmState, node_id: str, key: AttemptKey) -> bool:

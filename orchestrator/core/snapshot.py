@@ -193,7 +193,7 @@ def board_of(state: FarmState, own: bool = False) -> Board:
     farm, engine = policy.farm, policy.engine
     board = Board(farm, replace(state.runtime, prior=farm.prior_seconds_per_unit), engine)
     for node in state.nodes.values():
-        board.add_node(node.node_id, node.gpu_class, node.slots)
+        board.add_node(node.node_id, node.gpu_class, node.slots, node.draining)
     failures: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
     for (sid, node_id), record in state.node_failures.items():
         failures[sid][node_id] = record

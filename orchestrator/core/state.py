@@ -73,10 +73,12 @@ class NodeState:
     still holds its slot until its node answers."""
     queue: tuple[AttemptKey, ...] = ()
     """The same keys in the order the node was sent them: the first renders, the rest wait at the node."""
+    draining: bool = False
+    """Its machine is being stopped (NodeDraining): it takes no new chunk while it runs there."""
 
     @property
     def free(self) -> int:
-        return self.slots - len(self.running)
+        return 0 if self.draining else self.slots - len(self.running)
 
 
 @dataclass(frozen=True)

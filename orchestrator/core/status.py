@@ -42,7 +42,7 @@ class SequenceStatus(str, Enum):
 
 CHUNK_TRANSITIONS: dict[ChunkStatus, frozenset[ChunkStatus]] = {
     ChunkStatus.QUEUED: frozenset({ChunkStatus.RUNNING}),
-    # RUNNING -> QUEUED: the node that held it is gone (a restart, a lost node).
+    # RUNNING -> QUEUED: the node that held it is gone (a restart, a lost node), or refused it (its machine drains).
     ChunkStatus.RUNNING: frozenset(
         {ChunkStatus.RENDERED, ChunkStatus.RETRY_WAIT, ChunkStatus.FAILED, ChunkStatus.QUEUED}
     ),

@@ -103,6 +103,9 @@ class Node:
     slots: int
     held: list[AttemptKey] = field(default_factory=list)
     stamp: int = 0
+    draining: bool = False
+    """Its machine is being stopped: no slot, no capacity, nothing waiting there to take back for
+    another chunk; it only holds what it was sent until that is let go."""
 
     @property
     def free(self) -> int:
@@ -137,13 +140,33 @@ class Board:
 
     # -- nodes ---------------------------------------------------------------------
 
-    def add_node(self, node_id: str, gpu_class: str, slots: int) -> None:
+    def add_node(self, node_id: str, gpu_class: str, slots: int, draining: bool = False) -> None:
+        if draining:
+            self.nodes[node_id] = Node(node_id, gpu_class, 0, draining=True)
+            return
         node = self.nodes[node_id] = Node(node_id, gpu_class, slots)
         self.slots[gpu_class] = self.slots.get(gpu_class, 0) + slots
         self.count[gpu_class] = self.count.get(gpu_class, 0) + 1
         self.capacity += self.farm.speed(gpu_class)
         self._fastest.clear()
         self._present = None
+        self._touch(node)
+
+    def drain(self, node_id: str) -> None:
+        """The node takes no new chunk from now on, as if `add_node` had been told it drains."""
+        node = self.nodes[node_id]
+        if node.draining:
+            return
+        self.slots[node.gpu_class] -= node.slots
+        self.count[node.gpu_class] -= 1
+        self.capacity -= self.farm.speed(node.gpu_class)
+        self._fastest.clear()
+        self._present = None
+        node.slots, node.draining = 0, True
+        for key in node.held[1:]:  # waiting there: no longer what preemption may hand to another chunk
+            chunk = self.held.get(key[:2])
+            if chunk is not None and chunk.attempt == key[2] and chunk.stamp < 0:
+                chunk.stamp = 0
         self._touch(node)
 
     def present(self) -> frozenset[str]:
@@ -163,6 +186,8 @@ class Board:
 
     def _touch(self, node: Node) -> None:
         node.stamp = self._next()
+        if node.draining:
+            return
         if node.free > 0:
             heapq.heappush(self.free.setdefault(node.gpu_class, []), (-node.free, node.node_id, node.stamp))
         for key in node.held[1:]:
