@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from ray.exceptions import RayActorError, TaskCancelledError
 
 from nodes.actors.master import SourceFrameBad
+from nodes.errors import Draining
 from nodes.protocol import CheckResult, ChunkResult, DeliverResult, SegmentResult, TakesResult
 from orchestrator.config.settings import FarmSettings
 from orchestrator.coordinator.failures import blames_node, cause_of, classify
@@ -90,6 +91,9 @@ async def render(farm: Interpreter, sent: list[tuple[Dispatch, str]]) -> None:
     except Exception as e:
         for command, _ in sent:
             farm.calls.pop(command.key, None)
+        if isinstance(cause_of(e), Draining):  # the first chunk was refused, so nothing of the call started
+            await _refused(farm, [command for command, _ in sent])
+            return
         if isinstance(e, RayActorError):
             await node_back(farm, node_id)
         for command, _ in sent:
@@ -113,6 +117,9 @@ async def _render_one(farm: Interpreter, command: Dispatch, gpu_class: str) -> N
         return  # preempted: ChunkPreempted already put the chunk back in the queue
     except Exception as e:  # classified once, here, into a retry policy
         farm.calls.pop(key, None)
+        if isinstance(cause_of(e), Draining):
+            await _refused(farm, [command])
+            return
         if isinstance(e, RayActorError):
             # Ray is restarting the node: its slots stay held by this attempt until it
             # answers again, so no chunk is sent there only to fail on arrival.
@@ -121,6 +128,54 @@ async def _render_one(farm: Interpreter, command: Dispatch, gpu_class: str) -> N
         return
     farm.calls.pop(key, None)
     _rendered(farm, command, gpu_class, result)
+
+
+async def _refused(farm: Interpreter, refused: list[Dispatch]) -> None:
+    """A node refused chunks before starting them (its machine drains): record it, then wait for it to come back.
+
+    Every refused chunk queues again as if never sent, and the node drains
+    from its first refusal on: recorded before the NodeDraining that takes
+    back what else waits at it, so that none of the chunks refused here is
+    also taken back (an attempt spent). This effect then waits while the node drains,
+    for as long as that takes (Ray brings a render node whose machine went
+    back on another one), and records it joining again once it is there.
+    """
+    node_id, now = refused[0].node_id, time.time()
+    node = farm.state.nodes.get(node_id)
+    first = node is not None and not node.draining
+    log.info("%s drains: it refused %s", node_id, ", ".join(c.chunk_id for c in refused))
+    for c in refused:
+        farm.post(ev.ChunkRefused(at=now, sequence_id=c.sequence_id, chunk_id=c.chunk_id, attempt=c.attempt, node_id=node_id))
+    if first:
+        farm.post(ev.NodeDraining(at=now, sequence_id=ev.FARM, node_id=node_id))
+        await back_from_drain(farm, node_id)
+
+
+async def back_from_drain(farm: Interpreter, node_id: str) -> None:
+    """Record the node joining again once it answers that its machine does not drain.
+
+    One question at a time, asked again a call timeout after each answer: a
+    node in its machine's last minutes says it drains, one Ray is restarting
+    elsewhere answers once it is placed.
+    """
+    ask = getattr(farm.nodes.get(node_id), "draining", None)
+    if ask is None:
+        return  # a node that cannot say: it stays out until the farm restarts
+    step = farm.settings.timeouts.call
+    while True:
+        answer = asyncio.ensure_future(_answer(ask.remote()))
+        while not answer.done():
+            await asyncio.wait({answer}, timeout=step)
+        try:
+            still = answer.result()
+        except Exception:  # lost with its machine, or not placed yet: ask again
+            still = True
+        if not still:
+            break
+        await asyncio.sleep(step)
+    node = farm.state.nodes.get(node_id)
+    if node is not None and node.draining:
+        farm.post(ev.NodeJoined(at=time.time(), sequence_id=ev.FARM, node=ev.NodeInfo(node_id=node_id, gpu_class=node.gpu_class, slots=node.slots)))
 
 
 def _failed(farm: Interpreter, command: Dispatch, e: Exception) -> None:

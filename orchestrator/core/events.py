@@ -85,8 +85,9 @@ class NodeJoined(_Event):
 class NodeDraining(_Event):
     """A render node's machine is being stopped (a pod in its preStop wait): the node takes no new chunk.
 
-    Recorded when the node first refuses a chunk (nodes.errors.Draining). What
-    it renders finishes; what waits at it is taken back. A render node that
+    Recorded after the ChunkRefused of the node's first refusal (nodes.errors.Draining),
+    which already keeps the chunks away from it. What it renders finishes; what
+    waits at it otherwise is taken back. A render node that
     comes back on another machine joins again (NodeJoined); a coordinator
     that restarts starts its nodes anew (PoolStarted).
     """
@@ -96,10 +97,11 @@ class NodeDraining(_Event):
 
 
 class ChunkRefused(_Event):
-    """A draining node refused an attempt before starting it: the chunk queues again as if never sent.
+    """A node refused an attempt before starting it, its machine draining: the chunk queues again as if never sent.
 
     Not a failure and not a retry: the attempt number is given back, nothing
-    counts against the node, and no backoff is waited.
+    counts against the node, and no backoff is waited. The node drains from
+    this refusal on (NodeDraining follows).
     """
 
     type: Literal["ChunkRefused"] = "ChunkRefused"

@@ -176,6 +176,9 @@ def _node_draining(state: FarmState, e: ev.NodeDraining) -> FarmState:
 @_fold(ev.ChunkRefused)
 def _refused(state: FarmState, e: ev.ChunkRefused) -> FarmState:
     state = _release(state, e.node_id, AttemptKey.of(e))
+    node = state.nodes.get(e.node_id)
+    if node is not None and not node.draining:  # a refusal says the node drains, before its NodeDraining is folded
+        state = replace(state, nodes=_with(state.nodes, e.node_id, replace(node, draining=True)))
     seq = _seq(state, e.sequence_id)
     c = seq.chunks[e.chunk_id]
     if not _is_current(c, e.attempt):

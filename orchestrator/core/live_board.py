@@ -67,9 +67,10 @@ class LiveBoard:
         """Apply the event in place; False when only a rebuild will do."""
         if after.policy is not before.policy or after.nodes.keys() != before.nodes.keys():
             return False
-        if isinstance(event, ev.NodeDraining):
+        if isinstance(event, ev.NodeDraining | ev.ChunkRefused) and after.nodes[event.node_id].draining:
             self.board.drain(event.node_id)
-            return True
+            if isinstance(event, ev.NodeDraining):
+                return True
         if after.runtime is not before.runtime:  # a render taught the model, whichever sequence it was for
             self.board.model = replace(after.runtime, prior=after.policy.farm.prior_seconds_per_unit)
         sid = event.sequence_id

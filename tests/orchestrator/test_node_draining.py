@@ -76,6 +76,14 @@ def test_a_refused_chunk_queues_again_with_its_attempt_given_back_and_no_failure
     assert state.node_failures == {}, "a refusal says nothing against the node"
 
 
+def test_a_refusal_alone_keeps_the_chunk_from_going_back_to_the_node_that_refused_it():
+    state = farm(pool("cpu-0", "cpu-1"), submitted(), planned(), started(FIRST), started(SECOND, node="cpu-1"))
+    event = refused(SECOND)  # recorded before the node's NodeDraining
+    after = evolve(state, event)
+    assert after.nodes["cpu-1"].draining
+    assert dispatched(decide(after, event)) == []
+
+
 def test_the_refused_chunk_renders_elsewhere_as_its_first_attempt():
     state = evolve(two_nodes_each_rendering(), draining())
     state = evolve(state, refused(SECOND))
@@ -86,7 +94,7 @@ def test_the_refused_chunk_renders_elsewhere_as_its_first_attempt():
 
 def test_a_refusal_does_not_bring_a_chunk_closer_to_giving_up():
     policy = Policy(max_attempts=2)
-    events = [pool("cpu-0", "cpu-1"), submitted(), planned(), started(FIRST, node="cpu-1"), draining(), refused(FIRST)]
+    events = [pool("cpu-0", "cpu-1"), submitted(), planned(), started(FIRST, node="cpu-1"), refused(FIRST), draining()]
     state = replay([*events, started(FIRST), failed(FIRST)], FarmState(policy=policy))
     assert state.sequences[SID].chunks[FIRST].status is ChunkStatus.RETRY_WAIT, "one failure of two allowed"
 
@@ -123,7 +131,7 @@ def test_a_node_back_on_another_machine_takes_work_again():
 
 
 def test_a_replayed_log_still_knows_the_node_drains():
-    events = [pool("cpu-0", "cpu-1"), submitted(), planned(), started(FIRST), started(SECOND, node="cpu-1"), draining(), refused(SECOND)]
+    events = [pool("cpu-0", "cpu-1"), submitted(), planned(), started(FIRST), started(SECOND, node="cpu-1"), refused(SECOND), draining()]
     state = replay(events)
     assert state.nodes["cpu-1"].draining
     assert "cpu-1" not in [n for n in board_of(state).nodes if board_of(state).nodes[n].free > 0]
@@ -147,8 +155,8 @@ def test_the_draining_node_is_no_capacity_for_demand_or_the_drain_horizon():
     "events",
     [
         pytest.param([draining()], id="drains-while-rendering"),
-        pytest.param([draining(), refused(SECOND)], id="refuses"),
-        pytest.param([draining(), refused(SECOND), joined()], id="comes-back"),
+        pytest.param([refused(SECOND), draining()], id="refuses"),
+        pytest.param([refused(SECOND), draining(), joined()], id="comes-back"),
         pytest.param([draining(), joined(), draining(at=9.5)], id="drains-again"),
     ],
 )
@@ -169,7 +177,7 @@ def test_the_maintained_board_decides_as_a_board_built_from_state(events):
 def test_a_drain_and_a_refusal_move_the_maintained_board_without_a_rebuild():
     state = two_nodes_each_rendering()
     live = LiveBoard(state)
-    for event in (draining(), refused(SECOND)):
+    for event in (refused(SECOND), draining()):
         after = evolve(state, event)
         live.follow(state, after, event)
         state = after
