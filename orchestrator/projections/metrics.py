@@ -62,6 +62,7 @@ class MetricNames:
     CHUNKS_WAITING = "shotfarm_chunks_waiting"
     CHUNKS_RUNNING = "shotfarm_chunks_running"
     NODES = "shotfarm_nodes"
+    NODES_DRAINING = "shotfarm_nodes_draining"
     SEQUENCES = "shotfarm_sequences"
     BUDGET_REMAINING = "shotfarm_budget_remaining_usd"
     LAST_EVENT = "shotfarm_last_event_timestamp_seconds"
@@ -130,6 +131,9 @@ class FarmMetrics:
         )
         self.running = Gauge(n.CHUNKS_RUNNING, "Chunks held by a node now.", _SEQ, registry=r)
         self.nodes = Gauge(n.NODES, "Render nodes in the pool, by GPU class.", ["gpu_class"], registry=r)
+        self.draining = Gauge(
+            n.NODES_DRAINING, "Render nodes in the pool whose machine is being stopped: they take no new chunk.", ["gpu_class"], registry=r
+        )
         self.sequences = Gauge(n.SEQUENCES, "Sequences known to the farm, by status.", ["status"], registry=r)
         self.budget_remaining = Gauge(
             n.BUDGET_REMAINING, "Budget left, for sequences that carry one.", _SEQ, registry=r
@@ -139,7 +143,7 @@ class FarmMetrics:
         )
         self._labelled = [
             self.gpu_seconds, self.cost_usd, self.chunks, self.duration, self.frames, self.master_frames,
-            self.findings, self.queue_depth, self.waiting, self.running, self.nodes, self.sequences,
+            self.findings, self.queue_depth, self.waiting, self.running, self.nodes, self.draining, self.sequences,
             self.budget_remaining, self.last_event,
         ]  # fmt: skip
         # Set once, never cleared by rebuild: which release is scraped, for dashboards comparing before and after an upgrade.
@@ -183,7 +187,7 @@ class FarmMetrics:
                 cut = seq.cuts.get(event.cut)
                 if cut is not None and event.fingerprint == seq.cut_fingerprint(cut):  # evolve's own test
                     self.record_findings(seq.spec.show, seq.spec.sequence, event.findings)
-            case ev.PoolStarted() | ev.NodeJoined():
+            case ev.PoolStarted() | ev.NodeJoined() | ev.NodeDraining() | ev.ChunkRefused():
                 self._pool(state)
             case ev.TakeChosen() if (seq := state.sequences.get(event.sequence_id)) is not None:
                 if seq.chosen.get(event.shot) is event:  # evolve took it: not a stale choice
@@ -330,9 +334,12 @@ class FarmMetrics:
         # Every priced class is exported, at 0 when absent, so "no nodes of a
         # class" is a series an alert can see rather than a missing one.
         counts = Tally({c: 0 for c in self.prices.usd_per_hour})
+        draining = Tally({c: 0 for c in self.prices.usd_per_hour})
         counts.update(n.gpu_class for n in state.nodes.values())
+        draining.update(n.gpu_class for n in state.nodes.values() if n.draining)
         for gpu_class, count in counts.items():
             self.nodes.labels(gpu_class=gpu_class).set(count)
+            self.draining.labels(gpu_class=gpu_class).set(draining[gpu_class])
 
     # -- gauges --------------------------------------------------------------
 

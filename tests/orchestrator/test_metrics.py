@@ -176,6 +176,16 @@ def test_nodes_are_counted_per_class_and_every_priced_class_is_exported():
     assert farm.value("shotfarm_nodes", gpu_class="cpu") == 1
 
 
+def test_draining_nodes_are_counted_per_class_until_they_join_again():
+    farm = Farm(pool("cpu-0", "cpu-1"))
+    assert farm.value("shotfarm_nodes_draining", gpu_class="cpu") == 0
+    farm(ev.NodeDraining(at=1.0, sequence_id=ev.FARM, node_id="cpu-1"))
+    assert farm.value("shotfarm_nodes_draining", gpu_class="cpu") == 1
+    assert farm.value("shotfarm_nodes", gpu_class="cpu") == 2, "still in the pool: it finishes what it renders"
+    farm(ev.NodeJoined(at=2.0, sequence_id=ev.FARM, node=ev.NodeInfo(node_id="cpu-1", gpu_class="cpu", slots=1)))
+    assert farm.value("shotfarm_nodes_draining", gpu_class="cpu") == 0
+
+
 def test_sequences_are_counted_by_status_and_per_sequence_gauges_go_when_it_finishes():
     farm = planned_farm()
     assert farm.value("shotfarm_sequences", status="rendering") == 1
