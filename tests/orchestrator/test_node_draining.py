@@ -144,10 +144,10 @@ def test_a_restart_starts_every_node_anew():
     assert not state.nodes["cpu-1"].draining
 
 
-def test_the_draining_node_is_no_capacity_for_demand_or_the_drain_horizon():
+def test_the_draining_node_counts_for_no_slot_or_capacity_on_the_board_but_holds_its_chunk():
     state = evolve(two_nodes_each_rendering(), draining())
     board = board_of(state)
-    assert board.count["cpu"] == 1 and board.slots["cpu"] == 1
+    assert board.count["cpu"] == 1 and board.slots["cpu"] == 1 and board.capacity == board.farm.speed("cpu")
     assert board.nodes["cpu-1"].held == [(SID, SECOND, 1)], "it still holds what it renders"
 
 
@@ -182,3 +182,5 @@ def test_a_drain_and_a_refusal_move_the_maintained_board_without_a_rebuild():
         live.follow(state, after, event)
         state = after
     assert live.rebuilds == 0
+    built = board_of(state)
+    assert (live.board.count, live.board.slots, live.board.capacity) == (built.count, built.slots, built.capacity)
