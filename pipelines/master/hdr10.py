@@ -103,10 +103,11 @@ def measure_light_levels(frames_pq: Iterable[np.ndarray]) -> tuple[int, int]:
     MaxCLL is the brightest max(R, G, B) of any pixel of any frame; MaxFALL
     the largest per-frame average of max(R, G, B). Both in whole cd/m^2.
     """
-    return _combine(frame_light_levels(frame) for frame in frames_pq)
+    return combine_light_levels(frame_light_levels(frame) for frame in frames_pq)
 
 
-def _combine(per_frame: Iterable[tuple[float, float]]) -> tuple[int, int]:
+def combine_light_levels(per_frame: Iterable[tuple[float, float]]) -> tuple[int, int]:
+    """(MaxCLL, MaxFALL) in whole cd/m^2 from each frame's (max, mean) levels."""
     cll = fall = 0.0
     n = 0
     for c, a in per_frame:
@@ -207,18 +208,20 @@ def encode_frames(
     stream: av.VideoStream,
     frames: Iterable[av.VideoFrame],
     vui: tuple[int, int, int, int],
+    mux: Callable[[list[av.Packet]], object] | None = None,
 ) -> int:
-    """Encode frames in order, muxing every packet, then flush; returns how many frames."""
+    """Encode frames in order, muxing every packet (or handing it to ``mux``), then flush; returns how many frames."""
+    mux = container.mux if mux is None else mux
     in_order = DecodeOrder()
     count = 0
     for vf in frames:
         set_vui(vf, vui)
         vf.pts = count
-        container.mux(in_order(stream.encode(vf)))
+        mux(in_order(stream.encode(vf)))
         count += 1
     if count == 0:
         raise ValueError("no frames to encode")
-    container.mux(in_order(stream.encode(None)))
+    mux(in_order(stream.encode(None)))
     return count
 
 
@@ -234,6 +237,30 @@ def x265_params(maxcll: int, maxfall: int, peak_nits: int) -> str:
         "hdr10=1:repeat-headers=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:range=limited:"
         f"master-display={master_display(peak_nits)}:max-cll={maxcll},{maxfall}:hdr10-opt=1:log-level=error"
     )
+
+
+def add_hdr10_stream(
+    container: av.container.OutputContainer,
+    *,
+    fps: Fraction,
+    width: int,
+    height: int,
+    maxcll: int,
+    maxfall: int,
+    peak_nits: int,
+    preset: str,
+    crf: int,
+) -> av.VideoStream:
+    """The HEVC Main10 stream of an HDR10 file, its SEI declaring ``maxcll``, ``maxfall``."""
+    stream = container.add_stream(
+        "libx265",
+        rate=Fraction(fps),
+        options={"x265-params": x265_params(maxcll, maxfall, peak_nits), "preset": preset, "crf": str(crf)},
+    )
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
+    stream.codec_tag = "hvc1"  # what Apple players and most MP4 validators require
+    set_vui(stream.codec_context, HDR10_VUI)
+    return stream
 
 
 def _check_levels(maxcll: int, maxfall: int) -> None:
@@ -271,14 +298,8 @@ def encode_hdr10(
     seen_cll = seen_fall = 0.0
     try:
         with av.open(str(tmp), "w", format="mp4") as container:
-            stream = container.add_stream(
-                "libx265",
-                rate=Fraction(fps),
-                options={"x265-params": x265_params(maxcll, maxfall, peak_nits), "preset": preset, "crf": str(crf)},
-            )
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
-            stream.codec_tag = "hvc1"  # what Apple players and most MP4 validators require
-            set_vui(stream.codec_context, HDR10_VUI)
+            stream = add_hdr10_stream(container, fps=fps, width=width, height=height, maxcll=maxcll, maxfall=maxfall,
+                                      peak_nits=peak_nits, preset=preset, crf=crf)  # fmt: skip
 
             # The converter runs on one worker thread, a frame at a time, and
             # hands on the encoder's frame and the light levels it measured.
@@ -348,7 +369,7 @@ def hdr10_from_master(
     # One worker thread, a frame at a time.
     measure = FrameConverter(view, width=width, height=height, kr=BT2020_KR, kb=BT2020_KB, bits=10, exact=exact, levels=True)
     with contextlib.closing(prefetched((read_frame(i) for i in unknown), measure.light_levels)) as per_frame:
-        maxcll, maxfall = _combine(itertools.chain((lv for lv in known if lv is not None), per_frame))
+        maxcll, maxfall = combine_light_levels(itertools.chain((lv for lv in known if lv is not None), per_frame))
     return encode_hdr10(
         (read_frame(i) for i in range(count)),
         path,
