@@ -210,7 +210,9 @@ def _refuse_non_finite(pixels: np.ndarray, channels: int) -> None:
     """``channels``: the axis of R, G, B (0 for planes, 2 for packed pixels)."""
     # One cheap pass: NaN and inf propagate through a sum. Only a sum that
     # overflows from huge finite values needs the exact per-pixel look.
-    if np.isfinite(pixels.sum()):
+    with np.errstate(over="ignore"):
+        total = pixels.sum()
+    if np.isfinite(total):
         return
     bad = int((~np.isfinite(pixels)).any(axis=channels).sum())
     if bad:
