@@ -83,10 +83,19 @@ def pq_decode_f32(signal: np.ndarray) -> np.ndarray:
 MEAN_STEPS = 65535
 """PQ signal steps of the mean-luminance table (pq_mean_nits): indices fit 16 bits."""
 
+MEAN_QUANTUM = 2.0**-14
+"""cd/m^2: every entry of the mean-luminance table is a whole multiple of it, so float64 sums of
+up to MEAN_MAX_PIXELS entries are exact and a frame's mean is the same, bit for bit, whatever
+order and however many pieces its pixels are added in (bands on several threads)."""
+
+MEAN_MAX_PIXELS = int(2**53 * MEAN_QUANTUM / PQ_PEAK_NITS)
+"""54,975,581 pixels (8K UHD is 33,177,600): past that a sum could outgrow float64's 53 bits."""
+
 
 @functools.cache
 def _nits_table() -> np.ndarray:
-    table = pq_decode(np.arange(MEAN_STEPS + 1) / MEAN_STEPS).astype(np.float32)
+    nits = pq_decode(np.arange(MEAN_STEPS + 1) / MEAN_STEPS)
+    table = np.rint(nits / MEAN_QUANTUM) * MEAN_QUANTUM
     table.flags.writeable = False  # shared by every thread that measures
     return table
 
@@ -95,11 +104,12 @@ def pq_mean_nits(signal: np.ndarray) -> float:
     """Mean absolute luminance, cd/m^2, of PQ signals in [0, 1] (out-of-range values clip).
 
     Each signal is rounded to one of 65,536 steps and looked up in a table
-    decoded once in float64: two cheap passes and a gather instead of two
-    float32 powers per pixel, about 2x faster for the MaxFALL average over
-    millions of pixels. A pixel is within 0.07 nit of ``pq_decode`` up to
-    1000 nits; rounding errors are unbiased, so a frame's mean is within
-    about 0.001 nit, far below the whole nit MaxFALL holds.
+    decoded once in float64 (and rounded to MEAN_QUANTUM, 0.00006 nit): two
+    cheap passes and a gather instead of two float32 powers per pixel, about
+    2x faster for the MaxFALL average over millions of pixels. A pixel is
+    within 0.07 nit of ``pq_decode`` up to 1000 nits; rounding errors are
+    unbiased, so a frame's mean is within about 0.001 nit, far below the
+    whole nit MaxFALL holds.
     """
     s = np.asarray(signal, dtype=np.float32)
     if s.size == 0:
@@ -112,7 +122,21 @@ def pq_mean_nits(signal: np.ndarray) -> float:
 
 def mean_nits_of_steps(steps: np.ndarray) -> float:
     """Mean cd/m^2 of PQ signals given as uint16 steps, ``rint(signal * MEAN_STEPS)`` (pq_mean_nits)."""
-    return float(_nits_table().take(steps).mean(dtype=np.float64))
+    if steps.size == 0:
+        raise ValueError("no pixels to average")
+    return sum_nits_of_steps(steps) / steps.size
+
+
+def sum_nits_of_steps(steps: np.ndarray, out: np.ndarray | None = None) -> float:
+    """The exact sum of cd/m^2 of uint16 steps (as ``mean_nits_of_steps``), at most MEAN_MAX_PIXELS of them.
+
+    Sums of a frame's parts add up to the whole frame's sum bit for bit.
+    ``out``: a float64 buffer of the steps' shape for the looked-up values.
+    """
+    if steps.size > MEAN_MAX_PIXELS:
+        raise ValueError(f"{steps.size} pixels: exact sums hold for at most {MEAN_MAX_PIXELS}")
+    # mode="clip" (never needed: uint16 indices are all in the table) spares take a buffered copy of ``out``.
+    return float(_nits_table().take(steps, out=out, mode="clip").sum())
 
 
 def narrow_code(value: np.ndarray | float, *, bits: int = 10, chroma: bool = False) -> np.ndarray:

@@ -45,6 +45,17 @@ def test_mean_nits_clips_out_of_range_signals_and_keeps_its_input():
     np.testing.assert_array_equal(signal, before)
 
 
+def test_mean_nits_is_the_same_bit_for_bit_whatever_order_or_pieces_the_pixels_come_in():
+    rng = np.random.default_rng(23)
+    steps = rng.integers(0, pq.MEAN_STEPS + 1, (270, 480)).astype(np.uint16)
+    whole = pq.mean_nits_of_steps(steps)
+    assert pq.mean_nits_of_steps(rng.permutation(steps.ravel())) == whole
+    pieces = sum(pq.sum_nits_of_steps(steps[a : a + 7]) for a in range(0, 270, 7))
+    assert pieces / steps.size == whole
+    out = np.empty(steps[:7].shape, np.float64)
+    assert pq.sum_nits_of_steps(steps[:7], out=out) == float(out.sum())
+
+
 def test_mean_nits_of_nothing_is_an_error():
     with pytest.raises(ValueError, match="no pixels"):
         pq.pq_mean_nits(np.empty((0, 4), np.float32))
