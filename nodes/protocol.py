@@ -83,6 +83,11 @@ class SegmentOrder(_Msg):
     fps: Fraction
     start_timecode: str
     timeline_first: int
+    timeline: tuple[str, ...] = Field(
+        (), description="Every segment of the master in timeline order: the master node encodes the deliverables as they are stitched."
+    )
+    labels: tuple[str, ...] = Field((), description="Burn-in text per frame of this segment for the review proxy; empty for none.")
+    exact: bool = Field(False, description="OCIO's exact view processors for the deliverables (as DeliverOrder.exact).")
 
 
 class SegmentResult(_Msg):

@@ -9,13 +9,9 @@ frame in it.
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
 import numpy as np
 
+from nodes.actors.encodes import Encodes, Plan, Timeline
 from nodes.errors import PermanentError
 from nodes.protocol import (
     CutRow,
@@ -33,8 +29,6 @@ from pipelines.editorial.otio import conform_otio
 from pipelines.exr import PREFIX, FrameDecodeError, decode_frame, encode_frame, timecode
 from pipelines.master.contact_sheet import contact_sheet
 from pipelines.master.delivered_cut import grades_ccc
-from pipelines.master.hdr10 import HDR10Report, hdr10_from_master, master_light_levels
-from pipelines.master.sdr import encode_sdr_proxy
 
 
 def source_provenance(header: dict) -> dict[str, str]:
@@ -65,9 +59,8 @@ class SourceFrameBad(PermanentError):
 class MasterNode:
     def __init__(self, store_url: str):
         self.store = open_store(store_url)
-        self._levels: dict[str, tuple[float, float]] = {}
-        """HDR10 light levels (baked view) of the master frames stitched here, by digest, measured as each was written,
-        so the deliverables need not read the whole master once more to find MaxCLL and MaxFALL."""
+        self._timelines: dict[str, Timeline] = {}
+        """By sequence: the segments stitched here, whose frames the deliverables' encodes are fed as they come."""
 
     def _check(self, shot: str, src: StoredFrame) -> bytes:
         try:
@@ -131,36 +124,42 @@ class MasterNode:
                 attributes={"sequence": order.sequence_id, **attrs},
             )
             key = f"{order.key_prefix}/exr/{frame:06d}.exr"
-            digest = self.store.put(key, data)
-            self._measure(digest, data)
-            written.append(StoredFrame(frame=frame, key=key, digest=digest))
+            written.append(StoredFrame(frame=frame, key=key, digest=self.store.put(key, data)))
+        if order.timeline:
+            self._timeline(order).stitched_segment(order.segment, tuple(written), order.labels)
         return SegmentResult(segment=order.segment, fingerprint=order.fingerprint, frames=tuple(written))
 
-    def _measure(self, digest: str, data: bytes) -> None:
-        """Light levels of a frame as stored (decoded back from its EXR), while the farm still renders."""
-        pixels = decode_frame(data)[0]
-        height, width = pixels.shape[:2]
-        if height % 2 == 0 and width % 2 == 0:  # else the encode refuses the master, saying why
-            self._levels[digest] = master_light_levels(pixels)
+    def _timeline(self, order: SegmentOrder) -> Timeline:
+        plan = Plan(order.fps, order.resolution, order.exact, bool(order.labels))
+        timeline = self._timelines.get(order.sequence_id)
+        if timeline is None or (timeline.names, timeline.plan) != (order.timeline, plan):
+            if timeline is not None:
+                timeline.drop()  # another master now: its encodes go
+            timeline = self._timelines[order.sequence_id] = Timeline(order.timeline, plan, self._read_master)
+        return timeline
 
     def deliver(self, order: DeliverOrder) -> DeliverResult:
-        # The two encodes run side by side (the colour maths and x265/x264 release
-        # the GIL) while this thread makes the contact sheet. The pool is left
-        # (every encode finished or failed) before the folder is removed.
-        with tempfile.TemporaryDirectory(prefix="shotfarm-deliver-") as tmp, ThreadPoolExecutor(2, thread_name_prefix="deliver") as encoders:
-            hdr_path, sdr_path = Path(tmp) / "hdr10.mp4", Path(tmp) / "review.mp4"
-            hdr_done = encoders.submit(self._hdr10, order, hdr_path)
-            sdr_done = encoders.submit(self._sdr, order, sdr_path)
+        # The encodes were fed the master's frames as its segments were stitched here, when they begin
+        # this master; they are fed the rest and closed while this thread makes the contact sheet.
+        plan = Plan(order.fps, order.resolution, order.exact, bool(order.labels))
+        timeline = self._timelines.get(order.sequence_id)
+        encodes = timeline.take(plan, order.frames, order.labels) if timeline is not None else None
+        if encodes is None:
+            encodes = Encodes(plan, self._read_master)
+        try:
+            fed = len(encodes.fed)
+            encodes.feed(order.frames[fed:], order.labels[fed:])
             tiles = [(t.label, self._read(t.shot, t.source)) for t in order.sheet]
             png = contact_sheet(tiles, title=order.title, exact=order.exact)
             sheet = self._put(f"{order.key_prefix}/contact_sheet.png", png)
-            hdr = hdr_done.result()
-            sdr_done.result()
+            encoded = encodes.finish()
             deliverables = {
-                "hdr10.mp4": self._put(f"{order.key_prefix}/hdr10.mp4", hdr_path.read_bytes()),
-                "review_sdr.mp4": self._put(f"{order.key_prefix}/review_sdr.mp4", sdr_path.read_bytes()),
+                "hdr10.mp4": self._put(f"{order.key_prefix}/hdr10.mp4", encoded.hdr10.read_bytes()),
+                "review_sdr.mp4": self._put(f"{order.key_prefix}/review_sdr.mp4", encoded.sdr.read_bytes()),
             }
-        maxcll, maxfall = hdr.maxcll, hdr.maxfall
+        finally:
+            encodes.discard()
+        maxcll, maxfall = encoded.report.maxcll, encoded.report.maxfall
         if order.cuts or order.takes:
             rows = [self._final_row(c) for c in order.cuts]
             deliverables["continuity.json"] = self._put(f"{order.key_prefix}/continuity.json", report_json(rows).encode())
@@ -174,39 +173,9 @@ class MasterNode:
             deliverables["conform.otio"] = self._put(f"{order.key_prefix}/conform.otio", conform_otio(order.conform))
         return DeliverResult(contact_sheet=sheet, deliverables=deliverables, maxcll=maxcll, maxfall=maxfall)
 
-    def _master_reader(self, order: DeliverOrder) -> Callable[[int], np.ndarray]:
-        """Master frame i as stored, checked against its digest."""
-        labels = order.labels or tuple("" for _ in order.frames)
-
-        def read(i: int) -> np.ndarray:
-            # A bad master frame names its shot: re-rendering it rebuilds its segment.
-            return self._read(labels[i].split(" ")[0] or "master", order.frames[i])
-
-        return read
-
-    def _hdr10(self, order: DeliverOrder, path: Path) -> HDR10Report:
-        width, height = order.resolution
-
-        def known(i: int) -> tuple[float, float] | None:
-            return self._levels.get(order.frames[i].digest)
-
-        return hdr10_from_master(
-            self._master_reader(order), len(order.frames), path, fps=order.fps, width=width, height=height,
-            exact=order.exact, known_levels=None if order.exact else known,
-        )  # fmt: skip
-
-    def _sdr(self, order: DeliverOrder, path: Path) -> None:
-        width, height = order.resolution
-        read = self._master_reader(order)
-        encode_sdr_proxy(
-            (read(i) for i in range(len(order.frames))),
-            path,
-            fps=order.fps,
-            width=width,
-            height=height,
-            burn_in=(lambda i: order.labels[i]) if order.labels else None,
-            exact=order.exact,
-        )
+    def _read_master(self, label: str, frame: StoredFrame) -> np.ndarray:
+        # A bad master frame names its shot: re-rendering it rebuilds its segment.
+        return self._read(label.split(" ")[0] or "master", frame)
 
     def _put(self, key: str, data: bytes) -> StoredFrame:
         return StoredFrame(frame=0, key=key, digest=self.store.put(key, data))

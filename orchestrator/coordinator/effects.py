@@ -313,7 +313,7 @@ async def choose_take(farm: Interpreter, sequence_id: str, shot: str) -> None:
 
 async def stitch_segment(farm: Interpreter, sequence_id: str, segment: str) -> None:
     try:
-        order = segment_order(farm.state.sequences[sequence_id], segment)
+        order = segment_order(farm.state.sequences[sequence_id], segment, farm.settings.burn_in, farm.settings.exact)
         result: SegmentResult = await with_retries(
             farm, lambda: farm.master.stitch_segment.remote(order), farm.settings.timeouts.stitch
         )

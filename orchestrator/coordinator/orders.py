@@ -26,7 +26,7 @@ from orchestrator.core.events import FrameRecord
 from orchestrator.core.state import SequenceState
 from orchestrator.projections.takes import take_rows
 from pipelines.chunking import ChunkPlan
-from pipelines.master.conform import conform
+from pipelines.master.conform import MasterFrame, conform
 from pipelines.master.delivered_cut import DeliveredCut, DeliveredShot, media_runs
 from pipelines.master.segments import segment_frames
 from pipelines.spec.sequence import Sequence
@@ -146,10 +146,12 @@ def _neighbour(seq: SequenceState, shot: str, frame: int, away: int) -> StoredFr
     return None
 
 
-def segment_order(seq: SequenceState, name: str) -> SegmentOrder:
+def segment_order(seq: SequenceState, name: str, burn_in: bool = False, exact: bool = False) -> SegmentOrder:
+    """The segment's frames, and what the deliverables' encodes need to start on them (as deliver_order gives)."""
     spec = seq.spec
     segment = next(s for s in seq.segment_plan if s.name == name)
     frames = _rendered_frames(seq)
+    conformed = segment_frames(spec, segment)
     master = tuple(
         SourceFrame(
             frame=m.frame,
@@ -158,7 +160,7 @@ def segment_order(seq: SequenceState, name: str) -> SegmentOrder:
                 for x in m.layers
             ),
         )
-        for m in segment_frames(spec, segment)
+        for m in conformed
     )
     return SegmentOrder(
         sequence_id=seq.sequence_id,
@@ -170,7 +172,15 @@ def segment_order(seq: SequenceState, name: str) -> SegmentOrder:
         fps=spec.fps,
         start_timecode=spec.start_timecode,
         timeline_first=spec.timeline[0].frames.first,
+        timeline=tuple(s.name for s in seq.segment_plan),
+        labels=tuple(_label(m) for m in conformed) if burn_in else (),
+        exact=exact,
     )
+
+
+def _label(frame: MasterFrame) -> str:
+    """A master frame's burn-in text on the review proxy."""
+    return f"{frame.shot or 'gap'} {frame.frame}"
 
 
 def deliver_order(seq: SequenceState, burn_in: bool, exact: bool = False) -> DeliverOrder:
@@ -194,7 +204,7 @@ def deliver_order(seq: SequenceState, burn_in: bool, exact: bool = False) -> Del
         sheet=sheet,
         cuts=tuple(CutRow(cut=c.name, status=c.status.value, reports=c.reports) for c in seq.cuts.values() if c.reports),
         takes=tuple(take_rows(seq)),
-        labels=tuple(f"{m.shot or 'gap'} {m.frame}" for m in conform(spec)) if burn_in else (),
+        labels=tuple(_label(m) for m in conform(spec)) if burn_in else (),
         resolution=spec.resolution,
         exact=exact,
         conform=delivered_cut(seq),
