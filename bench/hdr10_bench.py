@@ -80,8 +80,8 @@ def synthetic_frames(n: int, width: int, height: int) -> list[np.ndarray]:
 def bare(
     planes: Sequence[tuple[np.ndarray, ...]], path: Path, width: int, height: int, params: str, preset: str
 ) -> tuple[float, float, int]:
-    """Wall and CPU seconds, and how many frames x265 took before its first packet."""
-    held = len(planes)
+    """Wall and CPU seconds, and how many frames x265 took before its first packet (all, if none came before the flush)."""
+    held = 0
     start, cpu = time.perf_counter(), time.process_time()
     with av.open(str(path), "w", format="mp4") as container:
         options = {"x265-params": params, "preset": preset, "crf": "18"}
@@ -94,11 +94,11 @@ def bare(
             vf = video_frame(p, "yuv420p10le", width, height)
             vf.pts = i
             packets = stream.encode(vf)
-            if packets and held == len(planes):
+            if packets and not held:
                 held = i + 1
             container.mux(packets)
         container.mux(stream.encode(None))
-    return time.perf_counter() - start, time.process_time() - cpu, held
+    return time.perf_counter() - start, time.process_time() - cpu, held or len(planes)
 
 
 def colour_only(frames: list[np.ndarray], threads: int) -> float:
