@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from orchestrator.coordinator.orders import delivered_cut
+from orchestrator.coordinator.orders import delivered_cut, segment_order
 from orchestrator.core import events as ev
 from orchestrator.core import layout
 from orchestrator.core.evolve import evolve
 from orchestrator.core.state import FarmState
 from pipelines.color.cdl import CDL
 from pipelines.editorial.otio import conform_otio, read_otio
+from pipelines.master.conform import conform
 from pipelines.master.delivered_cut import grades_ccc
 from tests.builders import SID, failed, farm, planned, pool, sequence, shot, started, submitted
 
@@ -81,3 +82,12 @@ def test_a_dissolve_in_the_spec_is_a_dissolve_in_the_delivered_conform():
     cut = read_otio(conform_otio(delivered_cut(state.sequences[SID])), "conform.otio")
     assert [(c.name, c.record.first, c.dissolve) for c in cut.clips] == [("sh010", 0, 0), ("sh020", 8, 2)]
     assert not cut.warnings
+
+
+def test_segment_orders_name_the_timeline_and_in_timeline_order_carry_the_labels_a_delivery_burns_in():
+    seq = rendered_farm().sequences[SID]
+    orders = [segment_order(seq, s.name, burn_in=True, exact=True) for s in seq.segment_plan]
+    assert all(o.timeline == ("sh010", "sh020") and o.exact for o in orders)
+    assert [len(o.labels) for o in orders] == [len(o.frames) for o in orders]
+    assert [label for o in orders for label in o.labels] == [f"{m.shot or 'gap'} {m.frame}" for m in conform(seq.spec)]
+    assert segment_order(seq, "sh010").labels == ()
