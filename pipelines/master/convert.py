@@ -1,15 +1,16 @@
 """Master frames to an encoder's pictures, a band of rows at a time, on two threads.
 
-Each band of rows goes through the whole chain while its few hundred
-kilobytes are still in cache: the view (pipelines.color.views), an overlay
-such as a burnt-in label, the light levels, and narrow-range 4:2:0 Y'CbCr
-(pipelines.color.pq) written straight into the PyAV frame's planes, with no
-full-frame buffers and no copy into the frame afterwards.
+Each band of rows goes through the whole chain while it is still in cache:
+the view (pipelines.color.views), an overlay such as a burnt-in label, the
+light levels, and narrow-range 4:2:0 Y'CbCr (pipelines.color.pq) written
+straight into the PyAV frame's planes, with no full-frame buffers and no
+copy into the frame afterwards.
 
-The bands of a frame are shared out between threads (OCIO and numpy release
-the GIL). It matters most while x265 fills its lookahead: it takes about 20
-frames before it encodes its first, asking for each as fast as it is given,
-so one thread converting would leave the second core nearly idle then.
+Each thread converts an equal share of a frame's rows (OCIO and numpy
+release the GIL). It matters most while x265 fills its lookahead: it takes
+about 20 frames before it encodes its first, asking for each as fast as it
+is given, so one thread converting would leave the second core nearly idle
+then.
 
 The codes are those of ``to_display_planar`` then ``planar_ycbcr420``, and
 the light levels those of ``planar_light_levels``, bit for bit (the tests
@@ -33,8 +34,10 @@ import numpy as np
 from pipelines.color.pq import MEAN_MAX_PIXELS, MEAN_STEPS, pq_decode, sum_nits_of_steps, ycbcr420_into
 from pipelines.color.views import View, display_into
 
-BAND_ROWS = 32
-"""Rows per band: the view's output and the Y'CbCr temporaries of 32 1080p rows stay within a core's L2 cache."""
+BAND_ROWS = 136
+"""Rows per band: about 40 numpy calls convert a band, each with a fixed cost and, with two threads,
+the GIL changing hands; 136 rows (a 1080p frame's half in 4 bands) cost no more CPU than 32 on one
+thread and the same on two, where 32-row bands cost 2-5 ms more per 1080p frame (about 45-50 ms)."""
 
 THREADS = 2
 """Threads converting each frame unless a converter is given its own number: the caller's and one more."""
@@ -120,16 +123,17 @@ class FrameConverter:
         return samples.reshape(-1, plane.line_size // itemsize)[:rows, :cols]
 
     def _convert(self, rgb: np.ndarray, overlay: Overlay | None, planes: list[np.ndarray] | None) -> tuple[float, float]:
-        """Converts every band, the threads taking every n-th band each; returns
-        the largest PQ max(R, G, B) signal and the sum of max(R, G, B) in cd/m^2 (0, 0 unless measuring)."""
-        h = self.height
+        """Converts every band, each thread an equal share of the rows; returns the largest
+        PQ max(R, G, B) signal and the sum of max(R, G, B) in cd/m^2 (0, 0 unless measuring)."""
+        h, n = self.height, len(self._bands)
         # The overlay's rows go through in one band of their own, starting on an
         # even row (chroma pairs rows), so the overlay sees them all at once.
         last = h if overlay is None else max(0, h - overlay.rows) & ~1
-        bounds = [(a, min(a + self.band_rows, last)) for a in range(0, last, self.band_rows)]
-        bounds += [(last, h)] if last < h else []
-        n = len(self._bands)
-        jobs = [(band, bounds[i::n]) for i, band in enumerate(self._bands) if bounds[i::n]]
+        step = max(2, -(-last // n) + 1 & ~1)  # rows per share, even
+        shares = [self._split(a, min(a + step, last)) for a in range(0, last, step)] or [[]]
+        if last < h:
+            shares[-1].append((last, h))
+        jobs = [(band, share) for band, share in zip(self._bands, shares, strict=False) if share]
 
         def run(band: _Band, share: list[tuple[int, int]]) -> tuple[float, float]:
             return band.convert(self, rgb, share, overlay, planes)
@@ -142,6 +146,10 @@ class FrameConverter:
         results += [f.result() for f in futures]  # re-raises a helper's failure
         # Exact sums (pq.sum_nits_of_steps): the total does not depend on how the bands were shared out.
         return max(peak for peak, _ in results), sum(total for _, total in results)
+
+    def _split(self, a: int, b: int) -> list[tuple[int, int]]:
+        """Rows a..b in bands of at most band_rows, each starting on an even row."""
+        return [(start, min(start + self.band_rows, b)) for start in range(a, b, self.band_rows)]
 
     def _levels(self, peak: float, total: float) -> tuple[float, float] | None:
         if not self.measure:

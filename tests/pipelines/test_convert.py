@@ -91,11 +91,16 @@ def test_a_burnt_in_label_matches_burning_the_whole_frame(height, threads):
     np.testing.assert_array_equal(rgb, before)  # the caller's pixels are never touched
 
 
-def test_an_overlay_sees_exactly_its_rows():
-    seen = []
-    convert = FrameConverter(SDR_REC1886, width=W, height=H, kr=BT709_KR, kb=BT709_KB, bits=8, band_rows=8)
-    convert(frame(5), Overlay(rows=11, draw=lambda rows: seen.append(rows.shape)))
-    assert seen == [(3, 11, W)]
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize(("rows", "seen"), [(11, 11), (H, H), (H + 5, H)])
+def test_an_overlay_sees_exactly_its_rows(threads, rows, seen):
+    shapes = []
+    convert = FrameConverter(SDR_REC1886, width=W, height=H, kr=BT709_KR, kb=BT709_KB, bits=8, band_rows=8, threads=threads)
+    picture = convert(frame(5), Overlay(rows=rows, draw=lambda band: shapes.append(band.shape)))
+    assert shapes == [(3, seen, W)]
+    plain = FrameConverter(SDR_REC1886, width=W, height=H, kr=BT709_KR, kb=BT709_KB, bits=8, threads=1)
+    for got, want in zip(_frame_planes(picture.frame), _frame_planes(plain(frame(5)).frame), strict=True):
+        np.testing.assert_array_equal(got, want)  # an overlay that draws nothing changes nothing
 
 
 @pytest.mark.parametrize("row", [3, 12, 40, 69])
