@@ -195,3 +195,98 @@ def test_a_scale_down_deletes_only_idle_pods_and_no_chunk_in_flight_is_lost(tmp_
     assert not [e for e in events if isinstance(e, ev.ChunkFailed | ev.ChunkPreempted)], "no chunk lost its node"
     starts = [(e.chunk_id, e.attempt) for e in events if isinstance(e, ev.ChunkStarted)]
     assert {a for _, a in starts} == {1} and len(starts) == len({c for c, _ in starts}), "every chunk started once"
+
+
+_DRAIN = """
+import os, subprocess
+import ray._private.state as ray_state
+from nodes import busy
+from orchestrator.interfaces.embedded import LOG_NAME, start_coordinator
+
+# Two GPU pods, each a Ray node with its own temporary folder (a pod's emptyDir), so one drains alone.
+def pod(name):
+    tmp = out / name / "tmp"
+    tmp.mkdir(parents=True)
+    return tmp, cluster.add_node(num_cpus=1, resources={"gpu_class_h100": 1}, env_vars={"TMPDIR": str(tmp)})
+
+ray.init(address=cluster.address, log_to_driver=False)
+coordinator = start_coordinator(out / LOG_NAME, str(out), settings(2))
+calls = 60
+
+def until(check, what, seconds=600, every=0.05):
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(every)
+    return found
+
+def scratch(name):
+    return pods[name][0] / busy.scratch_root().name
+
+def helpers():
+    # Ray node of every actor but the render nodes, once the master and check nodes are up.
+    alive = [a for a in ray_state.actors().values() if a["State"] == "ALIVE" and a["ActorClassName"] != "RenderNode"]
+    names = {a["ActorClassName"] for a in alive}
+    return {a["Address"]["NodeID"] for a in alive} if {"MasterNode", "CheckNode"} <= names else None
+
+try:
+    # The coordinator, master and check nodes start before the GPU pods exist, so they live on the head as
+    # they would beside the orchestrator, not in a pod that goes; the render nodes wait for the pods.
+    ray.get(coordinator.start.remote(1, 0), timeout=calls)
+    on_head = until(helpers, "the master and check nodes up")
+    pods = {name: pod(name) for name in ("shotfarm-gpu-h100-a", "shotfarm-gpu-h100-b")}
+    sid = ray.get(coordinator.submit.remote(spec.model_dump(mode="json")), timeout=calls)
+    until(lambda: len(ray.get(coordinator.holding.remote(), timeout=calls)) == 2, "two nodes busy")
+    # The pod told to stop is the one whose render node is mid-chunk now: its preStop hook marks it
+    # draining first (done here the moment a render is seen, so that the chunk is surely in flight).
+    name = until(lambda: next((n for n in sorted(pods) if busy.rendering_now(scratch(n))), None), "a pod rendering", every=0.001)
+    busy.drain(scratch(name))
+    drained_at = time.time()
+    in_flight = busy.rendering_now(scratch(name))
+    queued = ray.get(coordinator.progress.remote(sid), timeout=calls)
+    hook = subprocess.run([sys.executable, "-m", "nodes.busy", "--wait", "600"], env={**os.environ, "TMPDIR": str(pods[name][0])},
+                          capture_output=True, text=True, timeout=700)
+    hook_done_at = time.time()
+    cluster.remove_node(pods[name][1], allow_graceful=False)  # KubeRay's part: the pod is gone once its preStop returns
+
+    def all_rendered():
+        p = ray.get(coordinator.progress.remote(sid), timeout=calls)
+        return p if p.chunks_rendered == p.chunks_total else None
+
+    finished = until(all_rendered, "every chunk rendered")
+    print(json.dumps({
+        "helpers": sorted(on_head), "head": cluster.head_node.node_id, "in_flight": in_flight, "drained_at": drained_at,
+        "hook": hook.returncode, "hook_err": hook.stderr[-2000:],
+        "hook_done_at": hook_done_at, "left_to_render": queued.chunks_total - queued.chunks_rendered - queued.chunks_running,
+        "rendered": finished.chunks_rendered, "total": finished.chunks_total, "frames": finished.frames_total,
+    }))
+finally:
+    ray.get(coordinator.shutdown.remote(), timeout=calls)
+    ray.kill(coordinator)
+    ray.shutdown()
+    cluster.shutdown()
+"""
+
+
+def test_a_pod_that_drains_while_chunks_are_queued_gets_no_new_chunk_and_finishes_the_one_it_renders(tmp_path):
+    found = run_child(_DRAIN, tmp_path)
+    assert found["helpers"] == [found["head"]], "only render nodes live in the pods"
+    assert found["in_flight"], "a chunk was rendering on the pod when it began to drain"
+    assert found["left_to_render"] > 0, "chunks were queued when it began to drain"
+    assert found["hook"] == 0, f"the preStop wait ended once nothing rendered: {found['hook_err']}"
+    assert found["rendered"] == found["total"]
+    events = events_of(tmp_path / "shotfarm.db")
+    (drain,) = [e for e in events if isinstance(e, ev.NodeDraining)]
+    node = drain.node_id
+    refused = [e for e in events if isinstance(e, ev.ChunkRefused)]
+    assert refused and {e.node_id for e in refused} == {node}, "the draining node refused the chunk sent next"
+    first_refusal = events.index(refused[0])
+    assert events.index(drain) > first_refusal, "recorded once the node has refused"
+    assert not [e for e in events[first_refusal:] if isinstance(e, ev.ChunkStarted) and e.node_id == node], "no new chunk after"
+    finished_there = [e for e in events if isinstance(e, ev.ChunkRendered) and e.node_id == node and e.at >= found["drained_at"]]
+    assert finished_there, "the chunk in flight when it began to drain finished on it"
+    assert all(e.at <= found["hook_done_at"] for e in finished_there), "before its preStop let the pod go"
+    assert not [e for e in events if isinstance(e, ev.ChunkFailed | ev.ChunkPreempted)], "nothing failed or was taken back"
+    rendered = {e.chunk_id: e for e in events if isinstance(e, ev.ChunkRendered)}
+    assert all(rendered[e.chunk_id].node_id != node and rendered[e.chunk_id].attempt == 1 for e in refused), "refused chunks render elsewhere, as first attempts"
+    assert len(frame_digests(events)) == found["frames"], "every frame rendered once"
