@@ -1,7 +1,7 @@
 """Staging geometry: where the subject is and where it falls on screen.
 
-The projection is the path tracer's pinhole camera (pipelines.render.geometry
-.camera_rays): forward towards look_at, right = forward x up(+Y), vertical fov.
+The projection is the path tracer's pinhole camera (pipelines.render.world
+.lens): forward towards look_at, right = forward x up(+Y), vertical fov.
 Screen coordinates here run -1..1 across the frame width and height, +x right.
 The line of action lives on the ground plane, so sides and mirrors use X and Z
 only and leave heights alone.

@@ -305,25 +305,6 @@ class Shapes:
         return n
 
 
-# -- rays --------------------------------------------------------------------
-
-
-def camera_rays(position: Vec3, look_at: Vec3, fov: float, x: Tensor, y: Tensor, aspect: float) -> tuple[Tensor, Tensor]:
-    """Pinhole rays through image coordinates x, y in [0, 1] (y down), world up +Y.
-
-    fov is vertical, in degrees; aspect is width / height.
-    """
-    forward = unit(sub(look_at, position))
-    side = cross(forward, (0.0, 1.0, 0.0))
-    # Looking straight up or down: any horizontal right vector will do.
-    right = unit(side) if vdot(side, side) > 1e-12 else (1.0, 0.0, 0.0)
-    up = cross(right, forward)
-    half_h = math.tan(math.radians(fov) / 2)
-    sx, sy = (2 * x - 1) * half_h * aspect, (1 - 2 * y) * half_h
-    d = torch.stack([forward[i] + sx * right[i] + sy * up[i] for i in range(3)])
-    return constant(position, d), normalize(d)
-
-
 # -- sampling ----------------------------------------------------------------
 
 

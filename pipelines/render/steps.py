@@ -1,6 +1,6 @@
-"""The path tracer's bounce steps, op by op or compiled into fused C++.
+"""The path tracer's steps (camera rays and the two of a bounce), op by op or compiled into fused C++.
 
-Op by op, every elementwise op of a bounce is its own pass over the batch;
+Op by op, every elementwise op of a step is its own pass over the batch;
 torch.compile (inductor) fuses each step into a few vectorised loops. The
 compiled steps are built once per process and cached on disk by inductor;
 a new scene structure (which shapes and lights, whether anything is glossy)
@@ -48,12 +48,13 @@ STRUCTURES = 64
 
 @dataclass(frozen=True)
 class Steps:
+    start: Callable[[Tensor, Tensor, Tensor, int, int, int, int], Tensor]
     arrive: Callable[[world.World, Tensor], tuple[Tensor, Tensor, Tensor, Tensor]]
-    scatter: Callable[[world.World, Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
+    scatter: Callable[[world.World, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
     compiled: bool
 
 
-EAGER = Steps(world.arrive, world.scatter, compiled=False)
+EAGER = Steps(world.start, world.arrive, world.scatter, compiled=False)
 
 
 def missing_toolchain() -> str | None:
@@ -89,9 +90,10 @@ def build(missing: str | None) -> Steps:
         warnings.simplefilter("ignore", DeprecationWarning)
         importlib.import_module("torch._inductor.compile_fx")
     # Batch sizes and the scene's numbers are arguments of the kernels, not constants.
+    start = torch.compile(world.start, dynamic=True)
     arrive = torch.compile(world.arrive, dynamic=True)
     scatter = torch.compile(world.scatter, dynamic=True)
-    return Steps(arrive, scatter, compiled=True)
+    return Steps(start, arrive, scatter, compiled=True)
 
 
 def _unlocked_kernels() -> bool:

@@ -1,12 +1,14 @@
-"""One frame's world as the path tracer sees it, and the two steps of a bounce.
+"""One frame's world as the path tracer sees it, and the steps of a path.
 
-A bounce is `arrive` (find what each ray hits, and finish the paths that
-escape or reach an emitter) then `scatter` (shade the hit point: sample the
-lights, pick a new direction). Both are branch-free over a whole batch:
-every lane computes every case and keeps its own by torch.where, so neither
-has a data-dependent shape, and a compiler can fuse each into one pass over
-memory. They never draw random numbers: the caller passes them in, so a
-frame is the same whether the steps run compiled or op by op.
+A path starts at the camera (`start`: a ray through a jittered point of
+its pixel), then each bounce is `arrive` (find what each ray hits, and
+finish the paths that escape or reach an emitter) then `scatter` (shade the
+hit point: sample the lights, pick a new direction). All are branch-free
+over a whole batch: every lane computes every case and keeps its own by
+torch.where, so none has a data-dependent shape, and a compiler can fuse
+each into one pass over memory. Their random numbers are a hash of the
+sample and a key (pipelines.render.sampler), computed in the step itself,
+so a frame is the same whether the steps run compiled or op by op.
 
 Rays are one (13, N) tensor, rows: origin, direction, throughput, pdf of the
 direction (inf for camera rays: no light sample competes with them) and the
@@ -15,12 +17,14 @@ radiance gathered so far, so retiring finished paths is a single gather.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from pipelines.render import geometry as geo
+from pipelines.render import sampler
 from pipelines.render.bsdf import Bsdf
 from pipelines.render.geometry import Rect, dot
 from pipelines.render.lights import Emitter, ShapeLight, Sun
@@ -96,6 +100,38 @@ class World:
         return out
 
 
+def lens(position: geo.Vec3, look_at: geo.Vec3, fov: float, aspect: float, device: torch.device) -> Tensor:
+    """A pinhole camera as `start` takes it: (12,) position, forward, right and up scaled to the frame's half size.
+
+    fov is vertical, in degrees; aspect is width / height; world up is +Y.
+    """
+    forward = geo.unit(geo.sub(look_at, position))
+    side = geo.cross(forward, (0.0, 1.0, 0.0))
+    # Looking straight up or down: any horizontal right vector will do.
+    right = geo.unit(side) if geo.vdot(side, side) > 1e-12 else (1.0, 0.0, 0.0)
+    up = geo.cross(right, forward)
+    half_h = math.tan(math.radians(fov) / 2)
+    half_w = half_h * aspect
+    rows = [*position, *forward, *(c * half_w for c in right), *(c * half_h for c in up)]
+    return torch.tensor(rows, dtype=torch.float32, device=device)
+
+
+def start(lens: Tensor, first: Tensor, key: Tensor, count: int, width: int, height: int, spp: int) -> Tensor:
+    """The camera rays of `count` samples from pixel `first` on, spp per pixel, as a (13, count) batch.
+
+    first is a 0-d integer tensor, so a compiled step does not specialise
+    on it; key is `sampler.key`'s for the camera's two numbers per sample.
+    """
+    sample = torch.arange(count, device=lens.device)
+    pixel = first + sample // spp
+    jitter = sampler.uniforms(sample, key)
+    x = ((pixel % width).to(torch.float32) + jitter[0]) * (2.0 / width) - 1.0
+    y = 1.0 - ((pixel // width).to(torch.float32) + jitter[1]) * (2.0 / height)
+    d = geo.normalize(lens[3:6, None] + lens[6:9, None] * x + lens[9:12, None] * y)
+    o = lens[0:3, None].expand_as(d)
+    return torch.cat([o, d, torch.ones_like(d), torch.full_like(d[:1], geo.INF), torch.zeros_like(d)])
+
+
 def arrive(world: World, ray: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Trace rays to their hits: (t, which, radiance, finished).
 
@@ -113,12 +149,14 @@ def arrive(world: World, ray: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return t, which, torch.where(gone | lit, radiance + throughput * le, radiance), finished
 
 
-def scatter(world: World, ray: Tensor, t: Tensor, which: Tensor, keep: Tensor, u: Tensor) -> Tensor:
+def scatter(world: World, ray: Tensor, t: Tensor, which: Tensor, keep: Tensor, sample: Tensor, key: Tensor) -> Tensor:
     """The rays `keep` of a batch after they scatter at their hits, as a new (13, len(keep)) batch.
 
-    u holds the random numbers, one column per kept ray: three for the BSDF
-    sample, then two per light.
+    sample is the tile's index of each kept ray's sample, key is
+    `sampler.key`'s for this bounce: three numbers for the BSDF sample, then
+    two per light.
     """
+    u = sampler.uniforms(sample, key)
     ray, t, which = geo.at(ray, keep), geo.at(t, keep), geo.at(which, keep)
     d, throughput = ray[3:6], ray[6:9]
     p = ray[0:3] + d * t

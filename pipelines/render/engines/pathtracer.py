@@ -10,9 +10,10 @@ fused into C++ (pipelines.render.steps) when SHOTFARM_PATHTRACER_COMPILE=1.
 Direct light is sampled explicitly (next-event estimation) from suns, area
 lights and emissive spheres, and combined with BSDF sampling by multiple
 importance sampling (power heuristic), so small bright sources and glossy
-highlights are both clean. All randomness comes from one torch.Generator
-seeded from (seed, shot, frame), so a frame is bit-identical on a device
-whichever node renders it. The result is scene-linear ACEScg and never clamped.
+highlights are both clean. Every random number is a hash of the frame's seed
+(from seed, shot and frame), the sample, the bounce and the dimension
+(pipelines.render.sampler), so a frame is bit-identical on a device whichever
+node renders it. The result is scene-linear ACEScg and never clamped.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from torch import Tensor
 
 from pipelines.color.temperature import kelvin_to_acescg
 from pipelines.render import geometry as geo
-from pipelines.render import steps
-from pipelines.render.geometry import INF, Box, Plane, Rect, Shape, Sphere
+from pipelines.render import sampler, steps
+from pipelines.render.geometry import Box, Plane, Rect, Shape, Sphere
 from pipelines.render.geometry import at as _at
 from pipelines.render.lights import Emitter, ShapeLight, Sun
 from pipelines.render.world import AREA, DIFFUSE, EMISSIVE, GLOSSY, Materials, World
+from pipelines.render.world import lens as _lens
 from pipelines.spec import scene as spec
 from pipelines.spec.setup import ShotSetup
 
@@ -67,12 +69,6 @@ def compile_by_default() -> bool:
 def frame_seed(seed: int, shot: str, frame: int) -> int:
     """A stable 63-bit seed for a frame (Python's hash() changes per process)."""
     digest = hashlib.sha256(f"{seed}\x1f{shot}\x1f{frame}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-def tile_seed(frame: int, tile: int) -> int:
-    """A stable 63-bit seed for one tile of a frame, from the frame's seed."""
-    digest = hashlib.sha256(f"{frame}\x1f{tile}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
@@ -145,24 +141,23 @@ class PathTracer:
         width, height = setup.resolution
         world = self._world(setup.relative(frame))
         seed = frame_seed(setup.seed, setup.shot, frame)
-        spp = setup.samples
+        spp, pixels = setup.samples, width * height
         batch = CPU_BATCH if self.device.type == "cpu" else GPU_BATCH
-        step = max(1, batch // spp)
-        image = torch.empty(3, width * height, device=self.device)
+        # Tiles of equal size, at most a batch each, so threads finish together;
+        # their number depends on the frame alone, never on the threads.
+        count = -(-pixels * spp // batch)
+        step = -(-pixels // count)
+        image = torch.empty(3, pixels, device=self.device)
         camera = setup.camera.at(setup.relative(frame))
-        fused = self.compile and width * height * spp >= COMPILE_MIN_SAMPLES
+        lens = _lens(camera.position, camera.look_at, camera.fov, width / height, self.device)
+        fused = self.compile and pixels * spp >= COMPILE_MIN_SAMPLES
         kernels = steps.compiled() if fused else steps.EAGER
 
         def tile(index: int) -> None:
-            # Each tile draws from its own generator, so a frame's pixels do not
-            # depend on which thread traced which tile, or in what order.
-            first, last = index * step, min(width * height, (index + 1) * step)
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(tile_seed(seed, index))
-            o, d = self._camera_rays(camera, first, last, gen)
-            image[:, first:last] = self._trace(world, o, d, gen, kernels).view(3, last - first, spp).mean(2)
+            first, last = index * step, min(pixels, (index + 1) * step)
+            image[:, first:last] = self._trace(world, lens, seed, first, last, kernels).view(3, last - first, spp).mean(2)
 
-        tiles = range(-(-width * height // step))
+        tiles = range(-(-pixels // step))
         if self.device.type == "cpu":
             with _tile_threads() as workers, ThreadPoolExecutor(workers, "pathtracer-tile") as pool:
                 for _ in pool.map(tile, tiles):
@@ -200,21 +195,20 @@ class PathTracer:
                 lights.append(Sun(geo.unit(light.direction), one_minus_cos, irradiance))
         return World(geo.Shapes(tuple(shapes)), tuple(lights), self._sky, self._mat)
 
-    def _camera_rays(self, cam: spec.CameraKey, first: int, last: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    def _trace(self, world: World, lens: Tensor, seed: int, first: int, last: int, kernels: steps.Steps) -> Tensor:
+        """The radiance of every sample of the pixels first..last, as (3, samples)."""
         assert self._setup is not None
-        width, height = self._setup.resolution
-        pixel = torch.arange(first, last, device=self.device).repeat_interleave(self._setup.samples)
-        jitter = torch.rand(2, pixel.numel(), generator=gen, device=self.device)
-        col, row = (pixel % width) + jitter[0], (pixel // width) + jitter[1]
-        aspect = width / height
-        return geo.camera_rays(cam.position, cam.look_at, cam.fov, col / width, row / height, aspect)
+        (width, height), spp, dev = self._setup.resolution, self._setup.samples, self.device
+        count, lights = (last - first) * spp, len(world.lights)
 
-    def _trace(self, world: World, o: Tensor, d: Tensor, gen: torch.Generator, kernels: steps.Steps) -> Tensor:
-        assert self._setup is not None
-        out = torch.zeros_like(d)
-        path = torch.arange(d.shape[1], device=d.device)  # the sample each live ray belongs to
-        ray = torch.cat([o, d, torch.ones_like(d), torch.full_like(d[:1], INF), torch.zeros_like(d)])
-        lights = len(world.lights)
+        def key(depth: int, dimensions: int) -> Tensor:
+            return sampler.key(seed, first * spp, depth, dimensions, dev)
+
+        step = kernels if count >= SMALL else steps.EAGER
+        start = torch.tensor(first, device=dev)
+        ray = step.start(lens, start, key(sampler.CAMERA, sampler.CAMERA_DIMENSIONS), count, width, height, spp)
+        out = torch.zeros(3, count, device=dev)
+        path = torch.arange(count, device=dev)  # the sample each live ray belongs to
         for depth in range(self._setup.bounces + 1):
             step = kernels if path.numel() >= SMALL else steps.EAGER
             t, which, radiance, finished = step.arrive(world, ray)
@@ -227,9 +221,8 @@ class PathTracer:
             if keep.numel() == 0:
                 break
             path = _at(path, keep)
-            u = torch.rand(3 + 2 * lights, keep.numel(), generator=gen, device=d.device)
             step = kernels if keep.numel() >= SMALL else steps.EAGER
-            ray = step.scatter(world, ray, t, which, keep, u)
+            ray = step.scatter(world, ray, t, which, keep, path, key(depth, 3 + 2 * lights))
         return out
 
 
