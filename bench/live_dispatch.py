@@ -14,12 +14,21 @@ and nothing else.
 For each queue size (1,000, 10,000, 100,000, up to --chunks) it prints both
 rates, their ratio (goal >= 0.7) and the rate against the smallest size's
 (goal: within 20% at 100,000), and the coordinator's memory per queued
-chunk (resident memory it grew by when the sequence was planned with every
-chunk queued and no node to send one to, which also counts what the
-allocator kept of the planning's transient objects; goal under 2 KiB). The
-1,000-chunk run also carries the coordinator's first calls (imports, Ray's
-first submissions from the actor), about a second. Progress is
-polled every --poll seconds, as a client watching the farm would.
+chunk (resident memory a fresh coordinator grew by when the sequence was
+planned with every chunk queued and no node to send one to, which also
+counts what the allocator kept of the planning's transient objects; goal
+under 2 KiB).
+Progress is polled every --poll seconds, as a client watching the farm would.
+
+Both sides are warmed up the same way before they are timed: --warm-up
+chunks (default 500) go through the same coordinator (a sequence of its own
+on no-op nodes of its own, which are then taken out of the pool) or through
+the same driver and node handles, untimed. Without it, the first calls of a
+fresh coordinator process (imports, Ray's first submissions from the actor,
+first pickling of each class) fall inside the timed run, about a second that
+would weigh on the 1,000-chunk rate alone. Each timed run starts when the
+pool is recorded (or the first call is sent) and ends at the last chunk's
+answer; the coordinator's CPU time is taken over exactly that span.
 
     .venv/bin/python bench/live_dispatch.py [--chunks 100000] [--nodes 4] [--slots 2] [--work-ms 0] [--poll 0.5]
         [--log postgresql://user@host:port/db]
@@ -83,28 +92,28 @@ class NoopNode:
 
 
 class NoopMaster:
-    """Checks and mastering are not what this measures: a check is never answered within the
-    run (so no cut settles and nothing is stitched), and the run is timed up to the last ChunkRendered."""
+    """Checks and mastering are not what this measures: none is answered within the run (so
+    nothing settles, is stitched or fails meanwhile), and the run is timed up to the last ChunkRendered."""
 
     async def check(self, order):
         await asyncio.sleep(3600)
 
-    def stitch_segment(self, order):
-        raise RuntimeError("no master in this benchmark")
+    async def stitch_segment(self, order):
+        await asyncio.sleep(3600)
 
-    def deliver(self, order):
-        raise RuntimeError("no master in this benchmark")
+    async def deliver(self, order):
+        await asyncio.sleep(3600)
 
 
 class BenchCoordinator(CoordinatorActor):
     def __init__(self, *args):
         super().__init__(*args)
-        self.last_rendered = 0.0
+        self.last_rendered = self.cpu_at_start = self.cpu_at_last = 0.0
         self._observers.append(self._note)
 
     def _note(self, event, state) -> None:
         if isinstance(event, ev.ChunkRendered):
-            self.last_rendered = event.at
+            self.last_rendered, self.cpu_at_last = event.at, time.process_time()
 
     async def profile(self, path: str | None) -> None:
         """Start profiling this coordinator (None: stop, and write the stats to where it was asked)."""
@@ -117,24 +126,33 @@ class BenchCoordinator(CoordinatorActor):
             self._profile.disable()
             self._profile.dump_stats(self._profile_path)
 
-    async def finished_at(self) -> float:
-        """When the last chunk was recorded rendered (the poll that saw it came up to --poll later)."""
-        return self.last_rendered
+    async def finished(self) -> tuple[float, float]:
+        """When the last chunk was recorded rendered (the poll that saw it came up to --poll later), and the
+        CPU seconds this process used, all its threads (Ray's own included), from the pool's start to then."""
+        return self.last_rendered, self.cpu_at_last - self.cpu_at_start
 
-    async def start_noop(self, nodes: int, slots: int, work: float) -> float:
+    async def start_noop(self, nodes: int, slots: int, work: float, prefix: str = "cpu") -> float:
         """Start the no-op nodes and record the pool; returns when it was recorded (the clock starts)."""
-        ids = [f"cpu-{i}" for i in range(nodes)]
+        ids = [f"{prefix}-{i}" for i in range(nodes)]
         self.nodes = {n: ray.remote(NoopNode).options(num_cpus=0).remote(n, work) for n in ids}
-        ray.get([h.ping.remote() for h in self.nodes.values()])
-        self.master = self.checker = ray.remote(NoopMaster).options(num_cpus=0, max_concurrency=1000).remote()
+        await asyncio.gather(*(h.ping.remote() for h in self.nodes.values()))
+        if self.master is None:
+            self.master = self.checker = ray.remote(NoopMaster).options(num_cpus=0, max_concurrency=1000).remote()
         infos = tuple(ev.NodeInfo(node_id=n, gpu_class="cpu", slots=slots) for n in ids)
-        started = time.time()
+        self.cpu_at_start, started = time.process_time(), time.time()
         self.emit(ev.PoolStarted(at=started, sequence_id=ev.FARM, nodes=infos))
         return started
 
-    async def cpu(self) -> float:
-        """CPU seconds this process has used, all its threads (Ray's own included)."""
-        return time.process_time()
+    async def warm_up(self, nodes: int, slots: int, work: float, chunks: int) -> None:
+        """Render a short sequence of its own on no-op nodes of its own, then take them out of the pool (none left)."""
+        await self.start_noop(nodes, slots, work, prefix="warm")
+        sid = await self.submit(spec(chunks, "warm-up").with_quality(samples=64).model_dump(mode="json"))
+        while self.state.sequences[sid].frames_rendered < chunks:
+            await asyncio.sleep(0.01)
+        warm, self.nodes = self.nodes, {}
+        self.emit(ev.PoolStarted(at=time.time(), sequence_id=ev.FARM, nodes=()))
+        for handle in warm.values():
+            ray.kill(handle)
 
     async def resident(self) -> int:
         """Resident bytes of this process, after a collection."""
@@ -147,9 +165,9 @@ SHOT_FRAMES = 10_000
 """Frames per shot: a long sequence is several shots, as a real one is (a shot is bounded)."""
 
 
-def spec(chunks: int):
+def spec(chunks: int, name: str = "dispatch"):
     shots = [(SHOT_FRAMES, 16)] * (chunks // SHOT_FRAMES) + ([(chunks % SHOT_FRAMES, 16)] if chunks % SHOT_FRAMES else [])
-    return sequence_spec("bench", "dispatch", shots, resolution=(32, 18))
+    return sequence_spec("bench", name, shots, resolution=(32, 18))
 
 
 @contextlib.contextmanager
@@ -168,39 +186,61 @@ def fresh_database(url: str) -> Iterator[str]:
 
 
 def through_coordinator(
-    chunks: int, nodes: int, slots: int, work: float, poll: float, profile: str | None = None, log: str | None = None
-) -> tuple[float, float]:
-    """(chunks per second, resident bytes per queued chunk); the log is SQLite in a temp folder, or `log`."""
+    chunks: int, nodes: int, slots: int, work: float, poll: float, warm: int, profile: str | None = None, log: str | None = None
+) -> tuple[float, float, float]:
+    """(chunks per second, resident bytes per queued chunk, CPU seconds per chunk); the log is SQLite in a temp folder, or `log`."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = FarmSettings(chunk_frames=1, pool=PoolSettings(slots_per_node=slots))
         seq = spec(chunks).with_quality(samples=64)  # 64 spp: one frame per chunk at the default quality
+        per_chunk = queued_memory(seq, chunks, os.path.join(tmp, "memory"), settings)
         coordinator = (
             ray.remote(BenchCoordinator)
             .options(num_cpus=0, max_concurrency=64)
             .remote(log or os.path.join(tmp, "shotfarm.db"), tmp, settings)
         )
-        # Submitted before the pool starts: every chunk is planned and queued, none can be sent yet.
-        before = ray.get(coordinator.resident.remote())
+        if warm:
+            ray.get(coordinator.warm_up.remote(nodes, slots, work, warm))
+        # Submitted while the pool has no node: every chunk is planned and queued, none can be sent yet.
         sid = ray.get(coordinator.submit.remote(seq.model_dump(mode="json")))
-        per_chunk = (ray.get(coordinator.resident.remote()) - before) / chunks
         if profile:
             ray.get(coordinator.profile.remote(f"{profile}.{chunks}"))
-        cpu = ray.get(coordinator.cpu.remote())
         started = ray.get(coordinator.start_noop.remote(nodes, slots, work))  # its clock stamps the events too
         while ray.get(coordinator.progress.remote(sid)).chunks_rendered < chunks:
             time.sleep(poll)
-        took = ray.get(coordinator.finished_at.remote()) - started
-        cpu = ray.get(coordinator.cpu.remote()) - cpu  # includes the wait for the last poll, which costs next to nothing
+        last, cpu = ray.get(coordinator.finished.remote())
+        took = last - started
         ray.get(coordinator.profile.remote(None))
         ray.get(coordinator.shutdown.remote())
         ray.kill(coordinator)
         return chunks / took, per_chunk, cpu / chunks
 
 
-def plain_calls(chunks: int, nodes: int, slots: int, work: float, poll: float) -> float:
-    seq = spec(chunks).with_quality(samples=64)
+def queued_memory(seq, chunks: int, folder: str, settings: FarmSettings) -> float:
+    """Resident bytes per queued chunk in a fresh coordinator (no warm-up), the sequence submitted with no pool."""
+    os.makedirs(folder)
+    coordinator = ray.remote(BenchCoordinator).options(num_cpus=0).remote(os.path.join(folder, "shotfarm.db"), folder, settings)
+    before = ray.get(coordinator.resident.remote())
+    ray.get(coordinator.submit.remote(seq.model_dump(mode="json")))
+    grown = ray.get(coordinator.resident.remote()) - before
+    ray.get(coordinator.shutdown.remote())
+    ray.kill(coordinator)
+    return grown / chunks
+
+
+def plain_calls(chunks: int, nodes: int, slots: int, work: float, warm: int) -> float:
     handles = [ray.remote(NoopNode).options(num_cpus=0).remote(f"cpu-{i}", work) for i in range(nodes)]
     ray.get([h.ping.remote() for h in handles])
+    if warm:
+        _keep_full(handles, slots, spec(warm, "warm-up").with_quality(samples=64), warm)
+    took = _keep_full(handles, slots, spec(chunks).with_quality(samples=64), chunks)
+    for h in handles:
+        ray.kill(h)
+    return chunks / took
+
+
+def _keep_full(handles: list, slots: int, seq, chunks: int) -> float:
+    """Seconds to render the sequence's chunks with every node's slots kept full by plain calls, one chunk each."""
+    nodes = len(handles)
     plans = plan_chunks(seq, 1)
     started = time.perf_counter()
     pending: dict = {}
@@ -210,7 +250,7 @@ def plain_calls(chunks: int, nodes: int, slots: int, work: float, poll: float) -
         nonlocal sent
         c = plans[sent]
         order = ChunkOrder(
-            sequence_id="bench:dispatch", chunk_id=c.chunk_id, attempt=1, setup=shot_setup(seq, c.shot),
+            sequence_id=f"bench:{seq.sequence}", chunk_id=c.chunk_id, attempt=1, setup=shot_setup(seq, c.shot),
             first=c.frames.first, last=c.frames.last, key_prefix="k", fps=seq.fps,
             start_timecode=seq.start_timecode, timeline_first=seq.timeline[0].frames.first,
         )  # fmt: skip
@@ -229,10 +269,7 @@ def plain_calls(chunks: int, nodes: int, slots: int, work: float, poll: float) -
         done += 1
         if sent < chunks:
             send(node)
-    took = time.perf_counter() - started
-    for h in handles:
-        ray.kill(h)
-    return chunks / took
+    return time.perf_counter() - started
 
 
 def sizes(most: int) -> list[int]:
@@ -246,6 +283,7 @@ def main() -> None:
     p.add_argument("--slots", type=int, default=2)
     p.add_argument("--work-ms", type=float, nargs="+", default=[0.0])
     p.add_argument("--poll", type=float, default=0.5, help="seconds between progress polls")
+    p.add_argument("--warm-up", type=int, default=500, help="chunks each side renders untimed first (0: none)")
     p.add_argument("--profile", help="cProfile the coordinator; stats go to PROFILE.<chunks> (pstats format)")
     p.add_argument("--log", help="also run on this PostgreSQL server (postgresql://...): its rate beside SQLite's")
     args = p.parse_args()
@@ -253,21 +291,24 @@ def main() -> None:
         p.error("--log must be a postgresql:// URL (SQLite always runs)")
     if not 1 <= args.chunks <= 250_000 or not 0 < args.poll <= 10:
         p.error("--chunks must be 1..250000 and --poll 0..10 s")
-    ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    print(f"{args.nodes} no-op nodes x {args.slots} slots, {os.cpu_count()} CPUs, progress polled every {args.poll} s")
+    # A Ray of its own: never a cluster someone else started on this machine.
+    ray.init(address="local", num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    print(f"{args.nodes} no-op nodes x {args.slots} slots, {os.cpu_count()} CPUs, progress polled every {args.poll} s, "
+          f"{args.warm_up} chunks of warm-up each side, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     for work_ms in args.work_ms:
         work, first = work_ms / 1000.0, None
         for n in sizes(args.chunks):
-            plain = plain_calls(n, args.nodes, args.slots, work, args.poll)
-            ours, per_chunk, cpu = through_coordinator(n, args.nodes, args.slots, work, args.poll, args.profile)
+            plain = plain_calls(n, args.nodes, args.slots, work, args.warm_up)
+            ours, per_chunk, cpu = through_coordinator(n, args.nodes, args.slots, work, args.poll, args.warm_up, args.profile)
             first = first or ours
             print(f"work {work_ms:4.1f} ms  {n:>7,} chunks: plain actor calls {plain:7.1f}/s  coordinator {ours:7.1f}/s  "
                   f"ratio {ours / plain:.2f}  vs {sizes(args.chunks)[0]:,} chunks {ours / first:.2f}  "
-                  f"memory {per_chunk / 1024:.2f} KiB per queued chunk  coordinator CPU {cpu * 1e3:.2f} ms per chunk",
+                  f"memory {per_chunk / 1024:.2f} KiB per queued chunk  coordinator CPU {cpu * 1e3:.2f} ms per chunk  "
+                  f"load average {os.getloadavg()[0]:.1f}",
                   flush=True)  # fmt: skip
             if args.log:
                 with fresh_database(args.log) as url:
-                    pg, _, _ = through_coordinator(n, args.nodes, args.slots, work, args.poll, log=url)
+                    pg, _, _ = through_coordinator(n, args.nodes, args.slots, work, args.poll, args.warm_up, log=url)
                 print(f"work {work_ms:4.1f} ms  {n:>7,} chunks: coordinator on PostgreSQL {pg:7.1f}/s  "
                       f"vs SQLite {pg / ours:.2f}  vs plain actor calls {pg / plain:.2f}", flush=True)  # fmt: skip
     ray.shutdown()
