@@ -162,6 +162,14 @@ def test_tiles_draw_different_noise() -> None:
     assert not torch.equal(tile_rows[10], tile_rows[11])
 
 
+def test_a_frames_noise_does_not_depend_on_how_it_is_cut_into_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = render(lit_scene())
+    monkeypatch.setattr(pathtracer, "CPU_BATCH", 64)
+    # Each sample draws the same numbers; only a vectorised loop's tail may round differently.
+    assert torch.allclose(render(lit_scene()), whole, rtol=0, atol=1e-5)
+    assert (render(lit_scene(seed=1)) - whole).abs().max() > 0.1
+
+
 def test_rendering_leaves_torchs_thread_count_as_it_found_it() -> None:
     threads = torch.get_num_threads()
     try:
