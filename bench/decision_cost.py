@@ -10,12 +10,21 @@ folds it, the board follows, decide dispatches, and the ChunkStarted it
 asks for is folded too. For scale: deciding from a board built from the
 FarmState each time (O(chunks)), and the previous timeline-order dispatch.
 
+The maintained row starts from a full garbage collection. Python runs one
+over every live object (here about 750,000, mostly the queued chunks) once
+the objects promoted since the last one reach a quarter of those kept;
+about 0.35 s each. Without the collection, whether one falls into the
+row's 4,000 events (some 90 us per event) depends on what the rows before
+it allocated, not on what an event costs: fewer objects per queued chunk
+bring it sooner. The row says how many fell inside it.
+
     .venv/bin/python bench/decision_cost.py [--chunks 100000] [--gpus 1000] [--decisions 5000]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import time
 
@@ -133,14 +142,17 @@ def main() -> None:
     print(f"live path, decide.dispatch on a FarmState, one node free: {live / 1000:7.2f} ms per decision "
           f"({cold / 1000:.0f} ms the first time, when every lane is built)")  # fmt: skip
     print(f"previous timeline dispatch on the same FarmState:         {old / 1000:7.2f} ms per decision")
-    per_event, rebuilds = maintained(state, min(args.decisions, 2000))
+    per_event, rebuilds, full = maintained(state, min(args.decisions, 2000))
     print(f"live path, maintained board: render folded, board followed, decided, start folded: "
-          f"{per_event:7.1f} us per event ({rebuilds} rebuilds)")  # fmt: skip
+          f"{per_event:7.1f} us per event ({rebuilds} rebuilds, {full} full collections)")  # fmt: skip
 
 
-def maintained(state: FarmState, renders: int) -> tuple[float, int]:
-    """Microseconds per event of evolve + LiveBoard.follow + decide, over ChunkRendered and the ChunkStarted it leads to."""
+def maintained(state: FarmState, renders: int) -> tuple[float, int, int]:
+    """Microseconds per event of evolve + LiveBoard.follow + decide, over ChunkRendered and the ChunkStarted it leads
+    to; the board's rebuilds, and the full garbage collections that ran meanwhile."""
     live = LiveBoard(state)
+    gc.collect()  # what the rows before allocated is not this row's to collect
+    full = gc.get_stats()[2]["collections"]
     rng = random.Random(0)
     busy = [n.node_id for n in state.nodes.values() if n.running]
     events = 0
@@ -164,7 +176,7 @@ def maintained(state: FarmState, renders: int) -> tuple[float, int]:
             for command in decide(state, event, live.board):
                 if isinstance(command, Dispatch):
                     pending.append(command.started(event.at, state.nodes[command.node_id].gpu_class))
-    return 1e6 * (time.perf_counter() - started) / events, live.rebuilds
+    return 1e6 * (time.perf_counter() - started) / events, live.rebuilds, gc.get_stats()[2]["collections"] - full
 
 
 def _one_more_started(state: FarmState) -> FarmState:
