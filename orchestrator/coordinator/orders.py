@@ -52,10 +52,26 @@ def _rendered_frames(seq: SequenceState) -> dict[tuple[str, int], StoredFrame]:
     }
 
 
+_SETUPS: dict[tuple[int, str, str], tuple[Sequence, ShotSetup]] = {}
+"""(id of a spec, shot, engine) -> (that spec, its shot setup): a spec is immutable (a change makes a new one),
+so the chunks of a shot share one setup object, built once, and a call carrying several pickles it once."""
+
+
+def _setup(spec: Sequence, shot: str, engine: str) -> ShotSetup:
+    key = (id(spec), shot, engine)
+    known = _SETUPS.get(key)
+    if known is not None and known[0] is spec:
+        return known[1]
+    if len(_SETUPS) >= 256:
+        _SETUPS.clear()  # specs replaced since (a fix, a re-render) are let go
+    setup = _SETUPS[key] = (spec, shot_setup(spec, shot, engine))
+    return setup[1]
+
+
 def chunk_order(seq: SequenceState, command: Dispatch, engine: str) -> ChunkOrder:
     chunk = seq.chunks[command.chunk_id]
     spec = seq.spec
-    setup = _generated(seq, chunk.plan, shot_setup(spec, chunk.plan.shot, engine))
+    setup = _generated(seq, chunk.plan, _setup(spec, chunk.plan.shot, engine))
     return ChunkOrder(
         sequence_id=seq.sequence_id,
         chunk_id=chunk.plan.chunk_id,
