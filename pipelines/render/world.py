@@ -119,14 +119,18 @@ def lens(position: geo.Vec3, look_at: geo.Vec3, fov: float, aspect: float, devic
 def start(lens: Tensor, first: Tensor, key: Tensor, count: int, width: int, height: int, spp: int) -> Tensor:
     """The camera rays of `count` samples from pixel `first` on, spp per pixel, as a (13, count) batch.
 
-    first is a 0-d integer tensor, so a compiled step does not specialise
+    first is a 0-d float64 tensor, so a compiled step does not specialise
     on it; key is `sampler.key`'s for the camera's two numbers per sample.
     """
-    sample = torch.arange(count, device=lens.device)
-    pixel = first + sample // spp
+    # Integer division runs a scalar loop on a CPU; float64 division of
+    # integers below 2^50 floors exactly and vectorises.
+    sample = torch.arange(count, device=lens.device, dtype=torch.float64)
+    pixel = first + torch.floor((sample + 0.5) / spp)
+    row = torch.floor((pixel + 0.5) / width)
+    col = pixel - row * width
     jitter = sampler.uniforms(sample, key)
-    x = ((pixel % width).to(torch.float32) + jitter[0]) * (2.0 / width) - 1.0
-    y = 1.0 - ((pixel // width).to(torch.float32) + jitter[1]) * (2.0 / height)
+    x = (col.to(torch.float32) + jitter[0]) * (2.0 / width) - 1.0
+    y = 1.0 - (row.to(torch.float32) + jitter[1]) * (2.0 / height)
     d = geo.normalize(lens[3:6, None] + lens[6:9, None] * x + lens[9:12, None] * y)
     o = lens[0:3, None].expand_as(d)
     return torch.cat([o, d, torch.ones_like(d), torch.full_like(d[:1], geo.INF), torch.zeros_like(d)])

@@ -205,7 +205,7 @@ class PathTracer:
             return sampler.key(seed, first * spp, depth, dimensions, dev)
 
         step = kernels if count >= SMALL else steps.EAGER
-        start = torch.tensor(first, device=dev)
+        start = torch.tensor(float(first), dtype=torch.float64, device=dev)
         ray = step.start(lens, start, key(sampler.CAMERA, sampler.CAMERA_DIMENSIONS), count, width, height, spp)
         out = torch.zeros(3, count, device=dev)
         path = torch.arange(count, device=dev)  # the sample each live ray belongs to
