@@ -21,9 +21,10 @@ under 2 KiB).
 Progress is polled every --poll seconds, as a client watching the farm would.
 
 Both sides are warmed up the same way before they are timed: --warm-up
-chunks (default 500) go through the same coordinator (a sequence of its own
-on no-op nodes of its own, which are then taken out of the pool) or through
-the same driver and node handles, untimed. Without it, the first calls of a
+chunks (default 500) go through the same coordinator and no-op nodes (a
+sequence of its own, after which the pool is recorded empty until the timed
+run records the nodes again) or through the same driver and node handles,
+untimed. Without it, the first calls of a
 fresh coordinator process (imports, Ray's first submissions from the actor,
 first pickling of each class) fall inside the timed run, about a second that
 would weigh on the 1,000-chunk rate alone. Each timed run starts when the
@@ -131,10 +132,10 @@ class BenchCoordinator(CoordinatorActor):
         CPU seconds this process used, all its threads (Ray's own included), from the pool's start to then."""
         return self.last_rendered, self.cpu_at_last - self.cpu_at_start
 
-    async def start_noop(self, nodes: int, slots: int, work: float, prefix: str = "cpu") -> float:
-        """Start the no-op nodes and record the pool; returns when it was recorded (the clock starts)."""
-        ids = [f"{prefix}-{i}" for i in range(nodes)]
-        self.nodes = {n: ray.remote(NoopNode).options(num_cpus=0).remote(n, work) for n in ids}
+    async def start_noop(self, nodes: int, slots: int, work: float) -> float:
+        """Start the no-op nodes (or take back the warm-up's) and record the pool; returns when it was recorded (the clock starts)."""
+        ids = [f"cpu-{i}" for i in range(nodes)]
+        self.nodes = self.nodes or {n: ray.remote(NoopNode).options(num_cpus=0).remote(n, work) for n in ids}
         await asyncio.gather(*(h.ping.remote() for h in self.nodes.values()))
         if self.master is None:
             self.master = self.checker = ray.remote(NoopMaster).options(num_cpus=0, max_concurrency=1000).remote()
@@ -144,15 +145,12 @@ class BenchCoordinator(CoordinatorActor):
         return started
 
     async def warm_up(self, nodes: int, slots: int, work: float, chunks: int) -> None:
-        """Render a short sequence of its own on no-op nodes of its own, then take them out of the pool (none left)."""
-        await self.start_noop(nodes, slots, work, prefix="warm")
+        """Render a short sequence of its own on the no-op nodes, then record a pool of none (the timed run records them again)."""
+        await self.start_noop(nodes, slots, work)
         sid = await self.submit(spec(chunks, "warm-up").with_quality(samples=64).model_dump(mode="json"))
         while self.state.sequences[sid].frames_rendered < chunks:
             await asyncio.sleep(0.01)
-        warm, self.nodes = self.nodes, {}
         self.emit(ev.PoolStarted(at=time.time(), sequence_id=ev.FARM, nodes=()))
-        for handle in warm.values():
-            ray.kill(handle)
 
     async def resident(self) -> int:
         """Resident bytes of this process, after a collection."""
