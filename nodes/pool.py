@@ -130,6 +130,25 @@ def stop_render_nodes(handles: dict[str, Any], timeout: float = CLOSE_GRACE_S) -
         ray.kill(h, no_restart=True)
 
 
+HEAD_RESOURCE = "node:__internal_head__"
+"""Ray gives the head node this resource: how a Ray node is known to be the head."""
+
+
+def on_head() -> Any:
+    """Where an actor on no reserved CPU should live: on the head, which no scale-down removes.
+
+    A master or check node that Ray put on a GPU worker pod would be lost with the pod when the
+    scaler lowers its group, and the sequence it was stitching or checking would fail. Not soft:
+    Ray 2.60 placed a soft-pinned actor started from a worker on that worker even with the head
+    free, and a cluster without its head has no GCS, so a hard pin never waits for a head that
+    cannot come back.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    head = next((n["NodeID"] for n in ray.nodes() if n["Alive"] and HEAD_RESOURCE in n["Resources"]), None)
+    return "DEFAULT" if head is None else NodeAffinitySchedulingStrategy(head, soft=False)
+
+
 def start_master_node(store_url: str, timeout: float, wait: bool = False) -> Any:
     """The master node. It stitches as shots finish, on no reserved CPU so it
     never waits behind render nodes that hold every core.
@@ -138,7 +157,7 @@ def start_master_node(store_url: str, timeout: float, wait: bool = False) -> Any
     first call queues until it is up), so its start-up is off the critical
     path; a master that cannot start fails its first stitch, which says why.
     """
-    handle = ray.remote(MasterNode).options(num_cpus=0, max_restarts=-1).remote(store_url)
+    handle = ray.remote(MasterNode).options(num_cpus=0, max_restarts=-1, scheduling_strategy=on_head()).remote(store_url)
     if wait:
         ray.get(handle.__ray_ready__.remote(), timeout=timeout)
     return handle
@@ -150,10 +169,10 @@ def start_check_node(store_url: str, gpus: int, timeout: float, wait: bool = Fal
     behind render nodes. Not waited for by default, as the master node."""
     from nodes.actors.check import CheckNode
 
-    options: dict[str, Any] = {"num_cpus": 0, "max_restarts": -1}
+    options: dict[str, Any] = {"num_cpus": 0, "max_restarts": -1, "scheduling_strategy": on_head()}
     device = "cpu"
-    if gpus >= 1:
-        options["num_gpus"], device = 0.1, "cuda"
+    if gpus >= 1:  # a GPU pod, then: one a scale-down may take, after which Ray starts it again elsewhere
+        options["num_gpus"], device, options["scheduling_strategy"] = 0.1, "cuda", "DEFAULT"
     handle = ray.remote(CheckNode).options(**options).remote(store_url, device)
     if wait:
         ray.get(handle.__ray_ready__.remote(), timeout=timeout)

@@ -26,7 +26,8 @@ _CLUSTER = textwrap.dedent(
     import ray
     import ray._private.state
     from ray.cluster_utils import Cluster
-    from nodes.pool import ClassPool, class_slots, start_render_nodes
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    from nodes.pool import ClassPool, class_slots, start_check_node, start_master_node, start_render_nodes
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     workers = {
@@ -34,12 +35,27 @@ _CLUSTER = textwrap.dedent(
         for name in ("h100", "l40s")
     }
     ray.init(address=cluster.address, log_to_driver=False)
+
+    @ray.remote(num_cpus=0)
+    def support_nodes_started_from_a_worker(store):
+        # As a coordinator that Ray put on a GPU pod would start them.
+        handles = {"master": start_master_node(store, 600, wait=True), "check": start_check_node(store, 0, 600, wait=True)}
+        table = ray._private.state.actors()
+        return {name: table[h._actor_id.hex()]["Address"]["NodeID"] for name, h in handles.items()}
+
     try:
         slots = class_slots([ClassPool(name, 2, f"gpu_class_{name}", 0.0, 0.1) for name in workers])
         handles = start_render_nodes(slots, sys.argv[1], threads=1, timeout=600)
         table = ray._private.state.actors()
         placed = {node: table[h._actor_id.hex()]["Address"]["NodeID"] for node, h in handles.items()}
-        print(json.dumps({"placed": placed, "workers": {k: w.node_id for k, w in workers.items()}}))
+        on_worker = NodeAffinitySchedulingStrategy(workers["h100"].node_id, soft=False)
+        support = ray.get(
+            support_nodes_started_from_a_worker.options(scheduling_strategy=on_worker).remote(sys.argv[1]), timeout=600
+        )
+        print(json.dumps({
+            "placed": placed, "support": support, "head": cluster.head_node.node_id,
+            "workers": {k: w.node_id for k, w in workers.items()},
+        }))
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -47,7 +63,8 @@ _CLUSTER = textwrap.dedent(
 )
 
 
-def test_render_nodes_of_each_class_are_placed_on_the_ray_nodes_that_offer_that_class(tmp_path):
+def test_render_nodes_go_to_their_class_and_the_master_and_check_node_to_the_head(tmp_path):
+    """A scale-down removes worker pods, never the head: the nodes a sequence cannot lose mid-stitch live there."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
     child = subprocess.run(
         [sys.executable, "-c", _CLUSTER, str(tmp_path / "store")], cwd=REPO, env=env, capture_output=True, text=True,
@@ -59,6 +76,7 @@ def test_render_nodes_of_each_class_are_placed_on_the_ray_nodes_that_offer_that_
     assert sorted(placed) == ["h100-0", "h100-1", "l40s-0", "l40s-1"]
     for node, ray_node in placed.items():
         assert ray_node == workers[node.split("-")[0]], f"{node} runs on a Ray node of another class"
+    assert found["support"] == {"master": found["head"], "check": found["head"]}, "started from a worker, placed off the head"
 
 
 _LOSE_A_WORKER = textwrap.dedent(
