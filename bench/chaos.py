@@ -533,7 +533,13 @@ def s3_outage(
             proxy.down()
             outcome.faults += 1
             outcome.detail["when"] = when
+            failed, down_at = count(out, "ChunkFailed"), time.monotonic()
             time.sleep(seconds)
+            if when == "renders":
+                # Down until a chunk's write has met it (a loaded machine may render no chunk to its end
+                # within `seconds`), up to three times as long: an outage no write saw tests nothing.
+                wait_for(lambda: count(out, "ChunkFailed") > failed, proc, out, timeout=2 * seconds)
+            outcome.detail["down_s"] = round(time.monotonic() - down_at, 1)
             proxy.up()
         else:
             outcome.notes.append("the run ended before the outage")
