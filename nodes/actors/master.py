@@ -138,6 +138,17 @@ class MasterNode:
             timeline = self._timelines[order.sequence_id] = Timeline(order.timeline, plan, self._read_master)
         return timeline
 
+    def forget(self, sequence_id: str) -> bool:
+        """A sequence ended (delivered, failed or cancelled): its encodes stop and their files go.
+
+        Encodes wait for frames on threads of their own, holding x265's lookahead; a sequence that
+        fails after its first segments were fed would otherwise keep them until the node exits.
+        """
+        timeline = self._timelines.pop(sequence_id, None)
+        if timeline is not None:
+            timeline.drop()
+        return timeline is not None
+
     def deliver(self, order: DeliverOrder) -> DeliverResult:
         # The encodes were fed the master's frames as its segments were stitched here, when they begin
         # this master; they are fed the rest and closed while this thread makes the contact sheet.

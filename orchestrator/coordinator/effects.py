@@ -356,6 +356,14 @@ async def deliver(farm: Interpreter, sequence_id: str) -> None:
     )
 
 
+async def forget(farm: Interpreter, sequence_id: str) -> None:
+    """The master node lets go of an ended sequence's encodes. Nothing waits on it: a failure is logged."""
+    try:
+        await asyncio.wait_for(_answer(farm.master.forget.remote(sequence_id)), farm.settings.timeouts.stitch)
+    except Exception as e:
+        log.warning("the master node did not let go of %s: %s", sequence_id, classify(e)[1], extra={"sequence": sequence_id})
+
+
 def _master_failed(farm: Interpreter, sequence_id: str, what: str, e: Exception) -> None:
     """What the master node said, as the core's choice records it (core.admission.master_failure)."""
     cause = cause_of(e)

@@ -76,6 +76,9 @@ from pipelines.spec.sequence import Sequence
 
 logger = logging.getLogger(__name__)
 
+ENDED = (ev.SequenceCompleted, ev.SequenceFailed, ev.SequenceCancelled)
+"""A sequence's last event: what the master node holds for it (its encodes) can go."""
+
 
 class LogBusy(BadRequest):
     """Another coordinator still owns the event log."""
@@ -226,6 +229,8 @@ class Coordinator:
                 continue  # set aside (now or before): nothing is counted or done for it
             for observe in self._observers:  # projections: metrics, live views
                 observe(event, self.state)
+            if isinstance(event, ENDED):
+                self._spawn(lambda sid=event.sequence_id: effects.forget(self, sid))
             commands = decide(self.state, event, self.live.board)
             # Lazily: a command runs only once what the one before it recorded has been decided on.
             pending.append(e for command in commands for e in self._execute(command))

@@ -140,3 +140,14 @@ def test_a_bad_master_frame_fails_the_delivery_naming_its_shot_and_leaves_no_enc
     assert not store.exists("demo/sq/master/bad/hdr10.mp4")
     assert not store.exists("demo/sq/master/bad/review_sdr.mp4")
     assert not [t.name for t in threading.enumerate() if t.name.startswith(("encode-", "hdr10-convert"))]
+
+
+def test_a_sequence_that_ends_before_its_delivery_leaves_no_encode_running_and_no_files(store, tmp_path):
+    node = MasterNode(str(tmp_path))
+    stitch(node, store, PARTS["sh010"], "sh010", TIMELINE)  # fed: its encodes wait for sh020
+    folder = node._timelines["demo:sq"].encodes._dir
+    assert folder.is_dir() and [t for t in threading.enumerate() if t.name.startswith("encode-")]
+    assert node.forget("demo:sq")  # the sequence failed, was cancelled or delivered
+    assert not [t.name for t in threading.enumerate() if t.name.startswith(("encode-", "hdr10-convert"))]
+    assert not folder.exists()
+    assert not node.forget("demo:sq")
