@@ -71,8 +71,13 @@ lint: install-dev
 
 # S3 servers (moto and a single-node Ceph RGW) and a throwaway PostgreSQL
 # cluster (the server event log) run for the suite and are stopped afterwards, pass or fail.
+# Test files are shared out among TEST_WORKERS pytest processes, each with a Ray of its own:
+# much of an end-to-end test is waiting (processes starting, a lease running out, an outage),
+# so two keep two cores busier than one. A file stays whole on one worker (its fixtures run once).
+TEST_WORKERS ?= 2
 test: install-dev blender system-deps lint
-	scripts/s3-servers.sh start && scripts/postgres-server.sh start && $(BIN)/python -m pytest; rc=$$?; \
+	scripts/s3-servers.sh start && scripts/postgres-server.sh start && \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
 	scripts/postgres-server.sh stop; scripts/s3-servers.sh stop; exit $$rc
 
 clean:
