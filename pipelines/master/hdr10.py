@@ -301,7 +301,8 @@ def encode_hdr10(
             stream = add_hdr10_stream(container, fps=fps, width=width, height=height, maxcll=maxcll, maxfall=maxfall,
                                       peak_nits=peak_nits, preset=preset, crf=crf)  # fmt: skip
 
-            # The converter runs on one worker thread, a frame at a time, and
+            # Frames are converted ahead of the encoder on a worker thread, a frame at a time (each
+            # frame's rows split with a helper thread, convert.FrameConverter), and the converter
             # hands on the encoder's frame and the light levels it measured.
             convert = FrameConverter(view, width=width, height=height, kr=BT2020_KR, kb=BT2020_KB, bits=10, exact=exact, levels=True)
 
@@ -366,7 +367,7 @@ def hdr10_from_master(
     known = [None if known_levels is None else known_levels(i) for i in range(count)]
     unknown = [i for i, levels in enumerate(known) if levels is None]
 
-    # One worker thread, a frame at a time.
+    # Read and measured ahead on a worker thread, a frame at a time (rows split as in convert.FrameConverter).
     measure = FrameConverter(view, width=width, height=height, kr=BT2020_KR, kb=BT2020_KB, bits=10, exact=exact, levels=True)
     with contextlib.closing(prefetched((read_frame(i) for i in unknown), measure.light_levels)) as per_frame:
         maxcll, maxfall = combine_light_levels(itertools.chain((lv for lv in known if lv is not None), per_frame))

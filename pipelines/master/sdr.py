@@ -134,7 +134,8 @@ def encode_sdr_proxy(
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             set_vui(stream.codec_context, BT709_VUI)
             labels = itertools.count()  # the worker numbers frames as it converts them
-            # The converter runs on one worker thread, a frame at a time.
+            # Frames are converted ahead on a worker thread, a frame at a time (each frame's rows
+            # split with a helper thread, convert.FrameConverter).
             converter = FrameConverter(SDR_REC1886, width=width, height=height, kr=BT709_KR, kb=BT709_KB, bits=8, exact=exact)
 
             def convert(rgb: np.ndarray) -> av.VideoFrame:
