@@ -203,6 +203,19 @@ class DecodeOrder:
         return packets
 
 
+@contextlib.contextmanager
+def written_whole(path: Path) -> Iterator[Path]:
+    """A name beside ``path`` to write a deliverable under: renamed to ``path`` once the block
+    ends, removed if it raises, so the file appears only when complete."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def encode_frames(
     container: av.container.OutputContainer,
     stream: av.VideoStream,
@@ -293,10 +306,9 @@ def encode_hdr10(
     _check_levels(maxcll, maxfall)
     view = hdr_pq(peak_nits)
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
     start = time.perf_counter()
     seen_cll = seen_fall = 0.0
-    try:
+    with written_whole(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = add_hdr10_stream(container, fps=fps, width=width, height=height, maxcll=maxcll, maxfall=maxfall,
                                       peak_nits=peak_nits, preset=preset, crf=crf)  # fmt: skip
@@ -322,10 +334,6 @@ def encode_hdr10(
                 f"content reaches MaxCLL={_cta_round(seen_cll)} MaxFALL={_cta_round(seen_fall)}, "
                 f"but the file would declare {maxcll},{maxfall}"
             )
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return HDR10Report(
         path=str(path),
         frames=count,

@@ -33,7 +33,15 @@ import numpy as np
 from pipelines.color.pq import BT2020_KB, BT2020_KR
 from pipelines.color.views import describe, hdr_pq
 from pipelines.master.convert import FrameConverter, Picture
-from pipelines.master.hdr10 import HDR10_VUI, HDR10Report, add_hdr10_stream, combine_light_levels, encode_frames, prefetched
+from pipelines.master.hdr10 import (
+    HDR10_VUI,
+    HDR10Report,
+    add_hdr10_stream,
+    combine_light_levels,
+    encode_frames,
+    prefetched,
+    written_whole,
+)
 from pipelines.master.light_sei import SEIError, set_light_levels
 
 PLACEHOLDER = (65535, 65535)
@@ -70,10 +78,9 @@ def encode_hdr10_measured(
     """
     view = hdr_pq(peak_nits)
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
     start = time.perf_counter()
     levels: list[tuple[float, float]] = []
-    try:
+    with written_whole(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = add_hdr10_stream(container, fps=fps, width=width, height=height, maxcll=PLACEHOLDER[0],
                                       maxfall=PLACEHOLDER[1], peak_nits=peak_nits, preset=preset, crf=crf)  # fmt: skip
@@ -99,10 +106,6 @@ def encode_hdr10_measured(
                 count = encode_frames(container, stream, measured(pictures), HDR10_VUI, mux=keep)
             maxcll, maxfall = combine_light_levels(levels)
             _mux_with_levels(container, stream, held, maxcll, maxfall)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return HDR10Report(
         path=str(path),
         frames=count,

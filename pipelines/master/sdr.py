@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelines.color.views import SDR_REC1886, describe
 from pipelines.master.convert import FrameConverter, Overlay
-from pipelines.master.hdr10 import encode_frames, prefetched, set_vui
+from pipelines.master.hdr10 import encode_frames, prefetched, set_vui, written_whole
 
 BT709_KR, BT709_KB = 0.2126, 0.0722
 # VUI code points (ITU-T H.273): BT.709 primaries, transfer and matrix; limited range.
@@ -122,10 +122,9 @@ def encode_sdr_proxy(
     25x slower), for final delivery.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
     codec = proxy_codec()
     start = time.perf_counter()
-    try:
+    with written_whole(path) as tmp:
         with av.open(str(tmp), "w", format="mp4") as container:
             options = {"preset": preset, "crf": str(crf)}
             if codec == "libx265":
@@ -146,10 +145,6 @@ def encode_sdr_proxy(
 
             with contextlib.closing(prefetched(frames, convert)) as converted:
                 count = encode_frames(container, stream, converted, BT709_VUI)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return SDRReport(
         path=str(path),
         frames=count,
