@@ -11,13 +11,10 @@ from __future__ import annotations
 import asyncio
 
 from nodes.pool import NodeSlot
-from nodes.storage import open_store
-from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import Coordinator, Nodes
-from orchestrator.eventlog.sqlite import SqliteEventLog
+from orchestrator.coordinator.interpreter import Nodes
 from orchestrator.eventlog.verify import LOG_NAME
 from tests.builders import sequence, shot
-from tests.orchestrator.test_node_calls import HeldNode, HeldPools, turns
+from tests.orchestrator.test_node_calls import HeldNode, HeldPools, run, turns
 
 
 class Forgets:
@@ -48,23 +45,18 @@ class PoolsWithMaster(HeldPools):
 
 
 def test_a_cancelled_sequence_is_let_go_by_the_master_node_once_and_a_running_one_is_not(tmp_path):
-    path = tmp_path / LOG_NAME
-    pools = PoolsWithMaster(path)
+    pools = PoolsWithMaster(tmp_path / LOG_NAME)
+    told: dict[str, list[str]] = {}
 
-    async def main() -> list[list[str]]:
-        coord = Coordinator(SqliteEventLog(path), open_store(str(tmp_path)), pools, FarmSettings(chunk_frames=1))
-        await coord.start(cpus=2, gpus=0)
-        first = await coord.submit(sequence(shot("sh010", 1001, 1004)).model_dump(mode="json"))
+    async def body(coord, pools: PoolsWithMaster) -> None:
+        (first,) = coord.state.sequences
         other = await coord.submit(sequence(shot("sh010", 1001, 1004), sequence="sq020").model_dump(mode="json"))
         await turns()
-        before = list(pools.master.forget.told)
+        told["before"] = list(pools.master.forget.told)
         await coord.cancel(first)
         await turns()
-        after = list(pools.master.forget.told)
-        await coord.shutdown()
-        assert other not in after
-        return [before, after, [first]]
+        told["after"], told["first"], told["other"] = list(pools.master.forget.told), [first], [other]
 
-    before, after, first = asyncio.run(main())
-    assert before == []
-    assert after == first
+    run(tmp_path, body, pools)
+    assert told["before"] == []
+    assert told["after"] == told["first"]  # once, and not the sequence still rendering

@@ -73,13 +73,19 @@ async def turns(n: int = 20) -> None:
         await asyncio.sleep(0)
 
 
-def run(tmp_path: Path, body: Callable[[Coordinator, HeldPools], Awaitable[None]]) -> list[ev.Record]:
+def run(
+    tmp_path: Path,
+    body: Callable[[Coordinator, Any], Awaitable[None]],
+    pools: HeldPools | None = None,
+    settings: FarmSettings | None = None,
+) -> list[ev.Record]:
     """Two nodes of two slots, eight one-frame chunks submitted; `body` plays the nodes; the log's records after."""
     path = tmp_path / LOG_NAME
-    pools = HeldPools(path)
+    pools = pools or HeldPools(path)
+    settings = settings or FarmSettings(chunk_frames=1)
 
     async def main() -> None:
-        coord = Coordinator(SqliteEventLog(path), open_store(str(tmp_path)), pools, FarmSettings(chunk_frames=1))
+        coord = Coordinator(SqliteEventLog(path), open_store(str(tmp_path)), pools, settings)
         await coord.start(cpus=2, gpus=0)
         await coord.submit(sequence(shot("sh010", 1001, 1008)).model_dump(mode="json"))
         await turns()

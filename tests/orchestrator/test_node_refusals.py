@@ -13,14 +13,11 @@ from pathlib import Path
 
 from nodes.errors import Draining
 from nodes.pool import NodeSlot
-from nodes.storage import open_store
 from orchestrator.config.settings import FarmSettings, TimeoutSettings
 from orchestrator.coordinator.interpreter import Coordinator, Nodes
 from orchestrator.core import events as ev
-from orchestrator.eventlog.sqlite import SqliteEventLog
 from orchestrator.eventlog.verify import LOG_NAME
-from tests.builders import sequence, shot
-from tests.orchestrator.test_node_calls import HeldNode, HeldPools, result, turns
+from tests.orchestrator.test_node_calls import HeldNode, HeldPools, result, run, turns
 
 
 class Asked:
@@ -49,24 +46,8 @@ class DrainingPools(HeldPools):
 
 def play(tmp_path: Path, body) -> list[ev.Record]:
     """Two nodes of two slots, eight one-frame chunks; questions asked again at once (a tiny call timeout)."""
-    path = tmp_path / LOG_NAME
-    pools = DrainingPools(path)
-    settings = FarmSettings(chunk_frames=1, timeouts=TimeoutSettings(call=0.01))
-
-    async def main() -> None:
-        coord = Coordinator(SqliteEventLog(path), open_store(str(tmp_path)), pools, settings)
-        await coord.start(cpus=2, gpus=0)
-        await coord.submit(sequence(shot("sh010", 1001, 1008)).model_dump(mode="json"))
-        await turns()
-        await body(coord, pools)
-        await coord.shutdown()
-
-    asyncio.run(main())
-    log = SqliteEventLog(path)
-    try:
-        return [record for _, record in log.read()]
-    finally:
-        log.close()
+    pools = DrainingPools(tmp_path / LOG_NAME)
+    return run(tmp_path, body, pools, FarmSettings(chunk_frames=1, timeouts=TimeoutSettings(call=0.01)))
 
 
 def node_of(coord: Coordinator, chunk_id: str) -> str:
