@@ -175,32 +175,24 @@ def prefetched(items: Iterable[np.ndarray], convert: Callable[[np.ndarray], T], 
         worker.join()
 
 
-MAX_REORDER = 64
-"""More frames than any encoder preset holds back for B-frame reordering."""
+X265_MAX_BFRAME_DELAY = 2
+"""The most frames by which x265 holds decode timestamps back (with a B-pyramid). It times that
+delay at the frame after it, so a clip no longer than this gets no valid DTS from it."""
 
 
-class DecodeOrder:
-    """Mends decode timestamps an encoder left uninitialised, before the muxer sees them.
+def short_clip_in_order(packets: list[av.Packet]) -> list[av.Packet]:
+    """A clip of at most X265_MAX_BFRAME_DELAY frames, its decode timestamps set to its presentation ones.
 
-    x265 computes a packet's DTS from the first frames' timestamps; an encode
-    shorter than its B-frame delay (a two-frame clip at a fast preset) comes
-    back with DTS values of about -9e13, which the MP4 muxer refuses
-    ("patches welcome"). Such a clip is not reordered, so a DTS that cannot be
-    right (after its PTS, or further before it than any reordering goes) is
-    replaced by the next one in decode order.
+    x265 computes a DTS from the B-frame delay time it reads at the frame after
+    that delay; a shorter clip comes back with DTS made from whatever the
+    encoder's memory held: about -9e13 (which the MP4 muxer refuses), or, where
+    a freed encoder's memory is reused, a delay that looks real and changes the
+    file's bytes. A clip that short is never reordered (its last frame is a P),
+    so its DTS are its PTS.
     """
-
-    def __init__(self) -> None:
-        self.last: int | None = None
-
-    def __call__(self, packets: list[av.Packet]) -> list[av.Packet]:
-        for p in packets:
-            if p.pts is None:
-                continue
-            if p.dts is None or p.dts > p.pts or p.dts < p.pts - MAX_REORDER:
-                p.dts = p.pts if self.last is None else min(p.pts, self.last + 1)
-            self.last = p.dts
-        return packets
+    for p in packets:
+        p.dts = p.pts
+    return packets
 
 
 @contextlib.contextmanager
@@ -225,16 +217,20 @@ def encode_frames(
 ) -> int:
     """Encode frames in order, muxing every packet (or handing it to ``mux``), then flush; returns how many frames."""
     mux = container.mux if mux is None else mux
-    in_order = DecodeOrder()
+    held: list[av.Packet] = []  # until the clip is longer than any B-frame delay: see short_clip_in_order
     count = 0
     for vf in frames:
         set_vui(vf, vui)
         vf.pts = count
-        mux(in_order(stream.encode(vf)))
+        held += stream.encode(vf)
         count += 1
+        if count > X265_MAX_BFRAME_DELAY:
+            mux(held)
+            held = []
     if count == 0:
         raise ValueError("no frames to encode")
-    mux(in_order(stream.encode(None)))
+    held += stream.encode(None)
+    mux(short_clip_in_order(held) if count <= X265_MAX_BFRAME_DELAY else held)
     return count
 
 

@@ -13,8 +13,8 @@ import pytest
 from pipelines.color.pq import pq_encode, pq_to_code10
 from pipelines.color.views import hdr_pq, to_display
 from pipelines.master.hdr10 import (
-    DecodeOrder,
     LightLevelError,
+    encode_frames,
     encode_hdr10,
     frame_light_levels,
     hdr10_from_master,
@@ -175,22 +175,35 @@ def test_refuses_bad_input(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def packets(*stamps: tuple[int, int]) -> list[av.Packet]:
-    out = []
-    for pts, dts in stamps:
+class Encoder:
+    """A stream whose encoder hands each frame's packet straight back, its DTS as given."""
+
+    def __init__(self, dts: dict[int, int]):
+        self.dts = dts
+
+    def encode(self, frame: av.VideoFrame | None) -> list[av.Packet]:
+        if frame is None:
+            return []
         p = av.Packet(b"\x00")
-        p.pts, p.dts = pts, dts
-        out.append(p)
-    return out
+        p.pts, p.dts = frame.pts, self.dts[frame.pts]
+        return [p]
 
 
-def test_decode_timestamps_an_encoder_left_uninitialised_are_mended_and_real_ones_kept():
-    # x265 on a clip shorter than its B-frame delay: DTS from uninitialised memory.
-    garbage = DecodeOrder()(packets((0, -93991535334080), (1, -93991535334079)))
-    assert [(p.pts, p.dts) for p in garbage] == [(0, 0), (1, 1)]
-    # A reordered stream's own DTS (B-frames: decode order 0, 3, 1, 2) are left alone.
-    reordered = DecodeOrder()(packets((0, -2), (3, -1), (1, 0), (2, 1)))
-    assert [p.dts for p in reordered] == [-2, -1, 0, 1]
+def encoded_stamps(dts: dict[int, int]) -> list[tuple[int, int]]:
+    muxed: list[av.Packet] = []
+    frames = (av.VideoFrame(16, 16, "yuv420p") for _ in dts)
+    encode_frames(None, Encoder(dts), frames, (9, 16, 9, 1), mux=muxed.extend)  # type: ignore[arg-type]
+    return [(p.pts, p.dts) for p in muxed]
+
+
+def test_a_clip_shorter_than_x265s_b_frame_delay_decodes_in_presentation_order():
+    # x265 times its B-frame delay at the third frame: a shorter clip's DTS come from uninitialised memory,
+    # garbage the muxer refuses, or a freed encoder's delay that looks real and changes the file's bytes.
+    assert encoded_stamps({0: -93991535334080, 1: -93991535334079}) == [(0, 0), (1, 1)]
+    assert encoded_stamps({0: -1, 1: 0}) == [(0, 0), (1, 1)]
+    assert encoded_stamps({0: -2}) == [(0, 0)]
+    # A longer clip's own DTS (B-frames, delay 2) are left alone.
+    assert encoded_stamps({0: -2, 1: -1, 2: 0}) == [(0, -2), (1, -1), (2, 0)]
 
 
 def test_two_frame_clips_encode_every_time(tmp_path):
