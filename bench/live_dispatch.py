@@ -110,11 +110,14 @@ class BenchCoordinator(CoordinatorActor):
     def __init__(self, *args):
         super().__init__(*args)
         self.last_rendered = self.cpu_at_start = self.cpu_at_last = 0.0
+        self.rendered = self.expected = 0
         self._observers.append(self._note)
 
     def _note(self, event, state) -> None:
         if isinstance(event, ev.ChunkRendered):
-            self.last_rendered, self.cpu_at_last = event.at, time.process_time()
+            self.last_rendered, self.rendered = event.at, self.rendered + 1
+            if self.rendered == self.expected:  # a process's CPU time sums its threads': not read per event
+                self.cpu_at_last = time.process_time()
 
     async def profile(self, path: str | None) -> None:
         """Start profiling this coordinator (None: stop, and write the stats to where it was asked)."""
@@ -132,21 +135,23 @@ class BenchCoordinator(CoordinatorActor):
         CPU seconds this process used, all its threads (Ray's own included), from the pool's start to then."""
         return self.last_rendered, self.cpu_at_last - self.cpu_at_start
 
-    async def start_noop(self, nodes: int, slots: int, work: float) -> float:
-        """Start the no-op nodes (or take back the warm-up's) and record the pool; returns when it was recorded (the clock starts)."""
+    async def start_noop(self, nodes: int, slots: int, work: float, chunks: int) -> float:
+        """Start the no-op nodes (or take back the warm-up's) and record the pool, for a run of ``chunks``;
+        returns when it was recorded (the clock starts)."""
         ids = [f"cpu-{i}" for i in range(nodes)]
         self.nodes = self.nodes or {n: ray.remote(NoopNode).options(num_cpus=0).remote(n, work) for n in ids}
         await asyncio.gather(*(h.ping.remote() for h in self.nodes.values()))
         if self.master is None:
             self.master = self.checker = ray.remote(NoopMaster).options(num_cpus=0, max_concurrency=1000).remote()
         infos = tuple(ev.NodeInfo(node_id=n, gpu_class="cpu", slots=slots) for n in ids)
+        self.rendered, self.expected = 0, chunks
         self.cpu_at_start, started = time.process_time(), time.time()
         self.emit(ev.PoolStarted(at=started, sequence_id=ev.FARM, nodes=infos))
         return started
 
     async def warm_up(self, nodes: int, slots: int, work: float, chunks: int) -> None:
         """Render a short sequence of its own on the no-op nodes, then record a pool of none (the timed run records them again)."""
-        await self.start_noop(nodes, slots, work)
+        await self.start_noop(nodes, slots, work, chunks)
         sid = await self.submit(spec(chunks, "warm-up").with_quality(samples=64).model_dump(mode="json"))
         while self.state.sequences[sid].frames_rendered < chunks:
             await asyncio.sleep(0.01)
@@ -202,7 +207,7 @@ def through_coordinator(
         sid = ray.get(coordinator.submit.remote(seq.model_dump(mode="json")))
         if profile:
             ray.get(coordinator.profile.remote(f"{profile}.{chunks}"))
-        started = ray.get(coordinator.start_noop.remote(nodes, slots, work))  # its clock stamps the events too
+        started = ray.get(coordinator.start_noop.remote(nodes, slots, work, chunks))  # its clock stamps the events too
         while ray.get(coordinator.progress.remote(sid)).chunks_rendered < chunks:
             time.sleep(poll)
         last, cpu = ray.get(coordinator.finished.remote())
