@@ -55,11 +55,20 @@ async def _answer(ref: Any) -> Any:
     return await ref
 
 
+async def answer(ref: Any, timeout: float) -> Any:
+    """What a call answers, or TimeoutError after ``timeout`` seconds (the call itself runs on).
+
+    Awaited in the effect's own task under a deadline: asyncio.wait_for would start a task
+    per call to wait in, a good part of what the coordinator spends on a quick chunk."""
+    async with asyncio.timeout(timeout):
+        return await ref
+
+
 async def with_retries(farm: Interpreter, call: Callable[[], Any], timeout: float) -> Any:
     """A check, stitch or delivery, tried again with the core's backoff while it fails transiently (a store outage)."""
     for attempt in range(1, farm.settings.max_attempts + 1):
         try:
-            return await asyncio.wait_for(_answer(call()), timeout)
+            return await answer(call(), timeout)
         except Exception as e:
             if attempt == farm.settings.max_attempts or not classify(e)[0]:
                 raise
@@ -85,7 +94,7 @@ async def render(farm: Interpreter, sent: list[tuple[Dispatch, str]]) -> None:
         ref = many.remote(orders, BATCH_WITHIN_S)
         for command, _ in sent:
             farm.calls[command.key] = ref
-        results: list[ChunkResult] = await asyncio.wait_for(_answer(ref), farm.settings.timeouts.chunk * len(sent))
+        results: list[ChunkResult] = await answer(ref, farm.settings.timeouts.chunk * len(sent))
     except TaskCancelledError:
         return  # every chunk of the call was preempted (interpreter: a call is cancelled only then)
     except Exception as e:
@@ -112,7 +121,7 @@ async def _render_one(farm: Interpreter, command: Dispatch, gpu_class: str) -> N
     try:
         order = chunk_order(farm.state.sequences[command.sequence_id], command, farm.settings.engine)
         ref = farm.calls[key] = farm.nodes[command.node_id].render.remote(order)
-        result: ChunkResult = await asyncio.wait_for(_answer(ref), farm.settings.timeouts.chunk)
+        result: ChunkResult = await answer(ref, farm.settings.timeouts.chunk)
     except TaskCancelledError:
         return  # preempted: ChunkPreempted already put the chunk back in the queue
     except Exception as e:  # classified once, here, into a retry policy
@@ -163,11 +172,11 @@ async def back_from_drain(farm: Interpreter, node_id: str) -> None:
         return  # a node that cannot say: it stays out until the farm restarts
     step = farm.settings.timeouts.call
     while True:
-        answer = asyncio.ensure_future(_answer(ask.remote()))
-        while not answer.done():
-            await asyncio.wait({answer}, timeout=step)
+        asked = asyncio.ensure_future(_answer(ask.remote()))
+        while not asked.done():
+            await asyncio.wait({asked}, timeout=step)
         try:
-            still = answer.result()
+            still = asked.result()
         except Exception:  # lost with its machine, or not placed yet: ask again
             still = True
         if not still:
@@ -219,7 +228,7 @@ async def node_back(farm: Interpreter, node_id: str) -> None:
     deadline = time.monotonic() + farm.settings.timeouts.call
     while time.monotonic() < deadline:
         try:
-            await asyncio.wait_for(_answer(farm.nodes[node_id].ping.remote()), farm.settings.timeouts.call)
+            await answer(farm.nodes[node_id].ping.remote(), farm.settings.timeouts.call)
             return
         except RayActorError:  # still restarting
             await asyncio.sleep(0.5)
@@ -243,13 +252,13 @@ async def join(farm: Interpreter, node: ev.NodeInfo) -> None:
     stays the same, so a node placed late finds one call queued, not many.
     """
     step = farm.settings.timeouts.call
-    answer = asyncio.ensure_future(_answer(farm.nodes[node.node_id].ping.remote()))
-    while not answer.done():
-        await asyncio.wait({answer}, timeout=step)
-        if not answer.done():
+    pinged = asyncio.ensure_future(_answer(farm.nodes[node.node_id].ping.remote()))
+    while not pinged.done():
+        await asyncio.wait({pinged}, timeout=step)
+        if not pinged.done():
             log.info("render node %s is not placed yet: no Ray node offers its class %s", node.node_id, node.gpu_class)
     try:
-        answer.result()
+        pinged.result()
     except Exception as e:
         log.error("render node %s could not start and takes no work: %s", node.node_id, classify(e)[1])
         return
@@ -359,7 +368,7 @@ async def deliver(farm: Interpreter, sequence_id: str) -> None:
 async def forget(farm: Interpreter, sequence_id: str) -> None:
     """The master node lets go of an ended sequence's encodes. Nothing waits on it: a failure is logged."""
     try:
-        await asyncio.wait_for(_answer(farm.master.forget.remote(sequence_id)), farm.settings.timeouts.stitch)
+        await answer(farm.master.forget.remote(sequence_id), farm.settings.timeouts.stitch)
     except Exception as e:
         log.warning("the master node did not let go of %s: %s", sequence_id, classify(e)[1], extra={"sequence": sequence_id})
 

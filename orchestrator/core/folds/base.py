@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from orchestrator.core.chunks import ChunkTable
-from orchestrator.core.state import ChunkState, FarmState, SequenceState
+from orchestrator.core.state import ChunkState, FarmState, NodeState, SequenceState
 from orchestrator.core.status import (
     IllegalTransition,
     SequenceStatus,
@@ -33,6 +33,21 @@ def fold(kind: type) -> Callable[[Callable[[FarmState, Any], FarmState]], Callab
     return register
 
 
+S = TypeVar("S", FarmState, SequenceState, NodeState)
+
+
+def changed(obj: S, **changes: Any) -> S:
+    """``dataclasses.replace`` for the states changed on every chunk's start and render: a copy of
+    the fields, ``changes`` over them. replace runs the class's __init__ (a frozen one sets each
+    field one by one) and __post_init__, several times the copy for a state of twenty fields,
+    and a chunk changes them a dozen times; so ``changes`` must already be of their fields' types."""
+    new = object.__new__(type(obj))
+    fields = new.__dict__
+    fields.update(obj.__dict__)
+    fields.update(changes)
+    return new
+
+
 def with_item(mapping: Any, key: K, value: V) -> MappingProxyType[Any, Any]:
     copy = dict(mapping)
     copy[key] = value
@@ -47,11 +62,11 @@ def sequence_of(state: FarmState, sequence_id: str) -> SequenceState:
 
 
 def put_sequence(state: FarmState, seq: SequenceState) -> FarmState:
-    return replace(state, sequences=with_item(state.sequences, seq.sequence_id, seq))
+    return changed(state, sequences=with_item(state.sequences, seq.sequence_id, seq))
 
 
 def put_chunk(state: FarmState, seq: SequenceState, chunk: ChunkState) -> FarmState:
-    return put_sequence(state, replace(seq, chunks=seq.chunks.replace(chunk)))
+    return put_sequence(state, changed(seq, chunks=seq.chunks.replace(chunk)))
 
 
 def release_attempt(state: FarmState, node_id: str | None, key: AttemptKey) -> FarmState:
@@ -59,7 +74,7 @@ def release_attempt(state: FarmState, node_id: str | None, key: AttemptKey) -> F
     if node is None or key not in node.running:
         return state
     queue = tuple(k for k in node.queue if k != key)
-    return replace(state, nodes=with_item(state.nodes, node_id, replace(node, running=node.running - {key}, queue=queue)))
+    return changed(state, nodes=with_item(state.nodes, node_id, changed(node, running=node.running - {key}, queue=queue)))
 
 
 def queue_released(seq: SequenceState) -> SequenceState:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from orchestrator.core import events as ev
-from orchestrator.core.folds.base import fold, put_chunk, put_sequence, queue_released, release_attempt, sequence_of, with_item
+from orchestrator.core.folds.base import changed, fold, put_chunk, put_sequence, queue_released, release_attempt, sequence_of, with_item
 from orchestrator.core.state import ChunkState, FarmState, SequenceState
 from orchestrator.core.status import (
     ChunkStatus,
@@ -66,8 +66,8 @@ def _started(state: FarmState, e: ev.ChunkStarted) -> FarmState:
     )
     node = state.nodes[e.node_id]
     key = AttemptKey.of(e)
-    node = replace(node, running=node.running | {key}, queue=(*node.queue, key))
-    return replace(state, nodes=with_item(state.nodes, e.node_id, node))
+    node = changed(node, running=node.running | {key}, queue=(*node.queue, key))
+    return changed(state, nodes=with_item(state.nodes, e.node_id, node))
 
 
 def _is_current(c: ChunkState, attempt: int) -> bool:
@@ -110,7 +110,7 @@ def _learn(state: FarmState, seq: SequenceState, c: ChunkState, e: ev.ChunkRende
     shot = seq.spec.shot(c.plan.shot)
     key = key_of(seq.spec.engine_for(shot, policy.engine), seq.spec.resolution, seq.spec.samples_for(shot))
     model = state.runtime.observe(key, e.gpu_class, policy.farm.speed(e.gpu_class), e.node_seconds, c.plan.cost)
-    return replace(state, runtime=model)
+    return changed(state, runtime=model)
 
 
 @fold(ev.ChunkFailed)
