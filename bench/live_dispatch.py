@@ -19,6 +19,10 @@ planned with every chunk queued and no node to send one to, which also
 counts what the allocator kept of the planning's transient objects; goal
 under 2 KiB).
 Progress is polled every --poll seconds, as a client watching the farm would.
+A queue smaller than --least chunks (default 10,000) is run in several
+paired rounds (plain calls, then the coordinator) until that many were timed
+on each side: rates and ratio are the rounds' medians, the ratios' range
+beside them.
 
 Both sides are warmed up the same way before they are timed: --warm-up
 chunks (default 500) go through the same coordinator and no-op nodes (a
@@ -31,7 +35,7 @@ would weigh on the 1,000-chunk rate alone. Each timed run starts when the
 pool is recorded (or the first call is sent) and ends at the last chunk's
 answer; the coordinator's CPU time is taken over exactly that span.
 
-    .venv/bin/python bench/live_dispatch.py [--chunks 100000] [--nodes 4] [--slots 2] [--work-ms 0] [--poll 0.5]
+    .venv/bin/python bench/live_dispatch.py [--chunks 100000] [--nodes 4] [--slots 2] [--work-ms 0] [--poll 0.5] [--least 10000]
         [--log postgresql://user@host:port/db]
 
 With --log, the coordinator also runs on a PostgreSQL event log (a fresh
@@ -52,6 +56,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
+from statistics import median
 
 import ray
 
@@ -279,6 +284,13 @@ def sizes(most: int) -> list[int]:
     return sorted({n for n in (1_000, 10_000, 100_000) if n < most} | {most})
 
 
+def rounds(chunks: int, least: int) -> int:
+    """Rounds run at a queue size: enough for ``least`` chunks timed on each side, at least one. A
+    1,000-chunk run lasts about a second, in which one other process waking moves its rate by a
+    tenth; the median of ten paired rounds does not move with it."""
+    return max(1, -(-least // chunks))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--chunks", type=int, default=10_000, help="the largest queue; 1,000 and 10,000 below it are run too")
@@ -287,13 +299,15 @@ def main() -> None:
     p.add_argument("--work-ms", type=float, nargs="+", default=[0.0])
     p.add_argument("--poll", type=float, default=0.5, help="seconds between progress polls")
     p.add_argument("--warm-up", type=int, default=500, help="chunks each side renders untimed first (0: none)")
+    p.add_argument("--least", type=int, default=10_000,
+                   help="chunks timed on each side at every queue size: a smaller queue runs in several rounds")  # fmt: skip
     p.add_argument("--profile", help="cProfile the coordinator; stats go to PROFILE.<chunks> (pstats format)")
     p.add_argument("--log", help="also run on this PostgreSQL server (postgresql://...): its rate beside SQLite's")
     args = p.parse_args()
     if args.log and not args.log.startswith(("postgresql://", "postgres://")):
         p.error("--log must be a postgresql:// URL (SQLite always runs)")
-    if not 1 <= args.chunks <= 250_000 or not 0 < args.poll <= 10:
-        p.error("--chunks must be 1..250000 and --poll 0..10 s")
+    if not 1 <= args.chunks <= 250_000 or not 0 < args.poll <= 10 or not 1 <= args.least <= 1_000_000:
+        p.error("--chunks must be 1..250000, --poll 0..10 s and --least 1..1000000")
     # A Ray of its own: never a cluster someone else started on this machine.
     ray.init(address="local", num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     print(f"{args.nodes} no-op nodes x {args.slots} slots, {os.cpu_count()} CPUs, progress polled every {args.poll} s, "
@@ -301,11 +315,19 @@ def main() -> None:
     for work_ms in args.work_ms:
         work, first = work_ms / 1000.0, None
         for n in sizes(args.chunks):
-            plain = plain_calls(n, args.nodes, args.slots, work, args.warm_up)
-            ours, per_chunk, cpu = through_coordinator(n, args.nodes, args.slots, work, args.poll, args.warm_up, args.profile)
+            # Paired rounds, plain calls then the coordinator, each its median; the ratio is the median round's.
+            runs = [
+                (plain_calls(n, args.nodes, args.slots, work, args.warm_up),
+                 *through_coordinator(n, args.nodes, args.slots, work, args.poll, args.warm_up, args.profile))
+                for _ in range(rounds(n, args.least))
+            ]  # fmt: skip
+            plain, ours = median(r[0] for r in runs), median(r[1] for r in runs)
+            ratios = sorted(r[1] / r[0] for r in runs)
+            per_chunk, cpu = median(r[2] for r in runs), median(r[3] for r in runs)
             first = first or ours
+            spread = f" (median of {len(runs)} rounds, {ratios[0]:.2f}-{ratios[-1]:.2f})" if len(runs) > 1 else ""
             print(f"work {work_ms:4.1f} ms  {n:>7,} chunks: plain actor calls {plain:7.1f}/s  coordinator {ours:7.1f}/s  "
-                  f"ratio {ours / plain:.2f}  vs {sizes(args.chunks)[0]:,} chunks {ours / first:.2f}  "
+                  f"ratio {median(ratios):.2f}{spread}  vs {sizes(args.chunks)[0]:,} chunks {ours / first:.2f}  "
                   f"memory {per_chunk / 1024:.2f} KiB per queued chunk  coordinator CPU {cpu * 1e3:.2f} ms per chunk  "
                   f"load average {os.getloadavg()[0]:.1f}",
                   flush=True)  # fmt: skip
