@@ -187,7 +187,7 @@ def _render(args: argparse.Namespace) -> int:
         quoted.observe(p.chunks_rendered)
         bar(p)
 
-    embedded.ensure_ray(args.cpus, farm, worker_logs=sys.stderr)
+    ours = embedded.ensure_ray(args.cpus, farm, worker_logs=sys.stderr)
     try:
         progress = embedded.render(
             seq, out, settings, on_progress=on_progress, store_url=args.store, rerender=tuple(args.rerender), log_url=args.log
@@ -198,6 +198,9 @@ def _render(args: argparse.Namespace) -> int:
             raise
         bar.close()
         return _refused(args, sentence_of(e))
+    finally:
+        if ours:  # not a Ray this process had up before (a test's, a notebook's)
+            embedded.stop_ray()
     bar.close()
     wall = time.monotonic() - started
     if args.output == "json":

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import ray
+from ray._private import ray_constants
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from nodes.storage import open_store
@@ -56,8 +57,8 @@ def _publish_reports(progress: Progress, out: Path, store_url: str) -> None:
             os.replace(tmp, out / name)
 
 
-def ensure_ray(cpus: int | None, farm: FarmConfig | None = None, address: str | None = None, worker_logs: TextIO | None = None) -> None:
-    """Connect to the cluster at `address` (or $RAY_ADDRESS), or start a local Ray.
+def ensure_ray(cpus: int | None, farm: FarmConfig | None = None, address: str | None = None, worker_logs: TextIO | None = None) -> bool:
+    """Connect to the cluster at `address` (or $RAY_ADDRESS), or start a local Ray; False if Ray was up already.
 
     A local Ray offers each class's custom resource as many times as the
     class has nodes, so a farm config runs on a laptop with its classes
@@ -66,7 +67,7 @@ def ensure_ray(cpus: int | None, farm: FarmConfig | None = None, address: str | 
     out on `worker_logs` (stderr).
     """
     if ray.is_initialized():
-        return
+        return False
     # Ray's own driver-side messages stay at ERROR: progress and results are the farm's to report.
     options: dict[str, Any] = dict(
         log_to_driver=True, logging_level="ERROR", configure_logging=True, runtime_env=logs.runtime_env()
@@ -78,6 +79,24 @@ def ensure_ray(cpus: int | None, farm: FarmConfig | None = None, address: str | 
         # address="local": a Ray of its own, even when `ray start` left a cluster running on this machine.
         ray.init(address="local", num_cpus=cpus or os.cpu_count() or 1, resources=fake or None, include_dashboard=False, **options)
     logs.forward_worker_output(worker_logs or sys.stderr)
+    return True
+
+
+def stop_ray() -> None:
+    """Stop the Ray ``ensure_ray`` started or connected to: a local one at once; a cluster's, by disconnecting.
+
+    Ray's own stop gives each of its processes a second to end on SIGTERM, and
+    the autoscaler monitor a local Ray starts (and never needs) takes all of
+    it; at exit it also sleeps half a second for worker output. By the time
+    this is called the farm has let go of everything (its log is durable, its
+    nodes closed), so the monitor is killed outright and Ray stopped from
+    here, not at exit. A process that only joined a cluster started none of
+    Ray's processes, and kills none.
+    """
+    node = getattr(ray._private.worker, "_global_node", None)
+    for info in node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, []) if node is not None else []:
+        info.process.kill()
+    ray.shutdown()
 
 
 def start_coordinator(log_path: Path | str, store_url: str, settings: FarmSettings, fence: int | None = None) -> Any:
