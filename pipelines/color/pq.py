@@ -127,6 +127,11 @@ def mean_nits_of_steps(steps: np.ndarray) -> float:
     return sum_nits_of_steps(steps) / steps.size
 
 
+def nits_table() -> np.ndarray:
+    """cd/m^2 of each of the MEAN_STEPS + 1 signal steps (read-only), as ``sum_nits_of_steps`` adds them."""
+    return _nits_table()
+
+
 def sum_nits_of_steps(steps: np.ndarray, out: np.ndarray | None = None) -> float:
     """The exact sum of cd/m^2 of uint16 steps (as ``mean_nits_of_steps``), at most MEAN_MAX_PIXELS of them.
 
@@ -199,6 +204,11 @@ def ycbcr420_into(
         # integer plane: the same codes as rint, clip, astype, one pass fewer.
         np.clip(plane, 0, m.top, out=plane)
         np.rint(plane, out=dst, casting="unsafe")
+
+
+def ycbcr_matrix(kr: float, kb: float, bits: int) -> _Matrix:
+    """The weights, offsets and top code ``ycbcr420_into`` converts with."""
+    return _matrix(kr, kb, bits)
 
 
 class _Matrix(NamedTuple):

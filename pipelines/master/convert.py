@@ -31,8 +31,9 @@ from typing import NamedTuple
 import av
 import numpy as np
 
-from pipelines.color.pq import MEAN_MAX_PIXELS, MEAN_STEPS, pq_decode, sum_nits_of_steps, ycbcr420_into
+from pipelines.color.pq import MEAN_MAX_PIXELS, MEAN_STEPS, nits_table, pq_decode, sum_nits_of_steps, ycbcr420_into, ycbcr_matrix
 from pipelines.color.views import View, display_into
+from pipelines.master import fused
 
 BAND_ROWS = 136
 """Rows per band: about 40 numpy calls convert a band, each with a fixed cost and, with two threads,
@@ -89,6 +90,8 @@ class FrameConverter:
         self.dtype = np.uint8 if bits == 8 else np.uint16
         self.band_rows = band_rows
         self.measure = levels
+        self.fused = fused.library() is not None
+        """Light levels and Y'CbCr in one C pass over each band (pipelines.master.fused), else numpy's."""
         self._bands = [_Band(band_rows, width) for _ in range(threads)]
         self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="convert") if threads > 1 else None
 
@@ -188,13 +191,18 @@ class _Band:
             display_into(rgb[a:b], c.view, band, exact=c.exact)
             if overlay is not None and b == h:
                 overlay.draw(band[:, max(0, h - overlay.rows) - a :])
-            if c.measure:
-                band_peak, band_total = self._measure(band)
-                peak, total = max(peak, band_peak), total + band_total
-            if planes is not None:
-                y, cb, cr = planes
-                out = (y[a:b], cb[a // 2 : b // 2], cr[a // 2 : b // 2])
-                ycbcr420_into(band[0], band[1], band[2], out, kr=c.kr, kb=c.kb, bits=c.bits)
+            out = None if planes is None else (planes[0][a:b], planes[1][a // 2 : b // 2], planes[2][a // 2 : b // 2])
+            if out is not None and c.fused:
+                m = ycbcr_matrix(c.kr, c.kb, c.bits)
+                band_peak, band_total = fused.ycbcr_levels(
+                    band, out, luma=m.luma, cb=m.cb, cr=m.cr, luma_offset=m.luma_offset, chroma_offset=m.chroma_offset,
+                    top=m.top, table=nits_table() if c.measure else None, steps=MEAN_STEPS,
+                )  # fmt: skip
+            else:
+                band_peak, band_total = self._measure(band) if c.measure else (0.0, 0.0)
+                if out is not None:
+                    ycbcr420_into(band[0], band[1], band[2], out, kr=c.kr, kb=c.kb, bits=c.bits)
+            peak, total = max(peak, band_peak), total + band_total
         return peak, total
 
     def _measure(self, band: np.ndarray) -> tuple[float, float]:
