@@ -58,8 +58,8 @@ async def _answer(ref: Any) -> Any:
 async def answer(ref: Any, timeout: float) -> Any:
     """What a call answers, or TimeoutError after ``timeout`` seconds (the call itself runs on).
 
-    Awaited in the effect's own task under a deadline: asyncio.wait_for would start a task
-    per call to wait in, a good part of what the coordinator spends on a quick chunk."""
+    Awaited in the effect's own task under a deadline: asyncio.wait_for would start one more
+    task per call to wait in, on the path every chunk takes."""
     async with asyncio.timeout(timeout):
         return await ref
 
