@@ -31,9 +31,9 @@ from typing import NamedTuple
 import av
 import numpy as np
 
+from pipelines import fused
 from pipelines.color.pq import MEAN_MAX_PIXELS, MEAN_STEPS, nits_table, pq_decode, sum_nits_of_steps, ycbcr420_into, ycbcr_matrix
 from pipelines.color.views import View, display_into
-from pipelines.master import fused
 
 BAND_ROWS = 136
 """Rows per band: about 40 numpy calls convert a band, each with a fixed cost and, with two threads,
@@ -91,7 +91,7 @@ class FrameConverter:
         self.band_rows = band_rows
         self.measure = levels
         self.fused = fused.library() is not None
-        """Light levels and Y'CbCr in one C pass over each band (pipelines.master.fused), else numpy's."""
+        """Light levels and Y'CbCr in one C pass over each band (pipelines.fused), else numpy's."""
         self._bands = [_Band(band_rows, width) for _ in range(threads)]
         self._pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="convert") if threads > 1 else None
 

@@ -1,14 +1,16 @@
-"""The fused C pass gives the codes and light levels of the numpy path, bit for bit, and numpy stands in without a compiler."""
+"""The C loops give numpy's codes, light levels and half floats, bit for bit, and numpy stands in without a compiler."""
 
 import os
 import shutil
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
+from pipelines import fused
 from pipelines.color.pq import BT2020_KB, BT2020_KR, MEAN_STEPS, nits_table, sum_nits_of_steps, ycbcr420_into, ycbcr_matrix
 from pipelines.color.views import hdr_pq
-from pipelines.master import fused
+from pipelines.exr import HALF_MAX, encode_frame
 from pipelines.master.convert import FrameConverter
 
 # In CI a missing C compiler is a broken image and must fail, not fall back unnoticed.
@@ -93,12 +95,48 @@ def test_without_a_compiler_the_converter_uses_numpy_and_makes_the_same_pictures
 
     with_kernel = pictures()
     fused.library.cache_clear()
+    fused.halves.cache_clear()
     monkeypatch.setattr(fused.shutil, "which", lambda name: None)
     try:
-        assert fused.library() is None
+        assert fused.library() is None and not fused.halves()
         assert not FrameConverter(hdr_pq(), width=64, height=36, kr=BT2020_KR, kb=BT2020_KB, bits=10).fused
         assert pictures() == with_kernel
     finally:
         monkeypatch.undo()
         fused.library.cache_clear()
+        fused.halves.cache_clear()
     assert (fused.library() is not None) == (shutil.which(os.environ.get("CC", "cc")) is not None or shutil.which("gcc") is not None)
+
+
+needs_f16c = pytest.mark.skipif(not fused.halves(), reason="no kernel, or a CPU without F16C: numpy converts to half")
+
+
+def half_cases() -> np.ndarray:
+    """Random float32 bit patterns within half's range, every half value, and every tie between two."""
+    rng = np.random.default_rng(11)
+    v = rng.integers(0, 2**32, 2_000_000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    v = v[np.isfinite(v) & (np.abs(v) <= HALF_MAX)]
+    every = np.arange(0, 0x7C00, dtype=np.uint16).view(np.float16).astype(np.float64)
+    ties = (every[:-1] + every[1:]) / 2  # exact in float32: halves have 11 significant bits
+    edges = np.float32([0.0, -0.0, HALF_MAX, 1e-40, -1e-40, 2.0**-25, 2.0**-24])
+    return np.concatenate([v, every.astype(np.float32), ties.astype(np.float32), -ties.astype(np.float32), edges])
+
+
+@needs_f16c
+def test_half_floats_are_numpys_bit_for_bit():
+    values = half_cases()
+    for n in (len(values), 7, 1):  # the 8-wide loop and the tail
+        got = np.empty(n, np.float16)
+        fused.to_half(values[:n], got)
+        np.testing.assert_array_equal(got.view(np.uint16), values[:n].astype(np.float16).view(np.uint16))
+
+
+@needs_f16c
+def test_an_exr_master_frame_is_the_same_bytes_with_numpys_halves(monkeypatch):
+    rgb = np.exp2(np.random.default_rng(5).uniform(-20.0, 15.0, (270, 480, 3))).astype(np.float32)
+    attributes = {"shot": "sh010", "frame": 1001}
+    fast = encode_frame(rgb, fps=Fraction(24), timecode=(1, 0, 0, 0), attributes=attributes)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fused.to_half(rgb[:, ::2], np.empty((270, 240, 3), np.float16))
+    monkeypatch.setattr(fused, "halves", lambda: False)
+    assert encode_frame(rgb, fps=Fraction(24), timecode=(1, 0, 0, 0), attributes=attributes) == fast
