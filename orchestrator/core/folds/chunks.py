@@ -74,14 +74,20 @@ def _is_current(c: ChunkState, attempt: int) -> bool:
     return c.status is ChunkStatus.RUNNING and c.attempt == attempt
 
 
+def _answered(state: FarmState, e: ev.ChunkRendered | ev.ChunkFailed) -> tuple[FarmState, ChunkState | None]:
+    """The state with the answering attempt's slot freed, and its chunk if that attempt is still the
+    current one; None for a superseded attempt, whose answer only frees its slot (fenced)."""
+    state = release_attempt(state, e.node_id, AttemptKey.of(e))
+    c = sequence_of(state, e.sequence_id).chunks[e.chunk_id]
+    return state, c if _is_current(c, e.attempt) else None
+
+
 @fold(ev.ChunkRendered)
 def _rendered(state: FarmState, e: ev.ChunkRendered) -> FarmState:
-    state = release_attempt(state, e.node_id, AttemptKey.of(e))
-    seq = sequence_of(state, e.sequence_id)
-    c = seq.chunks[e.chunk_id]
-    if not _is_current(c, e.attempt):
-        return state  # fenced: a superseded attempt's result only frees its slot
-    state = _learn(state, seq, c, e)
+    state, c = _answered(state, e)
+    if c is None:
+        return state
+    state = _learn(state, sequence_of(state, e.sequence_id), c, e)
     state = put_chunk(
         state,
         sequence_of(state, e.sequence_id),
@@ -115,10 +121,8 @@ def _learn(state: FarmState, seq: SequenceState, c: ChunkState, e: ev.ChunkRende
 
 @fold(ev.ChunkFailed)
 def _failed(state: FarmState, e: ev.ChunkFailed) -> FarmState:
-    state = release_attempt(state, e.node_id, AttemptKey.of(e))
-    seq = sequence_of(state, e.sequence_id)
-    c = seq.chunks[e.chunk_id]
-    if not _is_current(c, e.attempt):
+    state, c = _answered(state, e)
+    if c is None:
         return state
     if e.node_fault:
         where = (e.sequence_id, e.node_id)
