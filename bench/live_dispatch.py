@@ -62,7 +62,7 @@ import ray
 
 from nodes.protocol import ChunkOrder, ChunkResult, StoredFrame
 from orchestrator.config.settings import FarmSettings, PoolSettings
-from orchestrator.coordinator.interpreter import CoordinatorActor
+from orchestrator.coordinator.actor import CoordinatorActor
 from orchestrator.core import events as ev
 from orchestrator.simulation.workload import sequence_spec
 from pipelines.chunking import plan_chunks

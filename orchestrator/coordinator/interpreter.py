@@ -17,11 +17,8 @@ loses the whole batch as if it had never arrived, a crash after it replays
 the batch exactly as if its events had been appended one by one.
 
 It takes its event log, store and node pools through the protocols below;
-CoordinatorActor opens the farm's own (SQLite, the store URL, Ray actors) in
-the process Ray starts it in, since an SQLite connection cannot travel.
-Only one coordinator may own a log: CoordinatorActor holds an exclusive lock
-on it, and a successor (a restart after a crash) waits until the old one
-has gone.
+coordinator.actor opens the farm's own (SQLite, the store URL, Ray actors)
+in the process Ray starts it in, since an SQLite connection cannot travel.
 """
 
 from __future__ import annotations
@@ -29,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import gc
 import logging
 import os
 import time
@@ -37,8 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from nodes.pool import ClassPool, NodeSlot, class_slots, local_slots, start_check_node, start_master_node, start_render_nodes, stop_render_nodes
-from nodes.storage import open_store
+from nodes.pool import ClassPool, NodeSlot, class_slots, local_slots
 from nodes.storage.base import Store
 from orchestrator.cluster.raynodes import hosts
 from orchestrator.config.settings import FarmSettings
@@ -68,8 +63,7 @@ from orchestrator.core.demand import demand_on
 from orchestrator.core.isolation import RETIRE_HINT, RetireRefused, fold, isolated, retirement
 from orchestrator.core.live_board import LiveBoard
 from orchestrator.core.state import FarmState
-from orchestrator.eventlog.location import is_server_log, open_log
-from orchestrator.eventlog.sqlite import LogOwned, LogWriteFailed, own_log
+from orchestrator.eventlog.sqlite import LogWriteFailed
 from orchestrator.projections.progress import Progress, progress_of
 from orchestrator.scheduling.ids import AttemptKey
 from orchestrator.scheduling.waiting import WaitReason, explain
@@ -79,25 +73,6 @@ logger = logging.getLogger(__name__)
 
 ENDED = (ev.SequenceCompleted, ev.SequenceFailed, ev.SequenceCancelled)
 """A sequence's last event: what the master node holds for it (its encodes) can go."""
-
-
-def settle_heap() -> None:
-    """Hide what the coordinator's process holds for good (its modules, the replayed state, a
-    sequence just planned) from Python's cycle collector.
-
-    A full collection walks every object the collector tracks, and Ray's and pydantic's modules and
-    a farm's queued chunks are most of them: one came every few hundred events, a tenth of a second
-    each with a thousand chunks queued (a tenth of the time they took to dispatch). Frozen objects
-    are still freed when nothing refers to them; only a reference cycle among them would stay, and
-    the state holds none. The young generations are collected first, so that no garbage still
-    waiting there is frozen with the rest.
-    """
-    gc.collect(1)
-    gc.freeze()
-
-
-class LogBusy(BadRequest):
-    """Another coordinator still owns the event log."""
 
 
 class EventLog(Protocol):
@@ -125,23 +100,6 @@ class NodePools(Protocol):
 
     def cancel(self, call: Any) -> None:
         """Take back a call still queued at its node (a running one finishes)."""
-
-
-class RayPools:
-    """Render, master and check nodes as long-lived Ray actors (nodes.pool)."""
-
-    def __init__(self, store_url: str, settings: FarmSettings):
-        self.store_url, self.settings = store_url, settings
-
-    def start(self, slots: list[NodeSlot], gpus: int) -> Nodes:
-        pool, timeout = self.settings.pool, self.settings.timeouts.call
-        render = start_render_nodes(slots, self.store_url, pool.torch_threads, timeout, wait=pool.wait_for_nodes)
-        return Nodes(render, start_master_node(self.store_url, timeout), start_check_node(self.store_url, gpus, timeout))
-
-    def cancel(self, call: Any) -> None:
-        import ray
-
-        ray.cancel(call)
 
 
 class Coordinator:
@@ -414,43 +372,3 @@ class Coordinator:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-
-
-class CoordinatorActor(Coordinator):
-    """The coordinator on the farm's own adapters: what Ray starts, and what a test or a LocalFarm builds in-process.
-
-    It owns the log at `log_path` (waiting up to the lock timeout for a
-    previous owner), opens it, the store at `store_url`, and Ray node pools.
-    """
-
-    def __init__(self, log_path: str, store_url: str, settings: FarmSettings, fence: int | None = None):
-        # A SQLite log is owned through the lock file beside it; a PostgreSQL log through a
-        # lease in the database (eventlog.lease): `fence` is the token of the lease `serve`
-        # took for this farm, else the log takes the lease itself.
-        server = is_server_log(log_path)
-        try:
-            lock_fd = None if server else own_log(str(log_path) + ".lock", settings.timeouts.lock)
-            log = open_log(log_path, own_timeout=settings.timeouts.lock if server else None, fence=fence)
-        except LogOwned as e:
-            raise LogBusy(str(e)) from None
-        try:
-            super().__init__(log, open_store(store_url), RayPools(store_url, settings), settings)
-        except BaseException:
-            log.close()
-            if lock_fd is not None:
-                os.close(lock_fd)
-            raise
-        self._lock_fd = lock_fd
-        settle_heap()  # this process is the coordinator's own (Ray starts it)
-
-    async def submit(self, spec: dict[str, Any]) -> str:
-        sid = await super().submit(spec)
-        settle_heap()  # its chunks stay queued until they render
-        return sid
-
-    async def shutdown(self) -> None:
-        # Render nodes hold warm engines (processes, device memory, a scratch folder): close them
-        # before they go with this actor, which would end them without a word.
-        nodes, self.nodes = self.nodes, {}
-        await asyncio.to_thread(stop_render_nodes, nodes)
-        await super().shutdown()

@@ -20,7 +20,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from nodes.storage import open_store
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import CoordinatorActor
+from orchestrator.coordinator.actor import CoordinatorActor
 from orchestrator.eventlog.sqlite import LOG_NAME
 from orchestrator.interfaces import logs
 from orchestrator.projections.progress import Progress

@@ -22,7 +22,7 @@ from orchestrator.api.auth import TokenTable
 from orchestrator.api.farm import Farm, InlinePrevis, LocalFarm
 from orchestrator.api.settings import ApiSettings
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import CoordinatorActor
+from orchestrator.coordinator.actor import CoordinatorActor
 from orchestrator.interfaces.embedded import LOG_NAME
 
 DEMO = "demo-token-0123456789abcdef"

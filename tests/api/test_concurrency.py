@@ -11,7 +11,7 @@ import ray
 
 from orchestrator.api.farm import RayFarm
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import CoordinatorActor
+from orchestrator.coordinator.actor import CoordinatorActor
 from orchestrator.interfaces.embedded import LOG_NAME
 from tests.api.support import DEMO, bearer, build_app, serving
 from tests.builders import shot, spec

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from orchestrator.config.settings import FarmSettings, TimeoutSettings
-from orchestrator.coordinator.interpreter import CoordinatorActor
+from orchestrator.coordinator.actor import CoordinatorActor
 from orchestrator.interfaces.remote_cli import add_commands
 from orchestrator.interfaces.server import serve_main
 from tests.api.support import ADMIN, DEMO, TOKENS, bearer

@@ -23,7 +23,7 @@ from PIL import Image
 
 from orchestrator.api.farm import RayFarm
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import CoordinatorActor
+from orchestrator.coordinator.actor import CoordinatorActor
 from orchestrator.interfaces.embedded import LOG_NAME
 from orchestrator.interfaces.sdk import Client
 from tests.api.support import DEMO, bearer, build_app, serving

@@ -12,7 +12,7 @@ import asyncio
 import gc
 
 from orchestrator.config.settings import FarmSettings
-from orchestrator.coordinator.interpreter import CoordinatorActor
+from orchestrator.coordinator.actor import CoordinatorActor
 from tests.builders import sequence, shot
 
 
