@@ -178,6 +178,23 @@ def _kill_group(proc: subprocess.Popen[bytes], label: str) -> None:
 def _reap_stragglers(pgid: int, label: str) -> None:
     if _signal_group(pgid, signal.SIGKILL):
         log.warning("%s: the program left processes running after it exited; killed them", label)
+        # SIGKILL lands when the kernel next schedules each process: wait (bounded) until none
+        # runs, so that a chunk reported done has left nothing of its program behind.
+        deadline = time.monotonic() + GRACE_S
+        while _running_in_group(pgid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def _running_in_group(pgid: int) -> bool:
+    """Whether a process of the group still runs (a zombie waiting to be reaped does not)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> bool:
